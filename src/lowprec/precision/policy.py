@@ -1,0 +1,182 @@
+"""Precision policies: which dtype each part of a neural operator runs in.
+
+A :class:`PrecisionPolicy` is a small frozen dataclass. It is entered as a
+context (``with policy:``), which does two things at once:
+
+* it enters ``torch.autocast`` with the policy's ``autocast_dtype`` (or
+  disables autocast), so real-valued layers (Linear, Conv) run in that dtype;
+* it becomes the *active* policy that every spectral layer reads to decide
+  the dtype of its forward transform and of its channel contraction.
+
+So one model object runs under any policy, and a schedule can switch policy
+between epochs without touching the model. Spectral layers never rely on the
+dtype of their input: under autocast the preceding Linear emits fp16, and a
+layer that passed that on would run its FFT in fp16 by accident (and crash on
+grids that are not powers of two). Every spectral layer sets its own dtypes
+from the active policy.
+
+Presets (``get_policy(name)``) reproduce the settings of Tu et al. (ICLR 2024):
+
+========== ========= ============ =========== ========== ============
+name       autocast  forward FFT  contraction stabilizer loss scaling
+========== ========= ============ =========== ========== ============
+full       --        fp32         fp32        --         no
+amp        fp16      fp32         fp32        --         yes
+half       fp16      fp16         fp16        tanh       yes
+mixed      fp16      fp32         fp16        tanh       yes
+amp_bf16   bf16      fp32         fp32        --         no
+half_bf16  bf16      bf16         bf16        tanh       no
+mixed_bf16 bf16      fp32         bf16        tanh       no
+========== ========= ============ =========== ========== ============
+
+"contraction" covers the per-mode channel mixing and the inverse transform,
+as in the paper's reference code. bf16 has fp32's exponent range, so its
+presets need no loss scaling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+STABILIZERS = ("tanh", "hardclip", "sigma_clip")
+OVERFLOW_ACTIONS = ("skip", "raise")
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@dataclass(frozen=True)
+class PrecisionPolicy:
+    """How a model runs: the dtype of each part and how overflow is handled.
+
+    Attributes:
+        name: label used in logs and metrics.
+        autocast_dtype: dtype of ``torch.autocast`` for real-valued layers,
+            or ``None`` to run them in their parameters' dtype.
+        transform_dtype: dtype of the forward spectral transform's input.
+        contract_dtype: dtype of the per-mode channel contraction and of the
+            inverse transform.
+        stabilizer: ``"tanh"``, ``"hardclip"`` (clip to [-1, 1]),
+            ``"sigma_clip"`` (clip to mean +- 2 std per sample and channel), or
+            ``None``; applied to the input of every forward transform so that
+            fp16 spectra cannot overflow.
+        loss_scaling: whether the trainer scales the loss dynamically.
+        on_overflow: ``"skip"`` (drop the step and lower the loss scale) or
+            ``"raise"`` (stop training with the layer named).
+    """
+
+    name: str = "full"
+    autocast_dtype: Optional[torch.dtype] = None
+    transform_dtype: torch.dtype = torch.float32
+    contract_dtype: torch.dtype = torch.float32
+    stabilizer: Optional[str] = None
+    loss_scaling: bool = False
+    on_overflow: str = "skip"
+
+    def __post_init__(self):
+        for field in ("transform_dtype", "contract_dtype"):
+            dtype = getattr(self, field)
+            if dtype not in _FLOAT_DTYPES:
+                raise ValueError(f"PrecisionPolicy.{field}={dtype} is not a real floating dtype; "
+                                 f"use one of {_FLOAT_DTYPES}.")
+        if self.autocast_dtype not in (None, torch.float16, torch.bfloat16):
+            raise ValueError(f"PrecisionPolicy.autocast_dtype={self.autocast_dtype}: autocast runs in "
+                             "torch.float16 or torch.bfloat16; use None for no autocast.")
+        if self.stabilizer not in (None, *STABILIZERS):
+            raise ValueError(f"unknown stabilizer {self.stabilizer!r}; choose one of {STABILIZERS} or None.")
+        if self.on_overflow not in OVERFLOW_ACTIONS:
+            raise ValueError(f"on_overflow={self.on_overflow!r}; choose one of {OVERFLOW_ACTIONS}.")
+
+    @property
+    def is_reduced(self) -> bool:
+        """True when any part runs below fp32."""
+        low = (torch.float16, torch.bfloat16)
+        return (self.autocast_dtype is not None or self.transform_dtype in low
+                or self.contract_dtype in low)
+
+    def replace(self, **changes) -> "PrecisionPolicy":
+        """A copy with some fields changed, e.g. ``get_policy('mixed').replace(stabilizer=None)``."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        def show(v):
+            return str(v).replace("torch.", "") if isinstance(v, torch.dtype) else v
+        return {f.name: show(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    # -- context -----------------------------------------------------------------------------
+    def __enter__(self) -> "PrecisionPolicy":
+        stack = contextlib.ExitStack()
+        enabled = self.autocast_dtype is not None
+        # Autocast is per device type; enter every one that can hold the model so the same
+        # `with policy:` works wherever the model lives.
+        for device_type in _autocast_device_types():
+            if enabled:
+                stack.enter_context(torch.autocast(device_type, dtype=self.autocast_dtype))
+            else:
+                stack.enter_context(torch.autocast(device_type, enabled=False))
+        _state().stack.append((self, stack))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        policy, stack = _state().stack.pop()
+        stack.close()
+
+
+def _autocast_device_types() -> list[str]:
+    types = ["cpu"]
+    if torch.cuda.is_available():
+        types.append("cuda")
+    return types
+
+
+class _State(threading.local):
+    def __init__(self):
+        self.stack: list = []
+
+
+_STATE = _State()
+
+
+def _state() -> _State:
+    return _STATE
+
+
+FULL = PrecisionPolicy("full")
+
+
+def current_policy() -> PrecisionPolicy:
+    """The innermost policy entered with ``with policy:``; ``full`` outside any."""
+    stack = _state().stack
+    return stack[-1][0] if stack else FULL
+
+
+PRESETS: dict[str, PrecisionPolicy] = {
+    "full": FULL,
+    "amp": PrecisionPolicy("amp", torch.float16, torch.float32, torch.float32, None, True),
+    "half": PrecisionPolicy("half", torch.float16, torch.float16, torch.float16, "tanh", True),
+    "mixed": PrecisionPolicy("mixed", torch.float16, torch.float32, torch.float16, "tanh", True),
+    "amp_bf16": PrecisionPolicy("amp_bf16", torch.bfloat16, torch.float32, torch.float32, None, False),
+    "half_bf16": PrecisionPolicy("half_bf16", torch.bfloat16, torch.bfloat16, torch.bfloat16, "tanh", False),
+    "mixed_bf16": PrecisionPolicy("mixed_bf16", torch.bfloat16, torch.float32, torch.bfloat16, "tanh", False),
+}
+
+
+def get_policy(policy: "str | PrecisionPolicy") -> PrecisionPolicy:
+    """Look up a preset by name (a policy object is returned unchanged).
+
+    Raises:
+        ValueError: for an unknown name, listing the presets and the closest match.
+    """
+    if isinstance(policy, PrecisionPolicy):
+        return policy
+    if policy in PRESETS:
+        return PRESETS[policy]
+    close = difflib.get_close_matches(str(policy), PRESETS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown precision policy {policy!r}.{hint} Presets: {', '.join(PRESETS)}; "
+                     "or build one with lowprec.precision.PrecisionPolicy(...).")

@@ -1,0 +1,84 @@
+"""Spectral convolution (the Fourier layer of FNO) whose precision follows the active policy.
+
+    y = irfft( W . rfft( stabilize(x) )[lowest modes] )
+
+The layer reads :func:`lowprec.precision.current_policy` on every call:
+
+1. the stabilizer (tanh, hardclip, sigma_clip or none) bounds the input;
+2. the forward transform runs in ``policy.transform_dtype``;
+3. the per-mode channel contraction and the inverse transform run in
+   ``policy.contract_dtype``, the contraction as one real einsum (see
+   :mod:`lowprec.spectral.contract`);
+4. the output is returned in the input's dtype.
+
+Autocast is switched off inside the layer: the dtypes are the policy's, set
+explicitly, never inherited from whatever the previous layer emitted.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+from torch import nn
+
+from ..precision.policy import current_policy
+from ..precision.stabilizers import stabilize
+from .contract import complex_contract
+from .transforms import check_modes, compute_dtype, kept_modes, truncated_irfft, truncated_rfft
+from .weights import SPATIAL, Rank, make_weight
+
+
+class SpectralConv(nn.Module):
+    """Fourier layer over d = len(n_modes) spatial axes (1, 2 or 3).
+
+    Args:
+        in_channels, out_channels: channel counts.
+        n_modes: modes kept per spatial axis (see :mod:`lowprec.spectral.transforms`).
+        factorization: ``"dense"``, ``"tucker"`` or ``"cp"``.
+        rank: factorization rank, a fraction of the dense parameter count or explicit.
+
+    Shapes:
+        input (batch, in_channels, *grid) -> output (batch, out_channels, *grid), any grid with
+        n_modes[k] <= grid[k].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, n_modes: Union[int, Sequence[int]],
+                 factorization: str = "dense", rank: Rank = 0.05):
+        super().__init__()
+        n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(int(m) for m in n_modes)
+        if not 1 <= len(n_modes) <= 3:
+            raise ValueError(f"SpectralConv supports 1, 2 or 3 spatial axes, got n_modes={n_modes}.")
+        if any(m < 1 for m in n_modes):
+            raise ValueError(f"n_modes must be positive, got {n_modes}.")
+        self.in_channels, self.out_channels, self.n_modes = in_channels, out_channels, n_modes
+        self.factorization = factorization
+        self.weight = make_weight(factorization, in_channels, out_channels, kept_modes(n_modes), rank)
+        spatial = SPATIAL[: len(n_modes)]
+        self._x_subscripts, self._out_subscripts = "bi" + spatial, "bo" + spatial
+
+    @property
+    def dim(self) -> int:
+        return len(self.n_modes)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, n_modes={self.n_modes}, factorization={self.factorization}"
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, "
+                             f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}.")
+        check_modes(self.n_modes, x.shape[2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        policy = current_policy()
+        grid = x.shape[2:]
+        transform_dtype = compute_dtype(policy.transform_dtype, x.dtype)
+        contract_dtype = compute_dtype(policy.contract_dtype, x.dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            spectrum = truncated_rfft(stabilize(x, policy.stabilizer), self.n_modes, transform_dtype)
+            mixed = complex_contract(spectrum, self._x_subscripts, self.weight.factors(),
+                                     self._out_subscripts, contract_dtype)
+            y = truncated_irfft(mixed, grid, self.n_modes, contract_dtype)
+        return y.to(x.dtype)
