@@ -76,8 +76,9 @@ def plan_info(x_shape: Sequence[int], x_subscripts: str, factors: Sequence[tuple
               out_subscripts: str) -> opt_einsum.contract.PathInfo:
     """opt_einsum's PathInfo (order, FLOPs, largest intermediate) for a contraction of these shapes.
 
-    ``factors`` holds (subscripts, shape including the trailing 2) pairs.
+    ``x_shape`` includes the trailing [re, im] axis; ``factors`` holds (subscripts, shape of
+    the complex factor, without it) pairs.
     """
     equation = contract_equation(x_subscripts, [s for s, _ in factors], out_subscripts)
-    shapes = [tuple(shape) + (2,) for _, shape in factors] + [tuple(x_shape)]
+    shapes = [tuple(shape) + (2, 2) for _, shape in factors] + [tuple(x_shape)]
     return opt_einsum.contract_path(equation, *shapes, shapes=True)[1]

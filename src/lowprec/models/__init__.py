@@ -1,0 +1,6 @@
+"""Neural PDE solvers: FNO and TFNO (more in later modules)."""
+
+from .fno import FNO, TFNO, FNOBlock
+from .layers import ChannelMLP, DomainPadding, GridEmbedding
+
+__all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding"]

@@ -1,0 +1,336 @@
+"""The training loop: plain code, one epoch after another, under a precision schedule.
+
+Per step: pick the epoch's policy, run forward inside ``with policy:``,
+compute the loss in fp32, backward through the loss scaler, check every
+gradient, then step or (on inf/NaN) skip or stop as the policy says, naming
+the layer. Per epoch: evaluate every test set (several resolutions give
+zero-shot super-resolution for free), write a line of metrics, save an atomic
+checkpoint. A resumed run draws the same batches and random numbers as an
+uninterrupted one and ends with the same weights, bit for bit.
+
+Datasets are anything with tensors ``x`` (N, C_in, *grid) and ``y``
+(N, C_out, *grid) (e.g. :class:`lowprec.data.PDEDataset`); batches are
+indexed from them directly, so batch order depends only on (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional, Union
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
+from ..precision.scaling import first_nonfinite_module, module_of
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .losses import make_loss, relative_h1, relative_l2
+from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
+
+log = logging.getLogger("lowprec")
+
+Precision = Union[str, PrecisionPolicy, PrecisionSchedule]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Every field has a default that suits a small FNO.
+
+    ``precision`` is a policy name (``"mixed"``), a policy object, a schedule
+    string (``"half:0.25,mixed:0.5,full:0.25"``, or ``"paper"`` for Tu et al.'s)
+    or a :class:`PrecisionSchedule`. ``on_overflow`` overrides the policies' own
+    choice (``"skip"`` or ``"raise"``).
+    """
+
+    epochs: int = 20
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    adam_eps: float = 1e-8
+    scheduler: str = "cosine"
+    step_size: int = 100
+    gamma: float = 0.5
+    loss: str = "l2"
+    periodic: bool = False
+    precision: Precision = "full"
+    on_overflow: Optional[str] = None
+    init_loss_scale: float = 2.0 ** 16
+    max_skipped_steps: int = 25
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs, batch_size and eval_batch_size must be positive.")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'adamw'.")
+        if self.scheduler not in ("cosine", "step", "none"):
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; choose 'cosine', 'step' or 'none'.")
+        if self.on_overflow not in (None, "skip", "raise"):
+            raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
+        make_loss(self.loss, 1)
+
+
+def as_schedule(precision: Precision) -> PrecisionSchedule:
+    """A policy name, policy, schedule string or schedule, as a schedule."""
+    if isinstance(precision, PrecisionSchedule):
+        return precision
+    if isinstance(precision, str) and ("," in precision or ":" in precision or precision == "paper"):
+        return PrecisionSchedule.parse(precision)
+    return PrecisionSchedule([(1.0, get_policy(precision))])
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} asked for, but torch sees no CUDA device; use device='cpu' or 'auto'.")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset, policy: PrecisionPolicy, batch_size: int = 64,
+             device: Optional[torch.device] = None, periodic: bool = False) -> dict:
+    """Mean relative L2 and H1 errors of ``model`` on ``dataset`` under ``policy``."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    dim = dataset.x.ndim - 2
+    l2, h1 = [], []
+    try:
+        for start in range(0, len(dataset.x), batch_size):
+            x = dataset.x[start:start + batch_size].to(device)
+            y = dataset.y[start:start + batch_size].to(device)
+            with policy:
+                out = model(x)
+            l2.append(relative_l2(out, y))
+            h1.append(relative_h1(out, y, dim, periodic=periodic))
+    finally:
+        model.train(was_training)
+    return {"l2": torch.cat(l2).mean().item(), "h1": torch.cat(h1).mean().item()}
+
+
+def _label(config: TrainConfig) -> dict:
+    out = dataclasses.asdict(config)
+    out["precision"] = str(as_schedule(config.precision))
+    return out
+
+
+# Fields a resumed run may change without changing the result.
+_RESUMABLE_CHANGES = {"device", "progress", "eval_batch_size"}
+
+
+class Trainer:
+    """Train ``model`` on ``train_set``, evaluating on each of ``test_sets`` every epoch.
+
+    Args:
+        model: maps (B, C_in, *grid) to (B, C_out, *grid).
+        train_set: has tensors ``x`` and ``y``.
+        test_sets: name -> dataset (e.g. ``{"test_32": ..., "test_64": ...}``).
+        config: a :class:`TrainConfig`.
+        out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (None: keep nothing on disk).
+    """
+
+    def __init__(self, model: nn.Module, train_set, test_sets: Mapping[str, object] = None,
+                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None):
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.train_set, self.test_sets = train_set, dict(test_sets or {})
+        self.schedule = as_schedule(config.precision)
+        self.loss_fn = make_loss(config.loss, train_set.x.ndim - 2, periodic=config.periodic)
+        opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = opt(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, eps=config.adam_eps)
+        if config.scheduler == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+        elif config.scheduler == "step":
+            self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size, config.gamma)
+        else:
+            self.scheduler = None
+        self.scaler = LossScaler(init_scale=config.init_loss_scale)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        torch.manual_seed(config.seed)
+
+    # -- one step ------------------------------------------------------------------------------
+    def policy_at(self, epoch: int) -> PrecisionPolicy:
+        policy = self.schedule.policy_at(epoch, self.config.epochs)
+        return policy.replace(on_overflow=self.config.on_overflow) if self.config.on_overflow else policy
+
+    def _step(self, x, y, policy: PrecisionPolicy, meter) -> Optional[float]:
+        """One optimizer step; returns the loss, or None when the step was skipped."""
+        self.scaler.enabled = policy.loss_scaling
+        self.optimizer.zero_grad(set_to_none=True)
+        with meter, policy:
+            out = self.model(x)
+        loss = self.loss_fn(out, y)
+        self.scaler.scale(loss).backward()
+        bad_params = self.scaler.unscale_(self.model)
+        loss_value = loss.item()
+        if bad_params or not torch.isfinite(loss):
+            self._overflow(x, policy, bad_params, loss_value)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.update(overflow=True)
+            return None
+        self.optimizer.step()
+        self.scaler.update(overflow=False)
+        self._consecutive_skips = 0
+        return loss_value
+
+    def _overflow(self, x, policy: PrecisionPolicy, bad_params: list[str], loss_value: float) -> None:
+        where = f"epoch {self.epoch} step {self._step_in_epoch}"
+        if not torch.isfinite(torch.tensor(loss_value)):
+            with policy:
+                found = first_nonfinite_module(self.model, x)
+            layer = f"{found[0]} ({found[1]})" if found else "the loss"
+            what = f"forward pass produced inf/NaN in {layer}"
+        else:
+            modules = list(dict.fromkeys(module_of(n) for n in bad_params))
+            what = (f"backward pass produced inf/NaN gradients in {modules[-1]} (first reached by the backward"
+                    f" pass; {len(modules)} module(s) affected: {', '.join(modules[:4])}{'...' if len(modules) > 4 else ''})")
+        scale = f" at loss scale {self.scaler.scale_value:g}" if self.scaler.enabled else ""
+        message = f"{where}: under policy '{policy.name}'{scale}, the {what}."
+        remedy = (" Remedies: a stabilizer (policy.replace(stabilizer='tanh')), a bf16 policy, loss scaling,"
+                  " or a lower learning rate.")
+        self._consecutive_skips += 1
+        self._skipped += 1
+        if policy.on_overflow == "raise" or self._consecutive_skips > self.config.max_skipped_steps:
+            if policy.on_overflow != "raise":
+                message += f" {self._consecutive_skips} steps in a row overflowed."
+            raise PrecisionOverflowError(message + remedy)
+        action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}" \
+            if self.scaler.enabled else "no loss scale to lower"
+        log.warning("%s Skipping the step (%s).", message, action)
+
+    # -- epochs --------------------------------------------------------------------------------
+    def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
+        """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
+        cfg, data = self.config, self.train_set
+        n = len(data.x)
+        steps_per_epoch = -(-n // cfg.batch_size)
+        last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
+        bar = tqdm(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
+                   disable=not cfg.progress, dynamic_ncols=True)
+        self._consecutive_skips = 0
+        try:
+            while self.epoch < last:
+                record = self._epoch(bar, steps_per_epoch)
+                self.history.append(record)
+                if self.out_dir is not None:
+                    self.save(self.out_dir / "checkpoint.pt")
+                    write_jsonl(self.out_dir / "metrics.jsonl", self.history)
+                (bar.write if cfg.progress else log.info)(format_record(record))
+        finally:
+            bar.close()
+        return self.history
+
+    def _epoch(self, bar, steps_per_epoch: int) -> dict:
+        cfg, data = self.config, self.train_set
+        policy = self.policy_at(self.epoch)
+        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(data.x), generator=generator)
+        self.model.train()
+        reset_peak_memory(self.device)
+        self._skipped, losses, seen = 0, [], 0
+        meter = SavedTensorMeter()
+        start = time.perf_counter()
+        bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs} [{policy.name}]")
+        for self._step_in_epoch, idx in enumerate(order.split(cfg.batch_size)):
+            x = data.x[idx].to(self.device, non_blocking=True)
+            y = data.y[idx].to(self.device, non_blocking=True)
+            loss = self._step(x, y, policy, meter if self._step_in_epoch == 0 else contextlib.nullcontext())
+            if loss is not None:
+                losses.append(loss * len(idx))
+                seen += len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}" if loss is not None else "skipped", refresh=False)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        record = {
+            "epoch": self.epoch + 1,
+            "policy": policy.name,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": sum(losses) / seen if seen else float("nan"),
+            "seconds": seconds,
+            "samples_per_s": len(data.x) / seconds,
+            "activation_mib": meter.mib,
+            "peak_memory_mib": peak_memory_mib(self.device),
+            "loss_scale": self.scaler.scale_value if policy.loss_scaling else None,
+            "skipped_steps": self._skipped,
+        }
+        if self.scheduler is not None:
+            with warnings.catch_warnings():
+                # An epoch whose steps all overflowed never called optimizer.step(); torch warns.
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                self.scheduler.step()
+        for name, test_set in self.test_sets.items():
+            scores = evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device, cfg.periodic)
+            record.update({f"{name}_{k}": v for k, v in scores.items()})
+        self.epoch += 1
+        return record
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "config": _label(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "history": self.history,
+        }
+
+    def save(self, path: "str | Path") -> None:
+        """Write a checkpoint atomically (temporary file, fsync, rename)."""
+        save_checkpoint(path, self.state_dict())
+
+    def resume(self, path: "str | Path") -> "Trainer":
+        """Load a checkpoint written by :meth:`save` (or a run directory holding ``checkpoint.pt``)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "checkpoint.pt"
+        state = load_checkpoint(path, map_location=self.device)
+        saved, current = state["config"], _label(self.config)
+        changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
+        if changed:
+            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
+            raise ValueError(f"checkpoint {path} was written with a different configuration ({diffs}); "
+                             "resume with the original settings, or start a new run in another directory.")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.epoch, self.history = state["epoch"], state["history"]
+        if self.out_dir is not None:
+            write_jsonl(self.out_dir / "metrics.jsonl", self.history)
+        return self
+
+
+def format_record(record: dict) -> str:
+    """One line per epoch for the console."""
+    tests = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.endswith("_l2") or k.endswith("_h1"))
+    skipped = f" skipped={record['skipped_steps']}" if record.get("skipped_steps") else ""
+    return (f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
+            f"{record['seconds']:.1f}s{skipped}")
+
+
+def read_metrics(path: "str | Path") -> list[dict]:
+    """Read a ``metrics.jsonl`` file."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
