@@ -1,5 +1,3 @@
-import os
-
 import h5py
 import pytest
 import torch
@@ -26,8 +24,8 @@ def test_default_cache_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("LOWPREC_CACHE", str(tmp_path / "here"))
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("LOWPREC_CACHE")
-    assert default_cache_dir() == os.path.expanduser("~/.cache/lowprec") or \
-        str(default_cache_dir()) == os.path.expanduser("~/.cache/lowprec")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / ".cache" / "lowprec"
 
 
 def test_second_call_loads_from_disk(monkeypatch, _cache_in_tmp):

@@ -158,11 +158,15 @@ class DarcyParams(ProblemParams):
         y = np.empty((self.n, 1, s, s), dtype=np.float32)
         workers = workers or min(4, os.cpu_count() or 1)
         bar = tqdm(total=self.n, desc=f"darcy {s}x{s}", unit="sample", disable=not progress)
-        with ThreadPoolExecutor(workers) as pool:
+        pool = ThreadPoolExecutor(workers)
+        try:
             for i, (a, u) in enumerate(pool.map(self.sample, range(self.n))):
                 x[i, 0], y[i, 0] = a, u
                 bar.update()
-        bar.close()
+        finally:
+            # On Ctrl-C drop the queued samples instead of waiting for all of them.
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
         return torch.from_numpy(x), torch.from_numpy(y)
 
 

@@ -2,5 +2,6 @@
 
 from .fno import FNO, TFNO, FNOBlock
 from .layers import ChannelMLP, DomainPadding, GridEmbedding
+from .wrappers import Normalized
 
-__all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding"]
+__all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding", "Normalized"]

@@ -23,7 +23,7 @@ the training outputs on a fixed grid; only the branch is trained.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import nn
@@ -139,7 +139,3 @@ class PODDeepONet(nn.Module):
         _check_sensors(u, self.n_sensors, "PODDeepONet")
         b = self.branch(u)                                   # (B, p)
         return linear(b, self.basis, None) + self.mean       # (B, P)
-
-
-def mlp_sizes(n_in: int, width: int, depth: int, n_out: int) -> Sequence[int]:
-    return [n_in] + [width] * depth + [n_out]

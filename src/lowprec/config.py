@@ -1,0 +1,283 @@
+"""Run configuration: which data, which model, how to train; from YAML and command-line flags.
+
+A run is three small frozen dataclasses, :class:`DataConfig`,
+:class:`ModelConfig` and :class:`lowprec.train.TrainConfig`, plus an output
+directory. A YAML file may give their fields flat or under ``data:``,
+``model:`` and ``train:`` sections; every field is also a command-line flag
+(``--hidden-channels 64``), and flags override the file. A key that no
+section has is an error that suggests the closest one, never ignored.
+
+:func:`build_run` turns a configuration into a model (with its normalizers
+attached), a training set and named test sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import yaml
+
+from .train import TrainConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from.
+
+    Either a generator (``problem``, with ``resolution``, ``n_train``, ``n_test`` and
+    ``data_seed``; test sets at ``test_resolutions`` hold the same problems on other
+    grids), or a file (``path``; ``test_path`` for a separate test file, otherwise the
+    last ``n_test`` samples of ``path``).
+    """
+
+    problem: str = "darcy"
+    path: Optional[str] = None
+    test_path: Optional[str] = None
+    x_key: str = "x"
+    y_key: str = "y"
+    n_train: int = 1000
+    n_test: int = 100
+    resolution: int = 65
+    test_resolutions: tuple[int, ...] = ()
+    data_seed: int = 0
+    normalize: bool = True
+    cache_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The neural operator. ``factorization`` defaults to dense for FNO and Tucker for TFNO."""
+
+    model: str = "fno"
+    n_modes: tuple[int, ...] = (16, 16)
+    hidden_channels: int = 32
+    n_layers: int = 4
+    factorization: Optional[str] = None
+    rank: float = 0.05
+    domain_padding: float = 0.0
+    positional_embedding: bool = True
+    channel_mlp_expansion: float = 0.5
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out_dir: str = "runs/latest"
+
+    def to_dict(self) -> dict:
+        out = {"out_dir": self.out_dir}
+        for section in SECTIONS:
+            values = {f.name: getattr(getattr(self, section), f.name)
+                      for f in dataclasses.fields(SECTIONS[section])}
+            out[section] = {k: (list(v) if isinstance(v, tuple) else v if _plain(v) else str(v))
+                            for k, v in values.items()}
+        return out
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _plain(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str, list))
+
+
+def _field_types() -> dict[str, tuple[str, Any]]:
+    """Every configurable key -> (section, type); section '' for top-level keys."""
+    out = {"out_dir": ("", str)}
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            out[f.name] = (section, hints[f.name])
+    return out
+
+
+def _base_type(tp) -> Any:
+    """int, float, str, bool or tuple for a field's annotation (Optional/Union -> its first plain type)."""
+    origin = typing.get_origin(tp)
+    if origin in (tuple, list):
+        return tuple
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base_type(args[0]) if args else str
+    return tp if tp in (int, float, str, bool) else str
+
+
+def _coerce(key: str, value: Any, tp) -> Any:
+    base = _base_type(tp)
+    if value is None:
+        return None
+    try:
+        if base is tuple:
+            values = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(int(v) for v in values)
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if base is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return base(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"config key {key!r}: cannot read {value!r} as {getattr(base, '__name__', base)}.") from None
+
+
+def unknown_key_error(key: str, where: str) -> KeyError:
+    close = difflib.get_close_matches(key, _field_types(), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return KeyError(f"unknown config key {key!r} in {where}.{hint} Valid keys: "
+                    f"{', '.join(sorted(_field_types()))}.")
+
+
+def flatten(raw: dict, where: str) -> dict:
+    """Accept flat keys or data/model/train sections; return flat keys, checked."""
+    flat = {}
+    types = _field_types()
+    for key, value in (raw or {}).items():
+        if key in SECTIONS and isinstance(value, dict):
+            for k, v in value.items():
+                if k not in types or types[k][0] != key:
+                    raise unknown_key_error(k, f"{where} (section {key!r})")
+                flat[k] = v
+        elif key in types:
+            flat[key] = value
+        else:
+            raise unknown_key_error(key, where)
+    return flat
+
+
+def make_config(values: dict) -> RunConfig:
+    """Build a RunConfig from flat keys (unknown keys raise)."""
+    types = _field_types()
+    per_section: dict[str, dict] = {s: {} for s in SECTIONS}
+    out_dir = RunConfig.out_dir
+    for key, value in values.items():
+        if key not in types:
+            raise unknown_key_error(key, "the configuration")
+        section, tp = types[key]
+        value = _coerce(key, value, tp)
+        if section:
+            per_section[section][key] = value
+        else:
+            out_dir = value
+    return RunConfig(**{s: SECTIONS[s](**per_section[s]) for s in SECTIONS}, out_dir=out_dir)
+
+
+def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) -> RunConfig:
+    """Read a YAML file (if any), apply ``overrides`` (flat keys), and build the RunConfig."""
+    values = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist; write one (see configs/ in the "
+                                    "repository) or pass settings as flags.")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"config file {path} must hold a mapping of keys to values, got {type(raw).__name__}.")
+        values = flatten(raw, str(path))
+    values.update(overrides or {})
+    return make_config(values)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per configuration key; absent flags leave the file's value alone."""
+    types = _field_types()
+    for section in ("", *SECTIONS):
+        group = parser.add_argument_group(f"{section or 'run'} settings")
+        for key, (sec, tp) in types.items():
+            if sec != section:
+                continue
+            base = _base_type(tp)
+            flag = "--" + key.replace("_", "-")
+            if base is bool:
+                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
+            elif base is tuple:
+                group.add_argument(flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N")
+            else:
+                group.add_argument(flag, dest=key, type=base, default=argparse.SUPPRESS,
+                                   metavar=key.split("_")[-1].upper())
+
+
+def flag_overrides(args: argparse.Namespace) -> dict:
+    types = _field_types()
+    return {k: v for k, v in vars(args).items() if k in types}
+
+
+# -- building a run ----------------------------------------------------------------------------
+
+def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True):
+    """A generated data set by problem name."""
+    from . import data
+
+    generators = {"darcy": data.darcy_dataset}
+    if problem not in generators:
+        close = difflib.get_close_matches(problem, generators, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; "
+                         "or set data.path to a file.")
+    return generators[problem](resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress)
+
+
+def build_datasets(cfg: DataConfig, progress: bool = True):
+    """(train set, {name: test set})."""
+    from .data import load_dataset
+
+    if cfg.path is not None:
+        if cfg.test_resolutions:
+            raise ValueError("test_resolutions applies to generated data; for files, give each test "
+                             "resolution its own file via test_path, or leave test_resolutions empty.")
+        full = load_dataset(cfg.path, cfg.x_key, cfg.y_key)
+        if cfg.test_path is not None:
+            train, test = full.subset(slice(0, cfg.n_train)), load_dataset(cfg.test_path, cfg.x_key, cfg.y_key)
+            test = test.subset(slice(0, cfg.n_test))
+        else:
+            train, test = full.split(cfg.n_train, cfg.n_test)
+        return train, {"test": test}
+    train = generate_dataset(cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress)
+    tests = {}
+    # Test sets share a seed, so every resolution holds the same problems.
+    for res in dict.fromkeys((cfg.resolution, *cfg.test_resolutions)):
+        tests[f"test_{res}"] = generate_dataset(cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir, progress)
+    return train, tests
+
+
+def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn.Module:
+    """The configured neural operator for ``train_set``'s channels and dimension, with normalizers."""
+    from .data import UnitGaussianNormalizer
+    from .models import FNO, TFNO, Normalized
+
+    dim = train_set.x.ndim - 2
+    n_modes = cfg.n_modes * dim if len(cfg.n_modes) == 1 else cfg.n_modes
+    if len(n_modes) != dim:
+        raise ValueError(f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
+                         f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one.")
+    kinds = {"fno": FNO, "tfno": TFNO}
+    if cfg.model not in kinds:
+        raise ValueError(f"unknown model {cfg.model!r}; choose one of {sorted(kinds)}.")
+    factorization = cfg.factorization or ("tucker" if cfg.model == "tfno" else "dense")
+    net = kinds[cfg.model](
+        n_modes, in_channels=train_set.x.shape[1], out_channels=train_set.y.shape[1],
+        hidden_channels=cfg.hidden_channels, n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank,
+        domain_padding=cfg.domain_padding, positional_embedding=cfg.positional_embedding,
+        channel_mlp_expansion=cfg.channel_mlp_expansion)
+    if not normalize:
+        return net
+    return Normalized(net, UnitGaussianNormalizer(train_set.x.shape[1]).fit(train_set.x),
+                      UnitGaussianNormalizer(train_set.y.shape[1]).fit(train_set.y))
+
+
+def build_run(cfg: RunConfig, progress: bool = True):
+    """(model, train set, test sets) for a configuration; the model is initialised from ``train.seed``."""
+    train_set, test_sets = build_datasets(cfg.data, progress)
+    torch.manual_seed(cfg.train.seed)
+    return build_model(cfg.model, train_set, cfg.data.normalize), train_set, test_sets
