@@ -31,13 +31,14 @@ from .train import TrainConfig
 class DataConfig:
     """Where the data comes from.
 
-    Either a generator (``problem``, with ``resolution``, ``n_train``, ``n_test`` and
-    ``data_seed``; test sets at ``test_resolutions`` hold the same problems on other
+    Either a generator (``problem``, its parameters in ``problem_params``, with
+    ``resolution``, ``n_train``, ``n_test`` and ``data_seed``; test sets at ``test_resolutions`` hold the same problems on other
     grids), or a file (``path``; ``test_path`` for a separate test file, otherwise the
     last ``n_test`` samples of ``path``).
     """
 
     problem: str = "darcy"
+    problem_params: dict = field(default_factory=dict)
     path: Optional[str] = None
     test_path: Optional[str] = None
     x_key: str = "x"
@@ -87,7 +88,7 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def _plain(v) -> bool:
-    return v is None or isinstance(v, (bool, int, float, str, list))
+    return v is None or isinstance(v, (bool, int, float, str, list, dict))
 
 
 def _field_types() -> dict[str, tuple[str, Any]]:
@@ -105,6 +106,8 @@ def _base_type(tp) -> Any:
     origin = typing.get_origin(tp)
     if origin in (tuple, list):
         return tuple
+    if tp is dict or origin is dict:
+        return dict
     if origin is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return _base_type(args[0]) if args else str
@@ -119,6 +122,18 @@ def _coerce(key: str, value: Any, tp) -> Any:
         if base is tuple:
             values = value if isinstance(value, (list, tuple)) else [value]
             return tuple(int(v) for v in values)
+        if base is dict:
+            if isinstance(value, dict):
+                return dict(value)
+            # From the command line: ["viscosity=1e-3", "t_out=10"], values read as YAML scalars.
+            pairs = [value] if isinstance(value, str) else list(value)
+            out = {}
+            for pair in pairs:
+                name, sep, text = pair.partition("=")
+                if not sep:
+                    raise ValueError(pair)
+                out[name.strip()] = yaml.safe_load(text)
+            return out
         if base is bool:
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -189,6 +204,52 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
     return make_config(values)
 
 
+HELP = {
+    "out_dir": "directory for checkpoint.pt, metrics.jsonl, config.yaml and plots",
+    "problem": "data generator (see `lowprec data generate --help` where present): darcy, ...",
+    "problem_params": "the generator's parameters, e.g. forcing=2.0 (YAML: a mapping)",
+    "path": "read data from this .pt/.npz/.h5/.mat file instead of generating it",
+    "test_path": "separate test file (default: the last n_test samples of --path)",
+    "x_key": "name of the input array in the file",
+    "y_key": "name of the target array in the file",
+    "n_train": "training samples",
+    "n_test": "test samples per test set",
+    "resolution": "grid points per axis of the training data (2^k+1 for node grids: 33, 65, 129)",
+    "test_resolutions": "extra test grids with the same problems (zero-shot super-resolution)",
+    "data_seed": "seed of the generated data (test sets use data_seed + 1)",
+    "normalize": "fit per-channel unit-Gaussian normalizers on the training data",
+    "cache_dir": "where generated data is cached (default: $LOWPREC_CACHE or ~/.cache/lowprec)",
+    "model": "fno or tfno",
+    "n_modes": "Fourier modes per axis (one value: the same on every axis)",
+    "hidden_channels": "width of the Fourier layers",
+    "n_layers": "number of Fourier layers",
+    "factorization": "spectral weights: dense, tucker or cp (default: dense for fno, tucker for tfno)",
+    "rank": "factorization rank as a fraction of the dense parameter count",
+    "domain_padding": "pad each axis by this fraction (non-periodic problems)",
+    "positional_embedding": "append grid coordinates as input channels",
+    "channel_mlp_expansion": "hidden width of each block's channel MLP, as a multiple of the width",
+    "epochs": "training epochs",
+    "batch_size": "training batch size",
+    "eval_batch_size": "evaluation batch size",
+    "optimizer": "adam or adamw",
+    "lr": "learning rate",
+    "weight_decay": "weight decay",
+    "adam_eps": "Adam epsilon",
+    "scheduler": "learning-rate schedule: cosine, step or none",
+    "step_size": "epochs between learning-rate drops (step scheduler)",
+    "gamma": "learning-rate factor at each drop (step scheduler)",
+    "loss": "training loss: l2 (relative L2) or h1 (relative H1)",
+    "precision": "policy (full, amp, half, mixed, amp_bf16, half_bf16, mixed_bf16) or schedule "
+                 "('half:0.25,mixed:0.5,full:0.25', or 'paper')",
+    "on_overflow": "on inf/NaN: skip (drop the step, lower the loss scale) or raise (default: the policy's)",
+    "init_loss_scale": "initial dynamic loss scale",
+    "max_skipped_steps": "stop after this many overflowing steps in a row",
+    "seed": "seed of the model initialisation and batch order",
+    "device": "auto, cpu or cuda[:N]",
+    "progress": "show progress bars",
+}
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per configuration key; absent flags leave the file's value alone."""
     types = _field_types()
@@ -200,12 +261,17 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             base = _base_type(tp)
             flag = "--" + key.replace("_", "-")
             if base is bool:
-                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
+                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                   help=HELP.get(key))
             elif base is tuple:
-                group.add_argument(flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N")
+                group.add_argument(flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N",
+                                   help=HELP.get(key))
+            elif base is dict:
+                group.add_argument(flag, dest=key, nargs="+", default=argparse.SUPPRESS, metavar="KEY=VALUE",
+                                   help=HELP.get(key))
             else:
                 group.add_argument(flag, dest=key, type=base, default=argparse.SUPPRESS,
-                                   metavar=key.split("_")[-1].upper())
+                                   metavar=key.split("_")[-1].upper(), help=HELP.get(key))
 
 
 def flag_overrides(args: argparse.Namespace) -> dict:
@@ -215,17 +281,18 @@ def flag_overrides(args: argparse.Namespace) -> dict:
 
 # -- building a run ----------------------------------------------------------------------------
 
-def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True):
-    """A generated data set by problem name."""
-    from . import data
+def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True,
+                     params: Optional[dict] = None):
+    """A generated data set by problem name (``lowprec.data.GENERATORS``), cached on disk."""
+    from .data import GENERATORS as generators
 
-    generators = {"darcy": data.darcy_dataset}
     if problem not in generators:
         close = difflib.get_close_matches(problem, generators, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; "
                          "or set data.path to a file.")
-    return generators[problem](resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress)
+    return generators[problem](resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress,
+                               **(params or {}))
 
 
 def build_datasets(cfg: DataConfig, progress: bool = True):
@@ -243,11 +310,13 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
         else:
             train, test = full.split(cfg.n_train, cfg.n_test)
         return train, {"test": test}
-    train = generate_dataset(cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress)
+    train = generate_dataset(cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress,
+                             cfg.problem_params)
     tests = {}
     # Test sets share a seed, so every resolution holds the same problems.
     for res in dict.fromkeys((cfg.resolution, *cfg.test_resolutions)):
-        tests[f"test_{res}"] = generate_dataset(cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir, progress)
+        tests[f"test_{res}"] = generate_dataset(cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir,
+                                                progress, cfg.problem_params)
     return train, tests
 
 
@@ -269,6 +338,7 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
         n_modes, in_channels=train_set.x.shape[1], out_channels=train_set.y.shape[1],
         hidden_channels=cfg.hidden_channels, n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank,
         domain_padding=cfg.domain_padding, positional_embedding=cfg.positional_embedding,
+        grid_endpoint=getattr(train_set, "grid", "nodes") != "periodic",
         channel_mlp_expansion=cfg.channel_mlp_expansion)
     if not normalize:
         return net

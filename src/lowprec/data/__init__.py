@@ -21,7 +21,12 @@ from .grf import cosine_basis, evaluate_cosine_series, grf_scales, sample_grf
 from .io import load_dataset, save_h5, save_npz
 from .normalize import RangeNormalizer, UnitGaussianNormalizer
 
+# Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
+# `lowprec train` and `lowprec demo` find generators here.
+GENERATORS = {"darcy": darcy_dataset}
+
 __all__ = [
+    "GENERATORS",
     "CacheError", "CacheMismatchError", "ProblemParams", "atomic_write", "default_cache_dir",
     "load_or_generate", "read_cache", "write_cache",
     "DarcyParams", "darcy_dataset", "darcy_matrix", "solve_darcy",

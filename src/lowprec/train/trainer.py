@@ -61,7 +61,6 @@ class TrainConfig:
     step_size: int = 100
     gamma: float = 0.5
     loss: str = "l2"
-    periodic: bool = False
     precision: Precision = "full"
     on_overflow: Optional[str] = None
     init_loss_scale: float = 2.0 ** 16
@@ -101,12 +100,16 @@ def resolve_device(device: str) -> torch.device:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, policy: PrecisionPolicy, batch_size: int = 64,
-             device: Optional[torch.device] = None, periodic: bool = False) -> dict:
-    """Mean relative L2 and H1 errors of ``model`` on ``dataset`` under ``policy``."""
+             device: Optional[torch.device] = None) -> dict:
+    """Mean relative L2 and H1 errors of ``model`` on ``dataset`` under ``policy``.
+
+    The H1 derivatives wrap round when ``dataset.grid == "periodic"``.
+    """
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     dim = dataset.x.ndim - 2
+    periodic = is_periodic(dataset)
     l2, h1 = [], []
     try:
         for start in range(0, len(dataset.x), batch_size):
@@ -119,6 +122,11 @@ def evaluate(model: nn.Module, dataset, policy: PrecisionPolicy, batch_size: int
     finally:
         model.train(was_training)
     return {"l2": torch.cat(l2).mean().item(), "h1": torch.cat(h1).mean().item()}
+
+
+def is_periodic(dataset) -> bool:
+    """Whether a data set lives on a periodic grid (``PDEDataset.grid``; node grids otherwise)."""
+    return getattr(dataset, "grid", "nodes") == "periodic"
 
 
 def _label(config: TrainConfig) -> dict:
@@ -149,7 +157,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
-        self.loss_fn = make_loss(config.loss, train_set.x.ndim - 2, periodic=config.periodic)
+        self.loss_fn = make_loss(config.loss, train_set.x.ndim - 2, periodic=is_periodic(train_set))
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, eps=config.adam_eps)
         if config.scheduler == "cosine":
@@ -277,7 +285,7 @@ class Trainer:
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                 self.scheduler.step()
         for name, test_set in self.test_sets.items():
-            scores = evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device, cfg.periodic)
+            scores = evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device)
             record.update({f"{name}_{k}": v for k, v in scores.items()})
         self.epoch += 1
         return record

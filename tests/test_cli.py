@@ -1,0 +1,69 @@
+"""The command line, end to end at tiny sizes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lowprec.cli import build_parser, main
+
+TINY = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--hidden-channels", "8", "--n-modes", "4",
+        "--n-layers", "2", "--batch-size", "4", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOWPREC_CACHE", str(tmp_path / "cache"))
+
+
+def commands():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return list(sub.choices)
+
+
+@pytest.mark.parametrize("command", commands())
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_train_writes_metrics_checkpoint_and_plot_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  epochs: 2\n  precision: half:0.5,full:0.5\n")
+    assert main(["train", "--config", str(config), "--out-dir", str(out), *TINY]) == 0
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["policy"] for m in metrics] == ["half", "full"]
+    assert (out / "checkpoint.pt").is_file() and (out / "curves.png").is_file() and (out / "config.yaml").is_file()
+    with pytest.raises(SystemExit, match="already holds a run"):
+        main(["train", "--config", str(config), "--out-dir", str(out), *TINY])
+    # Resuming a finished run with the same settings trains nothing more.
+    assert main(["train", "--config", str(config), "--out-dir", str(out), "--resume", *TINY]) == 0
+    assert "resumed" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="differ from the saved run"):
+        main(["train", "--config", str(config), "--out-dir", str(out), "--resume", *TINY[:-1], "--lr", "0.1"])
+
+
+def test_bad_input_gives_one_clear_line(tmp_path, capsys):
+    assert main(["train", "--precision", "mixd", "--out-dir", str(tmp_path / "x"), *TINY]) == 2
+    assert "unknown precision policy 'mixd'. Did you mean 'mixed'" in capsys.readouterr().err
+    assert main(["train", "--path", str(tmp_path / "none.npz"), "--out-dir", str(tmp_path / "y"), *TINY]) == 2
+    assert "none.npz" in capsys.readouterr().err
+
+
+def test_demo_prints_its_table_and_writes_plots(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out-dir", str(out), "--epochs", "1", "--test-resolutions", "33", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "test L2 33x33 (zero-shot)" in printed and "mixed" in printed and "full" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert [r["policy"] for r in results["rows"]] == ["full", "mixed"]
+    assert (out / "prediction.png").stat().st_size > 10_000 and (out / "curves.png").is_file()
+
+
+def test_console_script_is_installed():
+    done = subprocess.run([sys.executable, "-m", "lowprec.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and "lowprec" in done.stdout

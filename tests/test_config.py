@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from lowprec.config import build_model, load_config, make_config
+from lowprec.data import PDEDataset
+
+
+def test_sections_and_flat_keys_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  resolution: 33\n  n_train: 10\nmodel:\n  n_modes: [8, 8]\nepochs: 3\n"
+                    "train:\n  precision: mixed\n")
+    cfg = load_config(str(path), {"epochs": 5, "hidden_channels": 16})
+    assert cfg.data.resolution == 33 and cfg.data.n_train == 10
+    assert cfg.model.n_modes == (8, 8) and cfg.model.hidden_channels == 16
+    assert cfg.train.epochs == 5 and cfg.train.precision == "mixed"
+
+
+def test_unknown_keys_suggest_the_closest(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  widht: 3\n")
+    with pytest.raises(KeyError, match="unknown config key 'widht'"):
+        load_config(str(path))
+    path.write_text("hidden_chanels: 3\n")
+    with pytest.raises(KeyError, match="Did you mean 'hidden_channels'"):
+        load_config(str(path))
+    path.write_text("train:\n  resolution: 3\n")  # a real key, but in the wrong section
+    with pytest.raises(KeyError, match="section 'train'"):
+        load_config(str(path))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
+
+
+def test_bad_values_raise():
+    with pytest.raises(ValueError, match="cannot read 'many' as int"):
+        make_config({"epochs": "many"})
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        make_config({"scheduler": "linear"})
+
+
+def test_model_must_match_the_data():
+    data = PDEDataset(torch.randn(4, 2, 16, 16), torch.randn(4, 1, 16, 16))
+    model = build_model(make_config({"n_modes": [4], "hidden_channels": 8}).model, data)
+    assert model(data.x).shape == (4, 1, 16, 16)
+    with pytest.raises(ValueError, match="n_modes .* has 3 entries but the data has 2 spatial axes"):
+        build_model(make_config({"n_modes": [4, 4, 4]}).model, data)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model(make_config({"model": "unet"}).model, data)
