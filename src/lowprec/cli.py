@@ -102,6 +102,10 @@ def main(argv=None) -> int:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # `lowprec data info FILE | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
     except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as err:
         # Bad input: one clear line, not a traceback (use -v for the traceback).
         if args.verbose:

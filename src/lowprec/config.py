@@ -34,7 +34,8 @@ class DataConfig:
     Either a generator (``problem``, its parameters in ``problem_params``, with
     ``resolution``, ``n_train``, ``n_test`` and ``data_seed``; test sets at ``test_resolutions`` hold the same problems on other
     grids), or a file (``path``; ``test_path`` for a separate test file, otherwise the
-    last ``n_test`` samples of ``path``).
+    last ``n_test`` samples of ``path``; ``problem_params`` then go to the loader, e.g.
+    ``t_in``/``t_out`` for the view of a time series).
     """
 
     problem: str = "darcy"
@@ -206,8 +207,10 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
 
 HELP = {
     "out_dir": "directory for checkpoint.pt, metrics.jsonl, config.yaml and plots",
-    "problem": "data generator (see `lowprec data generate --help` where present): darcy, ...",
-    "problem_params": "the generator's parameters, e.g. forcing=2.0 (YAML: a mapping)",
+    "problem": "data generator: darcy, darcy_pdebench, navier_stokes, burgers, burgers_pdebench, "
+               "diffusion_sorption (see lowprec data generate --help)",
+    "problem_params": "the generator's parameters (e.g. viscosity=1e-4 t_in=10), or for --path the "
+                      "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
     "path": "read data from this .pt/.npz/.h5/.mat file instead of generating it",
     "test_path": "separate test file (default: the last n_test samples of --path)",
     "x_key": "name of the input array in the file",
@@ -303,9 +306,11 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
         if cfg.test_resolutions:
             raise ValueError("test_resolutions applies to generated data; for files, give each test "
                              "resolution its own file via test_path, or leave test_resolutions empty.")
-        full = load_dataset(cfg.path, cfg.x_key, cfg.y_key)
+        # For files, problem_params choose the loader's view (time-series windows, spatial_dims, grid).
+        full = load_dataset(cfg.path, cfg.x_key, cfg.y_key, **cfg.problem_params)
         if cfg.test_path is not None:
-            train, test = full.subset(slice(0, cfg.n_train)), load_dataset(cfg.test_path, cfg.x_key, cfg.y_key)
+            train = full.subset(slice(0, cfg.n_train))
+            test = load_dataset(cfg.test_path, cfg.x_key, cfg.y_key, **cfg.problem_params)
             test = test.subset(slice(0, cfg.n_test))
         else:
             train, test = full.split(cfg.n_train, cfg.n_test)

@@ -121,8 +121,8 @@ def test_leftover_temp_file_is_never_picked_up(_cache_in_tmp):
 
 
 def test_interrupted_write_leaves_no_file(monkeypatch, _cache_in_tmp):
-    def fill_then_die(f, params, x, y):
-        f.create_dataset("x", data=x.numpy())
+    def fill_then_die(f, params, arrays):
+        f.create_dataset("x", data=arrays["x"].numpy())
         raise KeyboardInterrupt  # killed between the two arrays
 
     monkeypatch.setattr(base, "_fill", fill_then_die)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
+import torch
 
 from lowprec.data import DarcyParams, darcy_dataset, darcy_matrix, solve_darcy
 
@@ -95,3 +96,23 @@ def test_bad_parameters_raise():
         solve_darcy(np.zeros((5, 5)))
     with pytest.raises(ValueError, match="square"):
         solve_darcy(np.ones((5, 6)))
+
+
+def test_pdebench_setting_coefficients_forcing_and_solution():
+    from lowprec.data import DarcyPDEBenchParams, darcy_pdebench_dataset
+
+    ds = darcy_pdebench_dataset(17, 3, seed=0, beta=10.0, progress=False)
+    assert ds.x.shape == ds.y.shape == (3, 1, 17, 17) and ds.grid == "nodes"
+    torch.testing.assert_close(ds.x.unique(), torch.tensor([0.1, 1.0]))
+    assert ds.meta["problem"] == "darcy_pdebench" and ds.meta["beta"] == 10.0
+    # u solves the same FD problem with f = beta: linear in beta
+    a = DarcyPDEBenchParams(resolution=17).coefficient(1)
+    np.testing.assert_allclose(ds.y[1, 0].numpy(), solve_darcy(a, 10.0), rtol=1e-5, atol=1e-7)
+    # the bumps are continuous: the same problem at two resolutions
+    fine = DarcyPDEBenchParams(resolution=33).coefficient(1)
+    assert (fine[::2, ::2] != a).mean() < 0.05
+
+
+def test_generators_reject_unknown_parameters():
+    with pytest.raises(ValueError, match=r"darcy: unknown parameter\(s\) 'forcnig' \(did you mean 'forcing'\?\)"):
+        darcy_dataset(9, 2, forcnig=2.0)

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -83,3 +85,38 @@ def test_bad_grid_and_type():
         PDEDataset(torch.zeros(2, 1, 3), torch.zeros(2, 1, 3), grid="cells")
     with pytest.raises(TypeError, match="torch.as_tensor"):
         PDEDataset([[0.0]], torch.zeros(2, 1, 3))
+
+
+def test_fourier_resample_is_exact_for_band_limited_periodic_fields():
+    def field(s):
+        x = torch.arange(s, dtype=torch.float64) / s
+        X, Y = x[:, None], x[None, :]
+        return (torch.sin(2 * math.pi * 3 * X) * torch.cos(2 * math.pi * 2 * Y) + 0.5 * torch.cos(2 * math.pi * 5 * Y))
+    ds = PDEDataset(field(24)[None, None].repeat(2, 1, 1, 1), field(24)[None, None].repeat(2, 1, 1, 1),
+                    grid="periodic")
+    for size in (16, 13, 40):
+        out = ds.resample(size)
+        assert out.resolution == (size, size) and out.grid == "periodic"
+        torch.testing.assert_close(out.y[0, 0], field(size), atol=1e-12, rtol=0)
+    # one size per axis; a band-limited field survives down to 11 points per axis and back up
+    there_and_back = ds.resample((12, 33)).resample(24)
+    torch.testing.assert_close(there_and_back.x[1, 0], field(24), atol=1e-12, rtol=0)
+
+
+def test_linear_resample_keeps_node_grid_endpoints_and_linear_fields():
+    x = torch.linspace(0, 1, 9, dtype=torch.float64)
+    lin = (2 * x[:, None] + 3 * x[None, :])[None, None]
+    ds = PDEDataset(lin, lin)
+    out = ds.resample(17)
+    x17 = torch.linspace(0, 1, 17, dtype=torch.float64)
+    torch.testing.assert_close(out.x[0, 0], 2 * x17[:, None] + 3 * x17[None, :])
+    assert ds.resample(5, method="cubic").resolution == (5, 5)
+
+
+def test_resample_errors():
+    with pytest.raises(ValueError, match="Fourier resampling assumes a periodic field"):
+        make().resample(5, method="fourier")
+    with pytest.raises(ValueError, match="this data set is periodic. Use method='fourier'"):
+        make(s=8, grid="periodic").resample(5, method="linear")
+    with pytest.raises(ValueError, match="unknown resampling method 'nearest'"):
+        make().resample(5, method="nearest")

@@ -48,3 +48,40 @@ def test_bad_arguments():
         cosine_basis(1, 4)
     with pytest.raises(ValueError, match="n_modes must be at least 2"):
         grf_scales(1)
+
+
+def test_periodic_field_is_resolution_consistent_real_and_periodic():
+    from lowprec.data.grf import periodic_field, periodic_grf_coefficients
+
+    c = periodic_grf_coefficients(np.random.default_rng([1, 2]), 7, 2.5, 7.0, 1.0, ndim=2)
+    assert c.shape == (15, 15) and c[7, 7] == 0
+    np.testing.assert_allclose(c, np.conj(c[::-1, ::-1]))  # Hermitian: a real field
+    f16, f48 = periodic_field(c, 16), periodic_field(c, 48)
+    np.testing.assert_allclose(f48[::3, ::3], f16, atol=1e-13)
+    # Pointwise evaluation of Σ ĝ_k e^{2πik·x} at one node.
+    k = np.arange(-7, 8)
+    x, y = 5 / 16, 11 / 16
+    direct = (c * np.exp(2j * np.pi * (k[:, None] * x + k[None, :] * y))).sum()
+    assert abs(direct.imag) < 1e-12 and f16[5, 11] == pytest.approx(direct.real, abs=1e-12)
+
+
+def test_periodic_field_has_the_covariance_of_its_spectrum():
+    from lowprec.data.grf import periodic_grf_scales, sample_periodic_grf
+
+    # Var g(x) = Σ_k σ² (4π²k² + τ²)^(-α) for the 1D FNO Burgers field (σ=25, τ=5, α=2).
+    fields = np.stack([sample_periodic_grf(np.random.default_rng([0, i]), 32, 15, 2.0, 5.0, 25.0, 1)
+                       for i in range(3000)])
+    expected = (periodic_grf_scales(15, 2.0, 5.0, 25.0, 1) ** 2).sum()
+    assert fields.var() == pytest.approx(expected, rel=0.05)
+    assert abs(fields.mean()) < 0.05 * fields.std()
+    # neighbouring covariance follows Σ scale² cos(2πk/32)
+    k = np.arange(-15, 16)
+    lag1 = (periodic_grf_scales(15, 2.0, 5.0, 25.0, 1) ** 2 * np.cos(2 * np.pi * k / 32)).sum()
+    assert (fields * np.roll(fields, 1, axis=1)).mean() == pytest.approx(lag1, rel=0.05)
+
+
+def test_periodic_bad_arguments():
+    from lowprec.data.grf import periodic_grf_scales
+
+    with pytest.raises(ValueError, match="need alpha > 0"):
+        periodic_grf_scales(4, -1.0, 1.0, 1.0, 1)

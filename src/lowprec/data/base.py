@@ -1,11 +1,18 @@
 """What every generated PDE data set shares: parameters, the on-disk cache, validation.
 
-One file per PDE (``darcy.py``; later Navier-Stokes, Burgers, diffusion-sorption)
-defines a frozen dataclass of its parameters, subclassing :class:`ProblemParams`,
-and a ``generate`` method. This module turns that into a cached data set:
+One file per PDE (``darcy.py``, ``navier_stokes.py``, ``burgers.py``,
+``diffusion_sorption.py``) defines a frozen dataclass of its parameters,
+subclassing :class:`ProblemParams`, and a ``generate`` method. This module turns
+that into a cached data set:
 
     params = DarcyParams(resolution=33, n=200, seed=0)
     ds = load_or_generate(params)             # PDEDataset, x (200, 1, 33, 33), y likewise
+
+Generators in torch run on ``device`` (default: CUDA when there is one) and take
+their random numbers from numpy generators seeded with (seed, i) on the CPU, so
+sample i is the same on every device and whatever n is. Settings that change
+only speed (device, batch size, worker threads) are arguments of ``generate``,
+not parameters: they are not part of the cache key.
 
 Cache files
 -----------
@@ -14,10 +21,18 @@ the problem name, the generator version and every parameter *except n*. Sample i
 depends only on (seed, i), so a file of 1000 samples also serves any request for
 n <= 1000 (the first n are read); a request for more regenerates the file.
 
-Each file holds datasets ``x`` and ``y`` (float32, (n, C, *grid)) and, as HDF5
-attributes, the problem, the generator version and every parameter. On load the
-attributes are compared with the request and the arrays are checked (shape,
-finite); a mismatch raises :class:`CacheMismatchError` naming the parameter.
+Each file holds the arrays the generator makes (``x`` and ``y``, float32
+(n, C, *grid), for input/output problems such as Darcy; ``u``, (n, T, *grid), for
+time series such as Navier-Stokes) and, as HDF5 attributes, the problem, the
+generator version and every parameter. On load the attributes are compared with
+the request and the arrays are checked (shape, finite); a mismatch raises
+:class:`CacheMismatchError` naming the parameter.
+
+What the cache holds is what the *solver* makes; how it is presented is not
+cached. ``params.to_dataset(arrays, meta)`` turns the arrays into the object
+``load_or_generate`` returns: a :class:`PDEDataset` for Darcy, a
+:class:`~lowprec.data.timeseries.Trajectories` for time series (whose input/output
+windows are cut on load, so one cached simulation serves every choice of t_in/t_out).
 
 Files are written atomically: into a temporary file ``.<name>.<random>.tmp`` in the
 same directory, flushed and fsync'ed, then renamed over the final name with
@@ -37,6 +52,7 @@ import json
 import logging
 import os
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Optional, Union
 
@@ -51,8 +67,11 @@ log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 
 
-class CacheError(RuntimeError):
-    """A cache file exists but cannot be used (unreadable, wrong shape, non-finite)."""
+class CacheError(RuntimeError, ValueError):
+    """A cache file exists but cannot be used (unreadable, wrong shape, non-finite).
+
+    Also a ValueError, so that command-line tools report it as bad input (one line, the fix).
+    """
 
 
 class CacheMismatchError(CacheError):
@@ -63,6 +82,33 @@ def default_cache_dir() -> Path:
     """``$LOWPREC_CACHE`` if set, else ``~/.cache/lowprec``."""
     env = os.environ.get("LOWPREC_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lowprec"
+
+
+def resolve_device(device: Union[None, str, torch.device] = None) -> torch.device:
+    """``None`` or ``"auto"``: the current CUDA device if there is one, else the CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def cpu_threads_for(numel: int, device: Union[str, torch.device], threshold: int = 1 << 23) -> Iterator[None]:
+    """Run a time-stepping loop single-threaded on the CPU when its arrays are small.
+
+    A solver step is a few dozen whole-array operations; below about a million elements
+    each one is too short to share between threads, and on a busy machine waiting for
+    the second thread costs more than the work (measured: 50x slower for 3 x 128 Burgers
+    on 2 loaded cores). The previous thread count is restored afterwards.
+    """
+    if torch.device(device).type != "cpu" or numel >= threshold or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _plain(value: Any) -> Any:
@@ -83,19 +129,71 @@ class ProblemParams:
     Subclasses are frozen dataclasses with (at least) the fields ``resolution``, ``n``
     and ``seed``; they set the class attributes below and implement :meth:`generate`.
     Field values must be int, float, str, bool or tuples of those (they are hashed and
-    stored as HDF5 attributes); coerce them in ``__post_init__`` so that 1 and 1.0
-    hash the same.
+    stored as HDF5 attributes); :meth:`__post_init__` coerces them to the annotated
+    types, so that 1 and 1.0 hash the same.
 
     Class attributes:
         problem: short name, used in file names and ``meta["problem"]``.
         version: bump it whenever the generator's output changes for the same
             parameters; old cache files then stop matching instead of being reused.
         grid: ``"nodes"`` or ``"periodic"``, see :mod:`lowprec.data.dataset`.
+        arrays: names of the arrays :meth:`generate` returns, in order; each is
+            float32 with n first and the grid last.
+        spatial_dims: number of grid axes (each of size ``resolution``).
     """
 
     problem: ClassVar[str] = ""
     version: ClassVar[int] = 1
     grid: ClassVar[str] = "nodes"
+    arrays: ClassVar[tuple[str, ...]] = ("x", "y")
+    spatial_dims: ClassVar[int] = 2
+
+    def __post_init__(self):
+        """Coerce every field to its annotated type (int, float, str, bool, tuple of float)."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), hints[f.name]
+            try:
+                if kind in (int, float, str):
+                    if kind is int and isinstance(value, float) and not value.is_integer():
+                        raise ValueError
+                    value = kind(value)
+                elif kind is bool:
+                    if not isinstance(value, (bool, np.bool_, int)):
+                        raise ValueError
+                    value = bool(value)
+                elif typing.get_origin(kind) is tuple:
+                    value = tuple(float(v) for v in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.problem}: parameter {f.name}={value!r} is not a valid "
+                                 f"{getattr(kind, '__name__', kind)}.") from None
+            object.__setattr__(self, f.name, value)
+        if self.resolution < 2:
+            raise ValueError(f"{self.problem}: resolution must be at least 2, got {self.resolution}.")
+        if self.n < 1:
+            raise ValueError(f"{self.problem}: n must be at least 1, got {self.n}.")
+        if self.seed < 0:
+            raise ValueError(f"{self.problem}: seed must be non-negative (numpy SeedSequence), "
+                             f"got {self.seed}.")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_kwargs(cls, **params) -> "ProblemParams":
+        """Build from keyword arguments, with an error that lists the valid names for a typo."""
+        names = cls.field_names()
+        unknown = [k for k in params if k not in names]
+        if unknown:
+            import difflib
+            def close(k):  # a case slip first (Nu for nu), then a typo
+                same = [nm for nm in names if nm.lower() == k.lower()]
+                return same or difflib.get_close_matches(k, names, 1)
+            hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := close(k)) else repr(k) for k in unknown]
+            raise ValueError(f"{cls.problem}: unknown parameter(s) {', '.join(hints)}. Its parameters "
+                             f"are: {', '.join(names)}.")
+        return cls(**params)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -112,12 +210,19 @@ class ProblemParams:
         resolution = getattr(self, "resolution", "")
         return cache_dir / f"{self.problem}-s{resolution}-seed{getattr(self, 'seed', '')}-{self.cache_key()}.h5"
 
-    def generate(self, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Compute the data set: x (n, C_in, *grid), y (n, C_out, *grid), float32."""
+    def generate(self, progress: bool = True, **speed) -> tuple[torch.Tensor, ...]:
+        """Compute the arrays named in ``arrays``, float32 on the CPU, n first.
+
+        ``speed`` holds settings that must not change the result (device, batch size).
+        """
         raise NotImplementedError
 
     def meta(self) -> dict[str, Any]:
         return {"problem": self.problem, "generator_version": self.version, "params": self.as_dict()}
+
+    def to_dataset(self, arrays: dict[str, torch.Tensor], meta: dict[str, Any]):
+        """What load_or_generate returns for these arrays; by default PDEDataset(x, y)."""
+        return PDEDataset(arrays["x"], arrays["y"], meta=meta, grid=self.grid)
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -154,17 +259,17 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
         pass
 
 
-def write_cache(path: PathLike, params: ProblemParams, x: torch.Tensor, y: torch.Tensor) -> Path:
-    """Write x, y and the parameters to ``path`` atomically (see :func:`atomic_write`)."""
+def write_cache(path: PathLike, params: ProblemParams, arrays: dict[str, torch.Tensor]) -> Path:
+    """Write the arrays and the parameters to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            _fill(f, params, x, y)
+            _fill(f, params, arrays)
     return Path(path)
 
 
-def _fill(f: h5py.File, params: ProblemParams, x: torch.Tensor, y: torch.Tensor) -> None:
-    f.create_dataset("x", data=x.numpy())
-    f.create_dataset("y", data=y.numpy())
+def _fill(f: h5py.File, params: ProblemParams, arrays: dict[str, torch.Tensor]) -> None:
+    for name, t in arrays.items():
+        f.create_dataset(name, data=t.numpy())
     f.attrs["problem"] = params.problem
     f.attrs["generator_version"] = params.version
     for key, value in params.as_dict().items():
@@ -173,8 +278,8 @@ def _fill(f: h5py.File, params: ProblemParams, x: torch.Tensor, y: torch.Tensor)
 
 # ---------------------------------------------------------------------------------------- reading
 
-def read_cache(path: PathLike, params: ProblemParams) -> PDEDataset:
-    """Load the first ``params.n`` samples of a cache file, checking that it matches ``params``.
+def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.Tensor]:
+    """The first ``params.n`` samples of each array in a cache file, checked against ``params``.
 
     Raises CacheMismatchError if a stored parameter differs from the requested one, and
     CacheError if the file is unreadable, too short, mis-shaped or non-finite.
@@ -198,29 +303,35 @@ def read_cache(path: PathLike, params: ProblemParams) -> PDEDataset:
                     f"cache file {path} was written with {key}={attrs[key]!r}, but {key}={want!r} "
                     f"was requested. The file name should make this impossible, so the file was "
                     f"renamed, copied or edited by hand. {fix} Or pass another cache_dir.")
-        for name in ("x", "y"):
+        n_cached = int(attrs.get("n", -1))
+        arrays = {}
+        for name in params.arrays:
             if name not in f:
                 raise CacheError(f"cache file {path} has no dataset {name!r}. {fix}")
-        n_cached = int(attrs.get("n", -1))
-        if f["x"].shape[0] != n_cached or f["y"].shape[0] != n_cached:
-            raise CacheError(f"cache file {path} says n={n_cached} but holds x {f['x'].shape} and "
-                             f"y {f['y'].shape}. {fix}")
-        if n_cached < params.n:
-            raise CacheError(f"cache file {path} holds {n_cached} samples, {params.n} requested; "
-                             f"load_or_generate regenerates it, read_cache does not.")
-        x = torch.from_numpy(f["x"][: params.n])
-        y = torch.from_numpy(f["y"][: params.n])
-    for name, t in (("x", x), ("y", y)):
-        if t.ndim < 3 or t.dtype != torch.float32:
+            if f[name].shape[0] != n_cached:
+                raise CacheError(f"cache file {path} says n={n_cached} but {name} has shape "
+                                 f"{f[name].shape}. {fix}")
+            if n_cached < params.n:
+                raise CacheError(f"cache file {path} holds {n_cached} samples, {params.n} requested; "
+                                 f"load_or_generate regenerates it, read_cache does not.")
+            arrays[name] = torch.from_numpy(f[name][: params.n])
+    grid = (getattr(params, "resolution", None),) * params.spatial_dims
+    for name, t in arrays.items():
+        if t.ndim < 2 + params.spatial_dims or t.dtype != torch.float32:
             raise CacheError(f"cache file {path}: {name} is {t.dtype} {tuple(t.shape)}, expected "
-                             f"float32 (n, C, *grid). {fix}")
+                             f"float32 (n, C, *grid) with {params.spatial_dims} grid axes. {fix}")
         if not torch.isfinite(t).all():
             raise CacheError(f"cache file {path}: {name} has non-finite values. {fix}")
-    resolution = getattr(params, "resolution", None)
-    if resolution is not None and any(s != resolution for s in x.shape[2:]):
-        raise CacheError(f"cache file {path}: grid {tuple(x.shape[2:])} does not match "
-                         f"resolution={resolution}. {fix}")
-    return PDEDataset(x, y, meta={**params.meta(), "source": str(path)}, grid=params.grid)
+        if grid[0] is not None and tuple(t.shape[-params.spatial_dims:]) != grid:
+            raise CacheError(f"cache file {path}: {name} has grid {tuple(t.shape[-params.spatial_dims:])}, "
+                             f"which does not match resolution={grid[0]}. {fix}")
+    return arrays
+
+
+def read_cache(path: PathLike, params: ProblemParams):
+    """Load the first ``params.n`` samples of a cache file as ``params.to_dataset`` presents them."""
+    arrays = read_cache_arrays(path, params)
+    return params.to_dataset(arrays, {**params.meta(), "source": str(path)})
 
 
 def cached_count(path: PathLike) -> int:
@@ -237,7 +348,7 @@ def cached_count(path: PathLike) -> int:
 
 
 def load_or_generate(params: ProblemParams, cache_dir: Optional[PathLike] = None, *,
-                     cache: bool = True, progress: bool = True) -> PDEDataset:
+                     cache: bool = True, progress: bool = True, **speed):
     """The data set described by ``params``: read from the cache, or generated and cached.
 
     Args:
@@ -245,10 +356,14 @@ def load_or_generate(params: ProblemParams, cache_dir: Optional[PathLike] = None
         cache_dir: directory of cache files; default ``$LOWPREC_CACHE`` or ``~/.cache/lowprec``.
         cache: False to generate without reading or writing any file.
         progress: show a progress bar while generating.
+        speed: passed to ``params.generate`` (device, batch_size, workers): they change how
+            fast the data is made, not what it is.
+    Returns:
+        ``params.to_dataset(...)``: a PDEDataset, or Trajectories for time series.
     """
     if not cache:
-        x, y = params.generate(progress=progress)
-        return PDEDataset(x, y, meta=params.meta(), grid=params.grid)
+        arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
+        return params.to_dataset(arrays, params.meta())
     path = params.cache_path(cache_dir)
     n_cached = cached_count(path)
     if n_cached >= params.n:
@@ -256,7 +371,7 @@ def load_or_generate(params: ProblemParams, cache_dir: Optional[PathLike] = None
         return read_cache(path, params)
     if n_cached:
         log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
-    x, y = params.generate(progress=progress)
-    write_cache(path, params, x, y)
+    arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
+    write_cache(path, params, arrays)
     log.info("wrote %s", path)
-    return PDEDataset(x, y, meta={**params.meta(), "source": str(path)}, grid=params.grid)
+    return params.to_dataset(arrays, {**params.meta(), "source": str(path)})

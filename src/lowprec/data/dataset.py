@@ -13,6 +13,9 @@ Grids come in two kinds, which decide how a grid may be subsampled:
   64 -> 32 is not possible (32 nodes cannot contain both ends of 64 equal cells).
 * ``"periodic"``: x_i = i / s, the right end is the left end (Navier-Stokes on the
   torus). Stride must divide s: 64 -> 32.
+
+Other sizes are reached by interpolation, :meth:`PDEDataset.resample`: Fourier
+(trigonometric) on periodic grids, multi-linear or bicubic on node grids.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 GRIDS = ("nodes", "periodic")
@@ -143,18 +147,100 @@ class PDEDataset(Dataset):
         otherwise the coarse grid would not be a uniform grid on the same domain and
         ValueError says which strides work.
         """
-        n_axes = self.x.ndim - 2
-        strides = (stride,) * n_axes if isinstance(stride, int) else tuple(stride)
-        if len(strides) != n_axes:
-            raise ValueError(f"got {len(strides)} strides for {n_axes} grid axes.")
-        for s, k in zip(self.resolution, strides):
-            cells = s - 1 if self.grid == "nodes" else s
-            if k < 1 or cells % k:
-                ok = [d for d in range(2, cells + 1) if cells % d == 0][:6]
-                rule = ("s - 1 (the grid includes both boundaries)" if self.grid == "nodes"
-                        else "s (periodic grid)")
-                raise ValueError(f"stride {k} does not divide {rule} = {cells} for grid size {s}: "
-                                 f"the subsampled grid would not span the same domain uniformly. "
-                                 f"Strides that work: {ok or 'none'}.")
+        strides = check_strides(self.resolution, stride, self.grid)
         index = (slice(None), slice(None)) + tuple(slice(None, None, k) for k in strides)
         return self._derive(self.x[index], self.y[index])
+
+    def resample(self, resolution: Union[int, Sequence[int]], method: str = "auto") -> "PDEDataset":
+        """The same fields on another grid size, by interpolation (a copy).
+
+        Args:
+            resolution: new grid size per axis (an int applies to all axes).
+            method: ``"fourier"`` (trigonometric interpolation: exact for band-limited
+                periodic fields, and downsampling keeps the lowest modes),
+                ``"linear"`` (multi-linear through the nodes, endpoints kept), or
+                ``"cubic"`` (2D only, bicubic); ``"auto"``: fourier on periodic grids,
+                linear on node grids.
+        Use :meth:`subsample` where a stride does the job: it copies nothing and adds no
+        interpolation error.
+        """
+        size = (resolution,) * len(self.resolution) if isinstance(resolution, int) else tuple(resolution)
+        return self._derive(resample(self.x, size, self.grid, method),
+                            resample(self.y, size, self.grid, method))
+
+
+def check_strides(resolution: Sequence[int], stride: Union[int, Sequence[int]], grid: str) -> tuple[int, ...]:
+    """Strides per grid axis, checked to map the grid onto a uniform grid of the same domain."""
+    n_axes = len(resolution)
+    strides = (stride,) * n_axes if isinstance(stride, int) else tuple(stride)
+    if len(strides) != n_axes:
+        raise ValueError(f"got {len(strides)} strides for {n_axes} grid axes.")
+    for s, k in zip(resolution, strides):
+        cells = s - 1 if grid == "nodes" else s
+        if k < 1 or cells % k:
+            ok = [d for d in range(2, cells + 1) if cells % d == 0][:6]
+            rule = ("s - 1 (the grid includes both boundaries)" if grid == "nodes"
+                    else "s (periodic grid)")
+            raise ValueError(f"stride {k} does not divide {rule} = {cells} for grid size {s}: "
+                             f"the subsampled grid would not span the same domain uniformly. "
+                             f"Strides that work: {ok or 'none'}. For other sizes use "
+                             f"resample(size) (interpolation).")
+    return strides
+
+
+def fourier_resample(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Trigonometric interpolation of a periodic real field to a new grid size, axis by axis.
+
+    x: (..., *grid) with len(size) grid axes last. The lowest min(n, m) frequencies are
+    kept; an even-sized Nyquist bin is split (upsampling) or folded (downsampling)
+    evenly between +-N/2 so that a real field stays real. Exact for fields band-limited
+    to the smaller grid.
+    """
+    dims = range(x.ndim - len(size), x.ndim)
+    out = x.to(torch.promote_types(x.dtype, torch.float32))
+    for dim, m in zip(dims, size):
+        n = out.shape[dim]
+        if m == n:
+            continue
+        X = torch.fft.fft(out, dim=dim).movedim(dim, -1)
+        Y = X.new_zeros(*X.shape[:-1], m)
+        k = min(n, m)
+        half = (k - 1) // 2  # frequencies 0..half and -half..-1 are copied unchanged
+        Y[..., : half + 1] = X[..., : half + 1]
+        if half:
+            Y[..., m - half:] = X[..., n - half:]
+        if k % 2 == 0:  # the bin k/2 exists on the smaller grid only as a Nyquist bin
+            if m > n:   # split X's Nyquist evenly into +k/2 and -k/2
+                Y[..., k // 2] = 0.5 * X[..., k // 2]
+                Y[..., m - k // 2] = 0.5 * X[..., k // 2]
+            else:       # fold +k/2 and -k/2 of X into Y's Nyquist
+                Y[..., k // 2] = X[..., k // 2] + X[..., n - k // 2]
+        out = (torch.fft.ifft(Y, dim=-1).real * (m / n)).movedim(-1, dim)
+    return out.to(x.dtype)
+
+
+def resample(x: torch.Tensor, size: Sequence[int], grid: str = "nodes", method: str = "auto") -> torch.Tensor:
+    """Interpolate (N, C, *grid) to (N, C, *size); see :meth:`PDEDataset.resample`."""
+    size = tuple(int(s) for s in size)
+    n_axes = x.ndim - 2
+    if len(size) != n_axes or min(size) < 2:
+        raise ValueError(f"resample: need {n_axes} sizes of at least 2 for grid {tuple(x.shape[2:])}, "
+                         f"got {size}.")
+    if method == "auto":
+        method = "fourier" if grid == "periodic" else "linear"
+    if method == "fourier":
+        if grid != "periodic":
+            raise ValueError("Fourier resampling assumes a periodic field; this data set is on a node "
+                             "grid (boundaries included). Use method='linear' or 'cubic'.")
+        return fourier_resample(x, size)
+    if method not in ("linear", "cubic"):
+        raise ValueError(f"unknown resampling method {method!r}; choose 'auto', 'fourier', 'linear' "
+                         f"or 'cubic'.")
+    if grid == "periodic":
+        raise ValueError("linear/cubic resampling assumes a node grid with both boundaries; this data "
+                         "set is periodic. Use method='fourier'.")
+    if method == "cubic" and n_axes != 2:
+        raise ValueError("cubic resampling is implemented for 2D grids only; use 'linear'.")
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[n_axes] if method == "linear" else "bicubic"
+    # align_corners=True maps the first and last nodes onto each other: node grids.
+    return F.interpolate(x, size=size, mode=mode, align_corners=True)

@@ -22,6 +22,27 @@ MATLAB generator instead uses an inverse DCT of size s, whose random field
 changes with s.)
 
 Shapes: coefficients (K,)*d, basis (s, K), fields (s,)*d, all float64.
+
+Periodic fields (the torus [0, 1)^d: Navier-Stokes, Burgers)
+-------------------------------------------------------------
+The eigenfunctions of -Δ on the torus are Fourier modes e^{2πik·x} with
+eigenvalues 4π²|k|², so the field with covariance σ² (-Δ + τ² I)^(-α) is
+
+    g(x) = Σ_{k != 0} ĝ_k e^{2πik·x},   ĝ_{-k} = conj(ĝ_k),
+    E|ĝ_k|² = σ² (4π²|k|² + τ²)^(-α)                  (mean zero: ĝ_0 = 0)
+
+i.e. each real orthonormal mode √2 cos(2πk·x), √2 sin(2πk·x) has standard deviation
+σ (4π²|k|² + τ²)^(-α/2). :func:`periodic_grf_coefficients` draws ĝ_k for
+k in [-K, K]^d, (2K+1)^d complex numbers whatever the grid, and
+:func:`periodic_field` evaluates the series at x_i = i/s, i = 0..s-1, keeping the
+modes the grid can hold (|k_j| < s/2): again, the same random numbers give the
+same continuous field at every resolution.
+
+Normalisations of the papers: the FNO paper's Burgers generator (MATLAB ``GRF1.m``)
+is exactly this with σ = 25, τ = 5, α = 2 (its "625(-Δ + 25I)^(-2)"); its Python
+``GaussianRF`` (used for Navier-Stokes, α = 2.5, τ = 7, σ = τ^(α - d/2) = 7^1.5)
+sums independent complex coefficients over all k and takes the real part, which
+is √2 times the field above: use σ = √2 · 7^1.5 to match its data.
 """
 
 from __future__ import annotations
@@ -87,3 +108,56 @@ def sample_grf(rng: np.random.Generator, resolution: int, n_modes: int = 64, alp
     """
     xi = rng.standard_normal((n_modes,) * ndim)
     return evaluate_cosine_series(grf_scales(n_modes, alpha, tau, ndim) * xi, resolution)
+
+
+def periodic_grf_scales(n_modes: int, alpha: float, tau: float, sigma: float, ndim: int) -> np.ndarray:
+    """σ (4π²|k|² + τ²)^(-α/2) for k in [-K, K]^ndim (index k + K), 0 at k = 0; shape (2K+1,)*ndim."""
+    if n_modes < 1:
+        raise ValueError(f"n_modes must be at least 1, got {n_modes}.")
+    if alpha <= 0 or tau < 0 or sigma <= 0:
+        raise ValueError(f"need alpha > 0, tau >= 0, sigma > 0; got alpha={alpha}, tau={tau}, "
+                         f"sigma={sigma}.")
+    k = np.arange(-n_modes, n_modes + 1, dtype=np.float64)
+    k2 = sum(np.meshgrid(*([k**2] * ndim), indexing="ij"))
+    with np.errstate(divide="ignore"):  # k = 0 with tau = 0; set to 0 just below
+        scales = sigma * (4 * math.pi**2 * k2 + tau**2) ** (-alpha / 2)
+    scales[(n_modes,) * ndim] = 0.0
+    return scales
+
+
+def periodic_grf_coefficients(rng: np.random.Generator, n_modes: int, alpha: float, tau: float,
+                              sigma: float, ndim: int) -> np.ndarray:
+    """Fourier coefficients ĝ_k, k in [-K, K]^ndim, of one periodic GRF (see the module docstring).
+
+    Draws exactly 2 (2K+1)^ndim standard normals from ``rng``. Returns complex128 of
+    shape (2K+1,)*ndim, index k + K, Hermitian (ĝ_{-k} = conj ĝ_k) with ĝ_0 = 0.
+    """
+    scales = periodic_grf_scales(n_modes, alpha, tau, sigma, ndim)
+    xi = rng.standard_normal(scales.shape + (2,))
+    c = scales * (xi[..., 0] + 1j * xi[..., 1]) / math.sqrt(2)
+    # (c_k + conj c_{-k}) / √2 is Hermitian and keeps E|ĝ_k|² = scale_k².
+    c_minus = c[(slice(None, None, -1),) * ndim]
+    return (c + np.conj(c_minus)) / math.sqrt(2)
+
+
+def periodic_field(coefficients: np.ndarray, resolution: int) -> np.ndarray:
+    """Evaluate Σ ĝ_k e^{2πik·x} at x_i = i / resolution: (2K+1,)*d -> (resolution,)*d, float64.
+
+    Modes with |k_j| >= resolution / 2 on some axis are dropped (the grid cannot hold
+    them; the Nyquist mode of an even grid is ambiguous), so coarser grids see a
+    low-pass version of the same field.
+    """
+    ndim = coefficients.ndim
+    K = (coefficients.shape[0] - 1) // 2
+    keep = min(K, (resolution - 1) // 2)
+    sub = coefficients[(slice(K - keep, K + keep + 1),) * ndim]
+    idx = np.arange(-keep, keep + 1) % resolution
+    spectrum = np.zeros((resolution,) * ndim, dtype=np.complex128)
+    spectrum[np.ix_(*([idx] * ndim))] = sub * resolution**ndim  # numpy's ifftn divides by s^d
+    return np.fft.ifftn(spectrum).real
+
+
+def sample_periodic_grf(rng: np.random.Generator, resolution: int, n_modes: int, alpha: float,
+                        tau: float, sigma: float, ndim: int) -> np.ndarray:
+    """One mean-zero periodic GRF on the (resolution,)*ndim grid x_i = i / resolution, float64."""
+    return periodic_field(periodic_grf_coefficients(rng, n_modes, alpha, tau, sigma, ndim), resolution)
