@@ -37,6 +37,19 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: "str | Path", title: str = "") -> Path:
+    """Title, lay out and write ``fig`` to ``path`` (folders created), then free it."""
+    plt = _pyplot()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path", title: str = "") -> Path:
     """Training loss and every test error against epoch, one line per run, log scale."""
     plt = _pyplot()
@@ -53,14 +66,7 @@ def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path",
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def plot_prediction(x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, torch.Tensor],
@@ -90,11 +96,4 @@ def plot_prediction(x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, 
         rel = ((p - truth).norm() / truth.norm()).item()
         show(axes[0, k], p, f"{name} (rel. L2 {rel:.3g})", cmap="magma", vmin=vmin, vmax=vmax)
         show(axes[1, k], (p - truth).abs(), f"|{name} - truth|", cmap="inferno", vmin=0, vmax=err_max)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
