@@ -242,8 +242,8 @@ HELP = {
     "step_size": "epochs between learning-rate drops (step scheduler)",
     "gamma": "learning-rate factor at each drop (step scheduler)",
     "loss": "training loss: l2 (relative L2) or h1 (relative H1)",
-    "precision": "policy (full, amp, half, mixed, amp_bf16, half_bf16, mixed_bf16) or schedule "
-                 "('half:0.25,mixed:0.5,full:0.25', or 'paper')",
+    "precision": "policy (full, amp, half, mixed, mixed_tanh, amp_bf16, half_bf16, mixed_bf16, full_dft, "
+                 "bf16, fp16) or schedule ('half:0.25,mixed:0.5,full:0.25', or 'paper')",
     "on_overflow": "on inf/NaN: skip (drop the step, lower the loss scale) or raise (default: the policy's)",
     "init_loss_scale": "initial dynamic loss scale",
     "max_skipped_steps": "stop after this many overflowing steps in a row",

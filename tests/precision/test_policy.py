@@ -18,9 +18,24 @@ def test_presets_follow_the_paper():
     assert half.transform_dtype == half.contract_dtype == torch.float16 and half.stabilizer == "tanh"
     mixed = get_policy("mixed")
     assert mixed.transform_dtype == torch.float32 and mixed.contract_dtype == torch.float16
-    assert mixed.stabilizer == "tanh"
+    assert mixed.stabilizer is None  # its fp32 normalized FFT cannot overflow; see the policy docstring
+    assert get_policy("mixed_tanh") == mixed.replace(name="mixed_tanh", stabilizer="tanh")
     for name in ("amp_bf16", "half_bf16", "mixed_bf16"):
         assert PRESETS[name].autocast_dtype == torch.bfloat16 and not PRESETS[name].loss_scaling
+
+
+def test_dft_presets_and_the_backend_field():
+    assert all(PRESETS[n].backend == "auto" for n in PRESETS if n not in ("full_dft", "bf16", "fp16"))
+    assert get_policy("full_dft") == get_policy("full").replace(name="full_dft", backend="dft")
+    # Low precision end to end: autocast, transform and contraction in one half dtype.
+    for name, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
+        p = get_policy(name)
+        assert p.autocast_dtype == p.transform_dtype == p.contract_dtype == dtype
+        assert p.backend == "dft" and p.stabilizer is None
+    assert get_policy("fp16").loss_scaling and not get_policy("bf16").loss_scaling
+    assert get_policy("bf16") == get_policy("half_bf16").replace(name="bf16", backend="dft")
+    assert get_policy("full").to_dict()["backend"] == "auto"
+    assert PrecisionPolicy("x", None, torch.float32, torch.float32, None, False, "skip").backend == "auto"
 
 
 def test_unknown_policy_names_the_closest_preset():
@@ -35,6 +50,8 @@ def test_bad_policy_fields_raise():
         PrecisionPolicy(autocast_dtype=torch.float32)
     with pytest.raises(ValueError, match="on_overflow"):
         PrecisionPolicy(on_overflow="ignore")
+    with pytest.raises(ValueError, match="unknown spectral backend 'gemm'"):
+        PrecisionPolicy(backend="gemm")
 
 
 def test_policy_context_sets_autocast_and_active_policy():
@@ -55,7 +72,7 @@ def test_schedule_switches_at_the_papers_epochs():
     schedule = PrecisionSchedule.paper()
     names = [schedule.policy_at(e, 500).name for e in range(500)]
     assert names[:125] == ["half"] * 125
-    assert names[125:375] == ["mixed_nostab"] * 250
+    assert names[125:375] == ["mixed"] * 250
     assert names[375:] == ["full"] * 125
     assert schedule.phases[1][1].stabilizer is None  # the paper's mixed phase ran without tanh
 

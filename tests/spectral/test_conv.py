@@ -45,7 +45,13 @@ def test_fp64_equals_reference(grid, modes, factorization):
     assert rel(layer(x), ref) < 1e-12
 
 
-@pytest.mark.parametrize("policy", list(PRESETS))
+# One preset per distinct spectral path: presets that differ only in autocast or loss scaling
+# run the same layer arithmetic on an fp32 input.
+SPECTRAL_PATHS = list({(p.transform_dtype, p.contract_dtype, p.stabilizer, p.backend): name
+                       for name, p in reversed(PRESETS.items())}.values())
+
+
+@pytest.mark.parametrize("policy", SPECTRAL_PATHS)
 @pytest.mark.parametrize("grid,modes", CASES)
 @pytest.mark.parametrize("factorization", ["dense", "tucker", "cp"])
 def test_every_policy_matches_reference_within_its_dtype(policy, grid, modes, factorization):
@@ -60,16 +66,23 @@ def test_every_policy_matches_reference_within_its_dtype(policy, grid, modes, fa
     assert rel(y, ref) < TOL[lowest(policy)]
 
 
+@pytest.mark.parametrize("backend", ["fft", "dft"])
 @pytest.mark.parametrize("factorization", ["dense", "tucker", "cp"])
 @pytest.mark.parametrize("grid,modes", [((9,), (4,)), ((6, 5), (4, 3)), ((4, 5, 6), (2, 3, 4))])
-def test_gradients_match_finite_differences(factorization, grid, modes):
+def test_gradients_match_finite_differences(factorization, grid, modes, backend):
     layer = SpectralConv(2, 2, modes, factorization=factorization, rank=0.6).double()
+    policy = get_policy("full").replace(backend=backend)
     x = torch.randn(1, 2, *grid, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: layer(x), (x,))
-    # Weights: perturb each parameter tensor through a functional call.
     names = [n for n, _ in layer.named_parameters()]
+
+    def run(x, *ps):  # weights perturbed through a functional call
+        with policy:
+            return functional_call(layer, dict(zip(names, ps)), (x,))
+
     ps = tuple(p.detach().clone().requires_grad_() for p in layer.parameters())
-    assert torch.autograd.gradcheck(lambda *ps: functional_call(layer, dict(zip(names, ps)), (x.detach(),)), ps)
+    # fast_mode checks random projections of the Jacobian: the same test of the backward
+    # formulas, without one forward pass per input entry.
+    assert torch.autograd.gradcheck(run, (x, *ps), fast_mode=True)
 
 
 def test_amp_keeps_the_spectral_path_in_fp32():
@@ -136,16 +149,25 @@ def test_factorized_plan_does_not_rebuild_the_dense_weight_when_that_is_dearer()
     assert info.opt_cost < dense.opt_cost
 
 
-def test_half_policy_on_cpu_is_emulated_and_says_so(caplog):
+def test_forced_fft_in_half_on_cpu_is_emulated_and_says_so(caplog):
     caplog.set_level(logging.WARNING, logger="lowprec")
     emulation._LOGGED.clear()
     layer = SpectralConv(2, 2, (4,))
-    with get_policy("half"):
+    with get_policy("half").replace(backend="fft"):
         layer(torch.randn(1, 2, 16))
         layer(torch.randn(1, 2, 16))
     messages = [r.getMessage() for r in caplog.records]
     assert sum("forward FFT in float16 is emulated" in m for m in messages) == 1
     assert sum("inverse FFT in float16 is emulated" in m for m in messages) == 1
+
+
+def test_auto_backend_never_emulates(caplog):
+    # No FFT runs in fp16 on CPU: "auto" takes the DFT, which computes in fp16 for real.
+    caplog.set_level(logging.WARNING, logger="lowprec")
+    emulation._LOGGED.clear()
+    with get_policy("half"):
+        SpectralConv(2, 2, (4,))(torch.randn(1, 2, 16))
+    assert not any("emulated" in r.getMessage() for r in caplog.records)
 
 
 def test_weights_are_stored_real():

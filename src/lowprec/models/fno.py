@@ -9,6 +9,9 @@ across and compare like for like:
 
 Every spectral layer reads the active precision policy (``with policy:``), so
 the same model runs in fp32, amp, half, mixed or bf16 without rebuilding.
+Under the ``bf16`` and ``fp16`` policies every activation between layers stays
+in that dtype (autocast's 1x1 convolutions emit it, the spectral layers take
+and return it); the parameters stay fp32.
 Nothing depends on the grid size: a model trained at 64x64 evaluates at
 128x128 (zero-shot super-resolution), as long as the grid holds the modes.
 """

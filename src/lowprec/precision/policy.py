@@ -15,23 +15,58 @@ layer that passed that on would run its FFT in fp16 by accident (and crash on
 grids that are not powers of two). Every spectral layer sets its own dtypes
 from the active policy.
 
-Presets (``get_policy(name)``) reproduce the settings of Tu et al. (ICLR 2024):
+Presets (``get_policy(name)``) follow Tu et al. (ICLR 2024), plus three of
+our own that run the spectral transforms as matrix products (``dft``):
 
-========== ========= ============ =========== ========== ============
-name       autocast  forward FFT  contraction stabilizer loss scaling
-========== ========= ============ =========== ========== ============
-full       --        fp32         fp32        --         no
-amp        fp16      fp32         fp32        --         yes
-half       fp16      fp16         fp16        tanh       yes
-mixed      fp16      fp32         fp16        tanh       yes
-amp_bf16   bf16      fp32         fp32        --         no
-half_bf16  bf16      bf16         bf16        tanh       no
-mixed_bf16 bf16      fp32         bf16        tanh       no
-========== ========= ============ =========== ========== ============
+========== ========= ============ =========== ========== ============ =======
+name       autocast  forward      contraction stabilizer loss scaling backend
+========== ========= ============ =========== ========== ============ =======
+full       --        fp32         fp32        --         no           auto
+amp        fp16      fp32         fp32        --         yes          auto
+half       fp16      fp16         fp16        tanh       yes          auto
+mixed      fp16      fp32         fp16        --         yes          auto
+mixed_tanh fp16      fp32         fp16        tanh       yes          auto
+amp_bf16   bf16      fp32         fp32        --         no           auto
+half_bf16  bf16      bf16         bf16        --         no           auto
+mixed_bf16 bf16      fp32         bf16        --         no           auto
+full_dft   --        fp32         fp32        --         no           dft
+bf16       bf16      bf16         bf16        --         no           dft
+fp16       fp16      fp16         fp16        --         yes          dft
+========== ========= ============ =========== ========== ============ =======
 
 "contraction" covers the per-mode channel mixing and the inverse transform,
-as in the paper's reference code. bf16 has fp32's exponent range, so its
-presets need no loss scaling.
+as in the paper's reference code. ``backend`` says how the truncated
+transforms are computed: ``"fft"``, ``"dft"`` (products with cosine/sine
+matrices, exact on every grid and native in every dtype), or ``"auto"``, which
+takes the DFT wherever the FFT cannot run in the dtype (bf16 anywhere, fp16
+on CPU or on a CUDA grid that is not a power of two) and otherwise the
+cheaper of the two by a cost model (:mod:`lowprec.spectral.backend`).
+
+``bf16`` and ``fp16`` are low precision end to end: activations stay in that
+dtype from layer to layer (autocast's pointwise layers emit it, the spectral
+layers take and return it), so no layer pays to cast its input; the weights
+stay fp32 (autocast casts them per step) and the loss is computed in fp32.
+``bf16`` is ``half_bf16`` with the backend fixed (``auto`` takes the DFT for
+bf16 anyway, as nothing computes a bf16 FFT). ``fp16`` differs from ``half``
+in dropping the stabilizer: the DFT divides by N inside an fp32-accumulated
+product, so its coefficients cannot overflow where its input did not.
+
+Where the stabilizer is on, and why not everywhere: the paper puts tanh
+before every forward FFT because an unnormalized fp16 FFT sums N values and
+overflows. lowprec's forward transform is normalized (``norm="forward"``), so
+every coefficient it returns is an average, no larger than max|x|. When that
+transform runs in fp32 (``mixed``) or in bf16 (fp32's exponent range), the
+stabilizer has nothing to prevent and only changes the function: on Darcy
+flow (FNO, 33x33, 250 samples) tanh raised the fp32 test error by 15% after
+15 epochs and by 38% after 30, while fp16 rounding alone changed it by less
+than 0.1%. It stays on in ``half``, the paper's setting, where a native fp16
+FFT may run on a GPU: cuFFT sums before it scales, and although lowprec
+splits the 1/N around it (see :mod:`lowprec.spectral.transforms`), its
+values still reach sqrt(N) max|x|, past fp16's range at 1024² once
+max|x| > 64; tanh keeps max|x| <= 1. ``fp16`` drops it because its DFT
+divides before it sums. ``mixed_tanh`` is the paper's mixed setting verbatim,
+and the paper's own schedule ran its mixed phase without the stabilizer too.
+bf16 has fp32's exponent range, so its presets need no loss scaling.
 """
 
 from __future__ import annotations
@@ -47,6 +82,7 @@ import torch
 
 STABILIZERS = ("tanh", "hardclip", "sigma_clip")
 OVERFLOW_ACTIONS = ("skip", "raise")
+BACKENDS = ("auto", "fft", "dft")
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -68,6 +104,8 @@ class PrecisionPolicy:
         loss_scaling: whether the trainer scales the loss dynamically.
         on_overflow: ``"skip"`` (drop the step and lower the loss scale) or
             ``"raise"`` (stop training with the layer named).
+        backend: how spectral layers compute their truncated transforms: ``"auto"``
+            (see :func:`lowprec.spectral.backend.choose_backend`), ``"fft"`` or ``"dft"``.
     """
 
     name: str = "full"
@@ -77,6 +115,7 @@ class PrecisionPolicy:
     stabilizer: Optional[str] = None
     loss_scaling: bool = False
     on_overflow: str = "skip"
+    backend: str = "auto"
 
     def __post_init__(self):
         for field in ("transform_dtype", "contract_dtype"):
@@ -91,6 +130,9 @@ class PrecisionPolicy:
             raise ValueError(f"unknown stabilizer {self.stabilizer!r}; choose one of {STABILIZERS} or None.")
         if self.on_overflow not in OVERFLOW_ACTIONS:
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose one of {OVERFLOW_ACTIONS}.")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown spectral backend {self.backend!r}; choose one of {BACKENDS} "
+                             "('auto' picks the DFT or the FFT per layer and grid).")
 
     @property
     def is_reduced(self) -> bool:
@@ -159,10 +201,14 @@ PRESETS: dict[str, PrecisionPolicy] = {
     "full": FULL,
     "amp": PrecisionPolicy("amp", torch.float16, torch.float32, torch.float32, None, True),
     "half": PrecisionPolicy("half", torch.float16, torch.float16, torch.float16, "tanh", True),
-    "mixed": PrecisionPolicy("mixed", torch.float16, torch.float32, torch.float16, "tanh", True),
+    "mixed": PrecisionPolicy("mixed", torch.float16, torch.float32, torch.float16, None, True),
+    "mixed_tanh": PrecisionPolicy("mixed_tanh", torch.float16, torch.float32, torch.float16, "tanh", True),
     "amp_bf16": PrecisionPolicy("amp_bf16", torch.bfloat16, torch.float32, torch.float32, None, False),
-    "half_bf16": PrecisionPolicy("half_bf16", torch.bfloat16, torch.bfloat16, torch.bfloat16, "tanh", False),
-    "mixed_bf16": PrecisionPolicy("mixed_bf16", torch.bfloat16, torch.float32, torch.bfloat16, "tanh", False),
+    "half_bf16": PrecisionPolicy("half_bf16", torch.bfloat16, torch.bfloat16, torch.bfloat16, None, False),
+    "mixed_bf16": PrecisionPolicy("mixed_bf16", torch.bfloat16, torch.float32, torch.bfloat16, None, False),
+    "full_dft": FULL.replace(name="full_dft", backend="dft"),
+    "bf16": PrecisionPolicy("bf16", torch.bfloat16, torch.bfloat16, torch.bfloat16, None, False, backend="dft"),
+    "fp16": PrecisionPolicy("fp16", torch.float16, torch.float16, torch.float16, None, True, backend="dft"),
 }
 
 

@@ -43,8 +43,7 @@ class PrecisionSchedule:
     @classmethod
     def paper(cls) -> "PrecisionSchedule":
         """Tu et al.'s schedule: half 25%, mixed (no stabilizer) 50%, full 25%."""
-        mixed = get_policy("mixed").replace(name="mixed_nostab", stabilizer=None)
-        return cls([(0.25, "half"), (0.5, mixed), (0.25, "full")])
+        return cls([(0.25, "half"), (0.5, "mixed"), (0.25, "full")])
 
     @classmethod
     def parse(cls, text: str) -> "PrecisionSchedule":

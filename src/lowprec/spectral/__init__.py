@@ -1,13 +1,16 @@
 """Spectral convolutions: truncated transforms, factorized weights, planned contractions."""
 
+from .backend import choose_backend, resolve_backend, transform_costs
 from .contract import complex_contract, plan_info
 from .conv import SpectralConv
+from .dft import dft_irfft, dft_matrix, dft_rfft
 from .reference import spectral_conv_reference
-from .transforms import kept_modes, truncated_irfft, truncated_rfft
+from .transforms import forward_transform, inverse_transform, kept_modes, truncated_irfft, truncated_rfft
 from .weights import CPSpectralWeight, DenseSpectralWeight, TuckerSpectralWeight, make_weight
 
 __all__ = [
     "SpectralConv", "complex_contract", "plan_info", "spectral_conv_reference", "kept_modes",
     "truncated_rfft", "truncated_irfft", "make_weight", "DenseSpectralWeight", "TuckerSpectralWeight",
-    "CPSpectralWeight",
+    "CPSpectralWeight", "forward_transform", "inverse_transform", "dft_rfft", "dft_irfft", "dft_matrix",
+    "choose_backend", "resolve_backend", "transform_costs",
 ]

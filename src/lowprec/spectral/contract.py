@@ -16,7 +16,10 @@ are expanded to 2x2 form; the (large) input stays a [re, im] pair.
 
 opt_einsum picks the contraction order once per (equation, shapes) and the
 plan is cached: Tucker/CP weights are never rebuilt densely when the
-factorized order is cheaper.
+factorized order is cheaper. The plan is executed here as a short list of
+pairwise ``torch.einsum`` calls rather than by opt_einsum's own executor,
+and the planner is marked constant for ``torch.compile``: opt_einsum's code
+cannot be traced (it graph-breaks on every call), a list of einsums can.
 """
 
 from __future__ import annotations
@@ -41,6 +44,21 @@ def complex_matrix(t: torch.Tensor) -> torch.Tensor:
 def _plan(equation: str, shapes: tuple[tuple[int, ...], ...]):
     optimize = "optimal" if len(shapes) <= 5 else "auto"
     return opt_einsum.contract_expression(equation, *shapes, optimize=optimize)
+
+
+@torch.compiler.assume_constant_result
+def _steps(equation: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], str], ...]:
+    """The cached plan as ((operand positions, pairwise einsum), ...), in opt_einsum's order."""
+    return tuple((tuple(inds), eq) for inds, _, eq, *_ in _plan(equation, shapes).contraction_list)
+
+
+def _execute(steps, operands: list[torch.Tensor]) -> torch.Tensor:
+    # Each step takes the operands at `positions` out of the list and appends their product,
+    # as opt_einsum's executor does.
+    for positions, eq in steps:
+        picked = [operands[k] for k in positions]
+        operands = [op for k, op in enumerate(operands) if k not in positions] + [torch.einsum(eq, *picked)]
+    return operands[0]
 
 
 def contract_equation(x_subscripts: str, factors: Sequence[str], out_subscripts: str) -> str:
@@ -68,8 +86,7 @@ def complex_contract(x: torch.Tensor, x_subscripts: str, factors: Sequence[tuple
     """
     equation = contract_equation(x_subscripts, [s for s, _ in factors], out_subscripts)
     operands = [complex_matrix(t.to(dtype)) for _, t in factors] + [x.to(dtype)]
-    expr = _plan(equation, tuple(tuple(op.shape) for op in operands))
-    return expr(*operands, backend="torch")
+    return _execute(_steps(equation, tuple(tuple(op.shape) for op in operands)), operands)
 
 
 def plan_info(x_shape: Sequence[int], x_subscripts: str, factors: Sequence[tuple[str, Sequence[int]]],

@@ -11,8 +11,17 @@ The layer reads :func:`lowprec.precision.current_policy` on every call:
    :mod:`lowprec.spectral.contract`);
 4. the output is returned in the input's dtype.
 
+Each transform runs on ``policy.backend``: the FFT, the DFT as matrix
+products, or (``"auto"``) whichever :mod:`lowprec.spectral.backend` picks for
+this grid, these modes and that dtype. Both give the same result to rounding.
+
 Autocast is switched off inside the layer: the dtypes are the policy's, set
 explicitly, never inherited from whatever the previous layer emitted.
+
+Under ``torch.compile`` the policy lookup is traced, not a graph break: Dynamo
+guards on the active policy's fields, so entering another policy recompiles
+rather than reusing the last one's dtypes. With the DFT backend the layer has
+no complex tensor and Inductor compiles all of it.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from torch import nn
 from ..precision.policy import current_policy
 from ..precision.stabilizers import stabilize
 from .contract import complex_contract
-from .transforms import check_modes, compute_dtype, kept_modes, truncated_irfft, truncated_rfft
+from .transforms import check_modes, compute_dtype, forward_transform, inverse_transform, kept_modes
 from .weights import SPATIAL, Rank, make_weight
 
 
@@ -77,8 +86,9 @@ class SpectralConv(nn.Module):
         transform_dtype = compute_dtype(policy.transform_dtype, x.dtype)
         contract_dtype = compute_dtype(policy.contract_dtype, x.dtype)
         with torch.autocast(x.device.type, enabled=False):
-            spectrum = truncated_rfft(stabilize(x, policy.stabilizer), self.n_modes, transform_dtype)
+            spectrum = forward_transform(stabilize(x, policy.stabilizer), self.n_modes, transform_dtype,
+                                         policy.backend)
             mixed = complex_contract(spectrum, self._x_subscripts, self.weight.factors(),
                                      self._out_subscripts, contract_dtype)
-            y = truncated_irfft(mixed, grid, self.n_modes, contract_dtype)
+            y = inverse_transform(mixed, grid, self.n_modes, contract_dtype, policy.backend)
         return y.to(x.dtype)

@@ -10,18 +10,26 @@ coefficients whatever the grid (the same weights serve every resolution), and
 stay as small as the input (an fp16 spectrum of a tanh-bounded input cannot
 overflow).
 
+Two backends compute the same thing: the FFT here, and the DFT as matrix
+products in :mod:`lowprec.spectral.dft`. :func:`forward_transform` and
+:func:`inverse_transform` take a backend (``"auto"``, ``"fft"``, ``"dft"``) and
+dispatch; ``"auto"`` is decided per call by :mod:`lowprec.spectral.backend`.
+
 Spectra are returned as real views (..., 2) so every later step runs on real
 tensors in any dtype.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..precision.emulation import fft_native, log_once, round_through
+from .backend import resolve_backend
+from .dft import dft_irfft, dft_rfft
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -64,6 +72,19 @@ def _emulation_note(dtype, device, reason, what):
              f"{str(dtype).replace('torch.', '')}.")
 
 
+def prescale(dtype: torch.dtype, native: bool, grid: Sequence[int]) -> float:
+    """The factor a forward FFT's input is multiplied by before an unnormalized transform (1: none).
+
+    torch applies ``norm="forward"`` after the library's unnormalized transform, so a
+    native fp16 cuFFT would hold sums of N values: a field of ones at 512² sums to
+    262144 > 65504. There the 1/N is split instead, 1/sqrt(N) before the transform, so
+    no value it holds exceeds sqrt(N) max|x| (1024 max|x| at 1024²), and 1/sqrt(N) after,
+    on the kept modes only. Everywhere else torch's own normalization is exact and
+    costs no extra full-size tensor (which autograd would keep for the backward pass).
+    """
+    return math.prod(grid) ** -0.5 if native and dtype == torch.float16 else 1.0
+
+
 def truncated_rfft(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
     """Lowest Fourier modes of a real field, in ``dtype``.
 
@@ -82,11 +103,15 @@ def truncated_rfft(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype) ->
     dims = tuple(range(-d, 0))
     native, reason = fft_native(dtype, x.device, grid)
     if native:
-        spectrum = torch.view_as_real(torch.fft.rfftn(x.to(dtype), dim=dims, norm="forward"))
+        x = x.to(dtype)
     else:
         _emulation_note(dtype, x.device, reason, "forward FFT")
-        xr = round_through(x.to(_carrier(dtype)), dtype)
-        spectrum = torch.view_as_real(torch.fft.rfftn(xr, dim=dims, norm="forward"))
+        x = round_through(x.to(_carrier(dtype)), dtype)
+    scale = prescale(dtype, native, grid)
+    if scale == 1.0:
+        spectrum = torch.view_as_real(torch.fft.rfftn(x, dim=dims, norm="forward"))
+    else:
+        spectrum = torch.view_as_real(torch.fft.rfftn(x * scale, dim=dims))
     # spectrum: (b, c, *grid[:-1], grid[-1]//2+1, 2); keep the corners.
     for axis, (m, n) in enumerate(zip(modes[:-1], grid[:-1])):
         dim = 2 + axis
@@ -94,6 +119,8 @@ def truncated_rfft(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype) ->
         parts = [spectrum.narrow(dim, 0, pos)] + ([spectrum.narrow(dim, n - neg, neg)] if neg else [])
         spectrum = torch.cat(parts, dim=dim)
     spectrum = spectrum.narrow(1 + d, 0, modes[-1] // 2 + 1)
+    if scale != 1.0:
+        spectrum = spectrum * scale
     return spectrum if native else round_through(spectrum, dtype)
 
 
@@ -130,3 +157,20 @@ def truncated_irfft(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence
     out = torch.fft.irfftn(torch.view_as_complex(spectrum.contiguous()), s=tuple(grid),
                            dim=tuple(range(-d, 0)), norm="forward")
     return out if native else round_through(out, dtype)
+
+
+def forward_transform(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype,
+                      backend: str = "auto") -> torch.Tensor:
+    """:func:`truncated_rfft` by the given backend (``"auto"``, ``"fft"`` or ``"dft"``); same shapes."""
+    grid = x.shape[-len(modes):]
+    if resolve_backend(backend, grid, modes, dtype, x.device) == "dft":
+        return dft_rfft(x, modes, dtype)
+    return truncated_rfft(x, modes, dtype)
+
+
+def inverse_transform(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
+                      backend: str = "auto") -> torch.Tensor:
+    """:func:`truncated_irfft` by the given backend (``"auto"``, ``"fft"`` or ``"dft"``); same shapes."""
+    if resolve_backend(backend, grid, modes, dtype, spectrum.device) == "dft":
+        return dft_irfft(spectrum, grid, modes, dtype)
+    return truncated_irfft(spectrum, grid, modes, dtype)

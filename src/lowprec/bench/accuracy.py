@@ -1,0 +1,53 @@
+"""How far each policy's forward pass lands from an fp64 reference, for the same weights and input.
+
+Relative L2 error ``|y - y_ref| / |y_ref|`` of one forward pass. The
+reference runs the same weights in fp64: for a spectral layer, the naive-DFT
+sums of :mod:`lowprec.spectral.reference` (independent of both backends); for
+a whole model, an fp64 copy under ``full`` (its transforms are exact to
+~1e-14, as the tests check against the same naive sums). Stabilizers change
+the function, not just its rounding, so a tanh policy is compared with the
+reference of the tanh-ed layer (layer mode) but with the plain model (model
+mode, where its effect is part of what a user gets).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..precision import PrecisionPolicy, get_policy, stabilize
+from ..spectral import SpectralConv, spectral_conv_reference
+
+
+def relative_error(y: torch.Tensor, reference: torch.Tensor) -> float:
+    y, reference = y.detach().double(), reference.detach().double()
+    return ((y - reference).norm() / reference.norm()).item()
+
+
+def fp64_copy(model: nn.Module) -> nn.Module:
+    """A copy with every parameter in fp64 (complex ones, as neuraloperator's, in complex128)."""
+    model = copy.deepcopy(model)
+    for p in model.parameters():
+        p.data = p.data.to(torch.complex128 if p.is_complex() else torch.float64)
+    for b in model.buffers():
+        if b.is_floating_point() or b.is_complex():
+            b.data = b.data.to(torch.complex128 if b.is_complex() else torch.float64)
+    return model
+
+
+@torch.no_grad()
+def model_reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with get_policy("full"):
+        return fp64_copy(model)(x.double())
+
+
+@torch.no_grad()
+def layer_error(layer: SpectralConv, policy: PrecisionPolicy, x: torch.Tensor) -> float:
+    """Error of ``layer`` under ``policy`` on x (fp32; fed in the policy's activation dtype)."""
+    reference = spectral_conv_reference(stabilize(x.double(), policy.stabilizer),
+                                        layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
+    with policy:
+        y = layer(x.to(policy.autocast_dtype or torch.float32))
+    return relative_error(y, reference)
