@@ -44,4 +44,12 @@ def test_model_must_match_the_data():
     with pytest.raises(ValueError, match="n_modes .* has 3 entries but the data has 2 spatial axes"):
         build_model(make_config({"n_modes": [4, 4, 4]}).model, data)
     with pytest.raises(ValueError, match="unknown model"):
-        build_model(make_config({"model": "unet"}).model, data)
+        build_model(make_config({"model": "resnet"}).model, data)
+
+
+def test_every_model_kind_builds_from_the_config():
+    data = PDEDataset(torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16))
+    for kind in ("fno", "tfno", "unet", "transformer"):
+        model = build_model(make_config({"model": kind, "n_modes": [4], "hidden_channels": 8, "n_layers": 2}).model,
+                            data)
+        assert model(data.x).shape == (4, 1, 16, 16), kind

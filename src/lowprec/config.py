@@ -55,7 +55,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The neural operator. ``factorization`` defaults to dense for FNO and Tucker for TFNO."""
+    """The solver. ``factorization`` defaults to dense for FNO and Tucker for TFNO.
+
+    UNet and Transformer read ``hidden_channels`` as their width (UNet features, Transformer
+    embedding) and ``n_layers`` as their depth; ``patch_size`` is the Transformer's.
+    """
 
     model: str = "fno"
     n_modes: tuple[int, ...] = (16, 16)
@@ -66,6 +70,7 @@ class ModelConfig:
     domain_padding: float = 0.0
     positional_embedding: bool = True
     channel_mlp_expansion: float = 0.5
+    patch_size: int = 4
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,7 @@ HELP = {
     "data_seed": "seed of the generated data (test sets use data_seed + 1)",
     "normalize": "fit per-channel unit-Gaussian normalizers on the training data",
     "cache_dir": "where generated data is cached (default: $LOWPREC_CACHE or ~/.cache/lowprec)",
-    "model": "fno or tfno",
+    "model": "fno, tfno, unet or transformer",
     "n_modes": "Fourier modes per axis (one value: the same on every axis)",
     "hidden_channels": "width of the Fourier layers",
     "n_layers": "number of Fourier layers",
@@ -231,6 +236,7 @@ HELP = {
     "domain_padding": "pad each axis by this fraction (non-periodic problems)",
     "positional_embedding": "append grid coordinates as input channels",
     "channel_mlp_expansion": "hidden width of each block's channel MLP, as a multiple of the width",
+    "patch_size": "Transformer patch size in grid points per axis",
     "epochs": "training epochs",
     "batch_size": "training batch size",
     "eval_batch_size": "evaluation batch size",
@@ -326,29 +332,33 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
 
 
 def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn.Module:
-    """The configured neural operator for ``train_set``'s channels and dimension, with normalizers."""
+    """The configured solver for ``train_set``'s channels and dimension, with normalizers attached."""
     from .data import UnitGaussianNormalizer
-    from .models import FNO, TFNO, Normalized
+    from .models import FNO, TFNO, Normalized, Transformer, UNet
 
-    dim = train_set.x.ndim - 2
-    n_modes = cfg.n_modes * dim if len(cfg.n_modes) == 1 else cfg.n_modes
-    if len(n_modes) != dim:
-        raise ValueError(f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
-                         f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one.")
-    kinds = {"fno": FNO, "tfno": TFNO}
-    if cfg.model not in kinds:
-        raise ValueError(f"unknown model {cfg.model!r}; choose one of {sorted(kinds)}.")
-    factorization = cfg.factorization or ("tucker" if cfg.model == "tfno" else "dense")
-    net = kinds[cfg.model](
-        n_modes, in_channels=train_set.x.shape[1], out_channels=train_set.y.shape[1],
-        hidden_channels=cfg.hidden_channels, n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank,
-        domain_padding=cfg.domain_padding, positional_embedding=cfg.positional_embedding,
-        grid_endpoint=getattr(train_set, "grid", "nodes") != "periodic",
-        channel_mlp_expansion=cfg.channel_mlp_expansion)
+    dim, c_in, c_out = train_set.x.ndim - 2, train_set.x.shape[1], train_set.y.shape[1]
+    nodes = getattr(train_set, "grid", "nodes") != "periodic"
+    if cfg.model in ("fno", "tfno"):
+        n_modes = cfg.n_modes * dim if len(cfg.n_modes) == 1 else cfg.n_modes
+        if len(n_modes) != dim:
+            raise ValueError(f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
+                             f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one.")
+        factorization = cfg.factorization or ("tucker" if cfg.model == "tfno" else "dense")
+        net = (TFNO if cfg.model == "tfno" else FNO)(
+            n_modes, in_channels=c_in, out_channels=c_out, hidden_channels=cfg.hidden_channels,
+            n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank, domain_padding=cfg.domain_padding,
+            positional_embedding=cfg.positional_embedding, grid_endpoint=nodes,
+            channel_mlp_expansion=cfg.channel_mlp_expansion)
+    elif cfg.model == "unet":
+        net = UNet(dim, c_in, c_out, features=cfg.hidden_channels, depth=cfg.n_layers)
+    elif cfg.model == "transformer":
+        net = Transformer(dim, c_in, c_out, patch_size=cfg.patch_size, embed_dim=cfg.hidden_channels,
+                          depth=cfg.n_layers, grid_endpoint=nodes)
+    else:
+        raise ValueError(f"unknown model {cfg.model!r}; choose one of fno, tfno, unet, transformer.")
     if not normalize:
         return net
-    return Normalized(net, UnitGaussianNormalizer(train_set.x.shape[1]).fit(train_set.x),
-                      UnitGaussianNormalizer(train_set.y.shape[1]).fit(train_set.y))
+    return Normalized(net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y))
 
 
 def build_run(cfg: RunConfig, progress: bool = True):

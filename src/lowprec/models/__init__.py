@@ -1,7 +1,10 @@
-"""Neural PDE solvers: FNO and TFNO (more in later modules)."""
+"""Neural PDE solvers: FNO and TFNO, UNet, Transformer (and, in pinn/deeponet, PINN MLPs and DeepONets)."""
 
 from .fno import FNO, TFNO, FNOBlock
 from .layers import ChannelMLP, DomainPadding, GridEmbedding
+from .transformer import Attention, MatMul, Transformer, TransformerBlock
+from .unet import UNet, UNetBlock
 from .wrappers import Normalized
 
-__all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding", "Normalized"]
+__all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding", "Normalized",
+           "UNet", "UNetBlock", "Transformer", "TransformerBlock", "Attention", "MatMul"]

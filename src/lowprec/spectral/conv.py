@@ -79,16 +79,24 @@ class SpectralConv(nn.Module):
                              f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}.")
         check_modes(self.n_modes, x.shape[2:])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, factors=None, tap=None) -> torch.Tensor:
+        """(batch, in, *grid) -> (batch, out, *grid) under the active policy.
+
+        ``factors`` replaces the weight's own (subscripts, tensor) factors, and ``tap(stage,
+        tensor)`` may replace the tensor at each stage: ``"input"`` (after the stabilizer),
+        ``"spectrum"``, ``"mixed"`` (after the contraction) and ``"output"``. Both exist for
+        wrappers such as :class:`lowprec.quant.QuantSpectralConv`, which fake-quantize there.
+        """
         self.check_input(x)
+        tap = tap or (lambda stage, t: t)
         policy = current_policy()
         grid = x.shape[2:]
         transform_dtype = compute_dtype(policy.transform_dtype, x.dtype)
         contract_dtype = compute_dtype(policy.contract_dtype, x.dtype)
         with torch.autocast(x.device.type, enabled=False):
-            spectrum = forward_transform(stabilize(x, policy.stabilizer), self.n_modes, transform_dtype,
-                                         policy.backend)
-            mixed = complex_contract(spectrum, self._x_subscripts, self.weight.factors(),
-                                     self._out_subscripts, contract_dtype)
-            y = inverse_transform(mixed, grid, self.n_modes, contract_dtype, policy.backend)
+            h = tap("input", stabilize(x, policy.stabilizer))
+            spectrum = tap("spectrum", forward_transform(h, self.n_modes, transform_dtype, policy.backend))
+            mixed = tap("mixed", complex_contract(spectrum, self._x_subscripts, factors or self.weight.factors(),
+                                                  self._out_subscripts, contract_dtype))
+            y = tap("output", inverse_transform(mixed, grid, self.n_modes, contract_dtype, policy.backend))
         return y.to(x.dtype)

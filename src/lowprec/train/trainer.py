@@ -99,12 +99,13 @@ def resolve_device(device: str) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, policy: PrecisionPolicy, batch_size: int = 64,
+def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full", batch_size: int = 64,
              device: Optional[torch.device] = None) -> dict:
     """Mean relative L2 and H1 errors of ``model`` on ``dataset`` under ``policy``.
 
     The H1 derivatives wrap round when ``dataset.grid == "periodic"``.
     """
+    policy = get_policy(policy)
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -122,6 +123,15 @@ def evaluate(model: nn.Module, dataset, policy: PrecisionPolicy, batch_size: int
     finally:
         model.train(was_training)
     return {"l2": torch.cat(l2).mean().item(), "h1": torch.cat(h1).mean().item()}
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weights decay; quantization scales (``*log_scale``, learned in QAT) do not: decay would
+    pull them towards a scale of 1 whatever the data's range."""
+    named = list(model.named_parameters())
+    scales = [p for n, p in named if n.endswith("log_scale")]
+    groups = [{"params": [p for n, p in named if not n.endswith("log_scale")], "weight_decay": weight_decay}]
+    return groups + ([{"params": scales, "weight_decay": 0.0}] if scales else [])
 
 
 def is_periodic(dataset) -> bool:
@@ -159,7 +169,7 @@ class Trainer:
         self.schedule = as_schedule(config.precision)
         self.loss_fn = make_loss(config.loss, train_set.x.ndim - 2, periodic=is_periodic(train_set))
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, eps=config.adam_eps)
+        self.optimizer = opt(parameter_groups(model, config.weight_decay), lr=config.lr, eps=config.adam_eps)
         if config.scheduler == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
         elif config.scheduler == "step":

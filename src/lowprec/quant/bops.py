@@ -1,0 +1,315 @@
+"""Inference cost in bit operations: ``bops(model, input_shape, config)``.
+
+    BOPs = sum over every multiply-accumulate (MAC) of  bits(operand 1) x bits(operand 2)
+
+(Baskin et al. 2021; van Baalen et al. 2020), so a MAC of two 8-bit integers costs 64 and
+a float32 MAC 1024. Counted, per layer, from one forward pass at ``input_shape``:
+
+* Linear: (rows) x in x out MACs; Conv: outputs x in/groups x prod(kernel);
+  transposed Conv: inputs x out/groups x prod(kernel). Bits: weight x input.
+* attention MatMul (..., n, k) @ (..., k, m): n k m per batch entry. Bits: input x input.
+* SpectralConv, three rows:
+
+  - forward transform, per (batch, channel) field, by the backend the layer would run
+    (``lowprec.spectral.resolve_backend`` under the policy, for this grid and device):
+    FFT: 1.25 P log2 P real MACs for P grid points (a real FFT's ~2.5 P log2 P flops, the
+    figure :mod:`lowprec.spectral.backend` uses); DFT as GEMMs (:mod:`lowprec.spectral.dft`):
+    prod(N_1..N_{d-1}) N_d 2K for the real axis (K = m_d//2+1), then rows x 2N_a x 2m_a per
+    other axis a, rows being the size of the intermediate without that axis;
+  - channel mixing: 4 real MACs per complex one, B x in x out x prod(kept modes) for dense
+    weights; for Tucker/CP, opt_einsum's count for the planned order (flops / 2);
+  - inverse transform: FFT as the forward; DFT: the same products in reverse order.
+
+  Bits: transform constants (``QuantConfig.transform_bits``) x input or mixed-spectrum
+  bits; mixing: weight x spectrum bits.
+
+Element-wise work (activations, normalization, softmax, residual additions, the
+quantizers) is not counted: it grows with the activations, not with their products,
+and is a few percent of the MACs in these models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..models.transformer import MatMul
+from ..precision.policy import PrecisionPolicy, current_policy, get_policy
+from ..spectral import SpectralConv
+from ..spectral.transforms import compute_dtype, kept_modes
+from .config import QuantConfig, get_config
+from .modules import (_CONVS, _TRANSPOSED, QuantConv, QuantConvTranspose, QuantLayer, QuantLinear, QuantMatMul,
+                      QuantSpectralConv, bypass, candidates, selected_layers)
+
+try:  # the FFT/DFT backend choice (issue 4); absent in older trees, where every transform is an FFT
+    from ..spectral import resolve_backend
+except ImportError:  # pragma: no cover
+    resolve_backend = None
+
+
+@dataclass
+class LayerCost:
+    """One row: a layer (or one step of a spectral layer), its MACs and the bits of its two operands."""
+
+    name: str
+    kind: str
+    macs: int
+    bits_a: int
+    bits_b: int
+    note: str = ""
+
+    @property
+    def bops(self) -> int:
+        return self.macs * self.bits_a * self.bits_b
+
+
+@dataclass
+class CostReport:
+    """Per-layer MACs and BOPs of one forward pass at ``input_shape``."""
+
+    input_shape: tuple
+    config: str
+    layers: list = field(default_factory=list)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.layers)
+
+    @property
+    def bops(self) -> int:
+        return sum(r.bops for r in self.layers)
+
+    def by_kind(self) -> dict:
+        out: dict = {}
+        for r in self.layers:
+            macs, bops = out.get(r.kind, (0, 0))
+            out[r.kind] = (macs + r.macs, bops + r.bops)
+        return out
+
+    def table(self) -> str:
+        from ..report import format_table
+
+        rows = [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": f"{r.bits_a}x{r.bits_b}",
+                 "bops": r.bops, "share": r.bops / max(self.bops, 1), "note": r.note} for r in self.layers]
+        rows.append({"name": "total", "macs": self.macs, "bops": self.bops, "share": 1.0})
+        return format_table(rows, [("name", "layer", ""), ("kind", "kind", ""), ("macs", "MACs", ",d"),
+                                   ("bits", "bits", ""), ("bops", "BOPs", ".3e"), ("share", "share", ".1%"),
+                                   ("note", "note", "")])
+
+    def to_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "config": self.config, "macs": self.macs, "bops": self.bops,
+                "layers": [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": [r.bits_a, r.bits_b],
+                            "bops": r.bops, "note": r.note} for r in self.layers]}
+
+
+# -- MAC counts ------------------------------------------------------------------------------------
+
+def fft_macs(grid: Sequence[int]) -> int:
+    """Real MACs of one real FFT (or its inverse) of a field on ``grid``: 1.25 P log2 P."""
+    points = math.prod(grid)
+    return round(1.25 * points * math.log2(points)) if points > 1 else 0
+
+
+def dft_macs(grid: Sequence[int], modes: Sequence[int], inverse: bool = False) -> int:
+    """Real MACs of one truncated DFT-as-GEMM transform of one field (:mod:`lowprec.spectral.dft`'s products).
+
+    Forward: the real last axis first, (rows, N_d) @ (N_d, 2K), K = m_d//2+1; then each other
+    axis a in order, (rows, 2N_a) @ (2N_a, 2m_a). Inverse: axes 0..d-2 first, (rows, 2m_a) @
+    (2m_a, 2N_a), then (rows, 2K) @ (2K, N_d). ``rows`` is the intermediate's size without the
+    axis being transformed, so the two directions differ in 3D (not in 1D or 2D).
+    """
+    kept_last = modes[-1] // 2 + 1
+    if not inverse:
+        shape = list(grid[:-1]) + [kept_last]
+        macs = math.prod(grid[:-1]) * grid[-1] * 2 * kept_last
+        for axis in range(len(grid) - 1):
+            rows = math.prod(shape) // shape[axis]
+            macs += rows * 2 * grid[axis] * 2 * modes[axis]
+            shape[axis] = modes[axis]
+        return macs
+    shape = list(modes[:-1]) + [kept_last]
+    macs = 0
+    for axis in range(len(grid) - 1):
+        rows = math.prod(shape) // shape[axis]
+        macs += rows * 2 * modes[axis] * 2 * grid[axis]
+        shape[axis] = grid[axis]
+    return macs + math.prod(grid[:-1]) * 2 * kept_last * grid[-1]
+
+
+def mixing_macs(layer: SpectralConv, batch: int) -> tuple[int, str]:
+    """Real MACs of the per-mode channel mixing, and a note on how they were counted."""
+    kept = kept_modes(layer.n_modes)
+    factors = layer.weight.factors()
+    if len(factors) == 1:
+        return 4 * batch * layer.in_channels * layer.out_channels * math.prod(kept), ""
+    from ..spectral import plan_info
+
+    spatial = "xyz"[: layer.dim]
+    info = plan_info((batch, layer.in_channels, *kept, 2), "bi" + spatial,
+                     [(s, tuple(t.shape[:-1])) for s, t in factors], "bo" + spatial)
+    return int(info.opt_cost) // 2, "factorized: opt_einsum count"
+
+
+def _backend(policy: PrecisionPolicy, grid, modes, dtype, device) -> str:
+    if resolve_backend is None:
+        return "fft"
+    return resolve_backend(policy.backend, tuple(grid), tuple(modes), dtype, device)
+
+
+# -- bits ------------------------------------------------------------------------------------------
+
+def _bits(quantizer) -> int:
+    return getattr(quantizer, "bits", 32)
+
+
+class _Bits:
+    """Bits of each operand of a layer: from its quantizers, or from a config for a float layer."""
+
+    def __init__(self, model: nn.Module, config: Optional[QuantConfig]):
+        self.config = config
+        self.planned = {n for n, _ in selected_layers(model, config)} if config is not None else set()
+
+    def weight_input(self, name: str, module: nn.Module) -> tuple[int, int]:
+        if self.config is not None:
+            if name in self.planned:
+                return self.config.weight_bits, self.config.activation_bits
+            return 32, 32
+        if isinstance(module, (QuantLinear, QuantConv, QuantConvTranspose)):
+            return _bits(module.weight_quant), _bits(module.input_quant)
+        return 32, 32
+
+    def matmul(self, name: str, module: nn.Module) -> tuple[int, int]:
+        if self.config is not None:
+            a = self.config.activation_bits if name in self.planned else 32
+            return a, a
+        if isinstance(module, QuantMatMul):
+            return _bits(module.a_quant), _bits(module.b_quant)
+        return 32, 32
+
+    def spectral(self, name: str, module: nn.Module) -> dict:
+        """Bits of: input, spectrum, weights, mixed spectrum, and the transform constants."""
+        if self.config is not None:
+            if name in self.planned:
+                a, w = self.config.activation_bits, self.config.weight_bits
+                return {"input": a, "spectrum": a, "weight": w, "mixed": a, "transform": self.config.transform_bits}
+            return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
+        if isinstance(module, QuantSpectralConv):
+            return {"input": _bits(module.input_quant), "spectrum": _bits(module.spectrum_quant),
+                    "weight": max(_bits(q) for q in module.weight_quants), "mixed": _bits(module.mixed_quant),
+                    "transform": module.config.transform_bits}
+        return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
+
+
+# -- the count -------------------------------------------------------------------------------------
+
+def _conv_layer(module):
+    return module.layer if isinstance(module, QuantLayer) else module
+
+
+@torch.no_grad()
+def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantConfig, None] = None,
+         policy: Union[str, PrecisionPolicy, None] = None) -> CostReport:
+    """Count MACs and BOPs of one forward pass of ``model`` on an input of ``input_shape``.
+
+    Args:
+        model: float or quantized (after :func:`lowprec.quant.quantize_`).
+        input_shape: (batch, C_in, *grid); pass batch 1 for the cost per sample.
+        config: the bits to count: a preset name or QuantConfig, applied to the layers it
+            would quantize (the model need not be quantized); None: the model's own
+            quantizers (float layers at 32 bits).
+        policy: precision policy deciding the spectral backend (default: the active one).
+
+    Returns:
+        A :class:`CostReport` (``.macs``, ``.bops``, ``.layers``, ``.table()``).
+
+    Runs the model once on zeros on its device, in eval mode, with quantizers bypassed,
+    so it works on uncalibrated models too.
+    """
+    config = get_config(config) if config is not None else None
+    policy = get_policy(policy) if policy is not None else current_policy()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    bits = _Bits(model, config)
+    label = config.name if config is not None else getattr(model, "quant_config", QuantConfig("float")).name
+    report = CostReport(tuple(input_shape), label)
+    hooks = []
+
+    def on_dense(name):
+        def hook(module, inputs, output):
+            layer = _conv_layer(module)
+            w, a = bits.weight_input(name, module)
+            if isinstance(layer, nn.Linear):
+                macs = output.numel() * layer.in_features
+            elif isinstance(layer, _TRANSPOSED):
+                macs = inputs[0].numel() * (layer.out_channels // layer.groups) * math.prod(layer.kernel_size)
+            else:
+                macs = output.numel() * (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
+            report.layers.append(LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a))
+        return hook
+
+    def on_matmul(name):
+        def hook(module, inputs, output):
+            a, b = bits.matmul(name, module)
+            report.layers.append(LayerCost(name, "matmul", output.numel() * inputs[0].shape[-1], a, b))
+        return hook
+
+    def on_spectral(name):
+        def hook(module, inputs, output):
+            layer = _conv_layer(module)
+            x = inputs[0]
+            grid, batch = tuple(x.shape[2:]), x.shape[0]
+            b = bits.spectral(name, module)
+            fields_in, fields_out = batch * layer.in_channels, batch * layer.out_channels
+            for step, fields, operand in (("forward", fields_in, "input"), ("inverse", fields_out, "mixed")):
+                dtype = compute_dtype(policy.transform_dtype if step == "forward" else policy.contract_dtype, x.dtype)
+                backend = _backend(policy, grid, layer.n_modes, dtype, x.device)
+                per_field = (dft_macs(grid, layer.n_modes, inverse=step == "inverse") if backend == "dft"
+                             else fft_macs(grid))
+                if step == "forward":
+                    report.layers.append(LayerCost(f"{name}.forward_{backend}", "transform", fields * per_field,
+                                                   b[operand], b["transform"], backend))
+                else:
+                    macs, note = mixing_macs(layer, batch)
+                    report.layers.append(LayerCost(f"{name}.mixing", "spectral", macs, b["weight"], b["spectrum"],
+                                                   note))
+                    report.layers.append(LayerCost(f"{name}.inverse_{backend}", "transform", fields * per_field,
+                                                   b[operand], b["transform"], backend))
+        return hook
+
+    for name, module, _ in candidates(model):
+        inner = _conv_layer(module)
+        if isinstance(inner, (nn.Linear,) + _CONVS + _TRANSPOSED):
+            hooks.append(module.register_forward_hook(on_dense(name)))
+        elif isinstance(inner, MatMul):
+            hooks.append(module.register_forward_hook(on_matmul(name)))
+        elif isinstance(inner, SpectralConv):
+            hooks.append(module.register_forward_hook(on_spectral(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(tuple(input_shape), device=device)
+        with bypass(model), policy:
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return report
+
+
+def cost_vs_resolution(model: nn.Module, in_channels: int, grids: Sequence[Sequence[int]],
+                       configs: Sequence[Union[str, QuantConfig]] = ("float", "w8a8", "w4a4"),
+                       policy=None) -> list[dict]:
+    """MACs and BOPs per sample at each grid, for each config: rows {grid, config, macs, bops, transform_share}."""
+    rows = []
+    for grid in grids:
+        for config in configs:
+            report = bops(model, (1, in_channels, *grid), config, policy)
+            transform = sum(r.bops for r in report.layers if r.kind == "transform")
+            rows.append({"grid": "x".join(map(str, grid)), "config": get_config(config).name, "macs": report.macs,
+                         "bops": report.bops, "transform_share": transform / max(report.bops, 1)})
+    return rows

@@ -1,0 +1,372 @@
+"""The quantization x resolution study: float training, QAT per point, errors at full resolution, Pareto front.
+
+For one (model, data set):
+
+1. train the float model at full resolution (:class:`lowprec.train.Trainer`; checkpointed,
+   so an interrupted sweep does not train it again);
+2. for every quantization preset and every resolution reduction factor r (inputs and
+   outputs subsampled by r along every axis): copy the float model, :func:`quantize_`,
+   :func:`calibrate` on the coarse training set, fine-tune it there with the Trainer (QAT;
+   the ``float`` preset gets the same fine-tuning, so every point has had the same
+   training), then predict on the coarse test inputs, **interpolate the predictions back
+   to the full grid** (linear, periodic where the grid is) and score them against the
+   full-resolution targets, so every point answers the same question;
+3. count BOPs per sample at the coarse grid (:func:`bops`), append the point to a JSONL
+   file, and at the end write the Pareto front (no other point has both fewer BOPs and a
+   lower MSE), a table and a log-log plot.
+
+The JSONL file starts with a header holding the configuration; a sweep run again with
+the same settings skips the points already in the file, one with different settings
+is refused (see :func:`open_sweep`). Presets and factors may change between runs (add
+points to a finished sweep); nothing else may.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bops import bops
+from .config import PRESETS, get_config
+from .modules import calibrate, quantize_
+
+MODELS = ("fno", "unet", "transformer")
+# Fields that may differ between runs of one sweep file: what is swept, not how each point is made.
+_SWEPT = {"presets", "factors"}
+# Fields the float model does not depend on.
+_QAT_ONLY = {"qat_epochs", "qat_lr", "calib_batches"}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One sweep: data, model, float training, QAT, and the grid of (preset, factor) points.
+
+    Attributes:
+        model: ``"fno"``, ``"unet"`` or ``"transformer"``.
+        dataset: a generator in ``lowprec.data.GENERATORS`` (``"darcy"``, ``"burgers"``...).
+        problem_params: the generator's parameters, as (key, value) pairs.
+        resolution: full grid points per axis; every factor must divide it (node grids:
+            resolution - 1), e.g. 65 (Darcy) or 256 (periodic 1D).
+        n_train, n_test: samples. data_seed: the generator's seed (test sets: data_seed + 1).
+        width: FNO hidden channels / UNet first-level features / Transformer embedding width.
+        depth: FNO layers / UNet down-sampling steps / Transformer blocks.
+        n_modes: FNO modes per axis (at most the coarsest grid). patch_size: Transformer patches.
+        epochs, lr: float training. qat_epochs, qat_lr: fine-tuning of every point.
+        batch_size: both. calib_batches: batches observed by calibration. seed: weights and batches.
+        presets: quantization presets. factors: resolution reduction factors.
+    """
+
+    model: str = "fno"
+    dataset: str = "darcy"
+    problem_params: tuple = ()
+    resolution: int = 65
+    n_train: int = 400
+    n_test: int = 100
+    data_seed: int = 0
+    width: int = 32
+    depth: int = 4
+    n_modes: int = 8
+    patch_size: int = 4
+    epochs: int = 30
+    lr: float = 3e-3
+    qat_epochs: int = 5
+    qat_lr: float = 5e-4
+    batch_size: int = 16
+    calib_batches: int = 16
+    seed: int = 0
+    presets: tuple = tuple(PRESETS)
+    factors: tuple = (1, 2, 4, 8)
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; the study knows {', '.join(MODELS)}.")
+        for preset in self.presets:
+            get_config(preset)
+        if not self.factors or any(int(f) < 1 for f in self.factors):
+            raise ValueError(f"resolution factors must be positive integers, got {self.factors}.")
+        if self.epochs < 1 or self.qat_epochs < 0:
+            raise ValueError("epochs must be >= 1 and qat_epochs >= 0.")
+
+    def identity(self) -> dict:
+        """What fixes the result of every point: the configuration without the swept lists."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
+                if k not in _SWEPT}
+
+
+# -- data and models -------------------------------------------------------------------------------
+
+def load_data(cfg: StudyConfig, progress: bool = False):
+    """(train set, test set) at full resolution, through lowprec.config's builders (cached generators)."""
+    from ..config import DataConfig, build_datasets
+
+    data = DataConfig(problem=cfg.dataset, problem_params=dict(cfg.problem_params), resolution=cfg.resolution,
+                      n_train=cfg.n_train, n_test=cfg.n_test, data_seed=cfg.data_seed)
+    train, tests = build_datasets(data, progress)
+    test = next(iter(tests.values()))
+    # A time-series generator may hand back trajectories; the FNO papers' setting is u(t0) -> u(t1).
+    train, test = (d.pairs() if not hasattr(d, "x") and hasattr(d, "pairs") else d for d in (train, test))
+    return train, test
+
+
+def check_factors(cfg: StudyConfig, train_set) -> None:
+    """Every factor must subsample the grid uniformly, and the coarsest grid must hold the FNO's modes."""
+    grid_kind = getattr(train_set, "grid", "nodes")
+    for n in train_set.x.shape[2:]:
+        cells = n - 1 if grid_kind == "nodes" else n
+        bad = [f for f in cfg.factors if cells % int(f)]
+        if bad:
+            raise ValueError(f"resolution factor(s) {bad} do not divide the {grid_kind} grid of {n} points "
+                             f"({cells} cells): choose factors dividing {cells}, or a resolution such as "
+                             f"{'65 or 129' if grid_kind == 'nodes' else '256 or 1024'}.")
+        coarsest = cells // max(cfg.factors) + (grid_kind == "nodes")
+        if cfg.model == "fno" and cfg.n_modes > coarsest:
+            raise ValueError(f"n_modes={cfg.n_modes} does not fit the coarsest grid ({coarsest} points at factor "
+                             f"{max(cfg.factors)}); use n_modes <= {coarsest}, a finer resolution, or smaller factors.")
+
+
+def build_solver(cfg: StudyConfig, train_set) -> nn.Module:
+    """The study's model for ``train_set``'s channels and dimension, with unit-Gaussian normalizers attached."""
+    from ..config import ModelConfig, build_model
+
+    nodes = getattr(train_set, "grid", "nodes") == "nodes"
+    torch.manual_seed(cfg.seed)
+    # Non-periodic (node) grids get domain padding, as in neuraloperator's Darcy setting.
+    return build_model(ModelConfig(model=cfg.model, n_modes=(cfg.n_modes,), hidden_channels=cfg.width,
+                                   n_layers=cfg.depth, domain_padding=0.1 if nodes and cfg.model == "fno" else 0.0,
+                                   patch_size=cfg.patch_size), train_set)
+
+
+def upsample(pred: torch.Tensor, grid, periodic: bool) -> torch.Tensor:
+    """Linear interpolation of (B, C, *coarse) onto ``grid``: node grids end to end, periodic grids wrapping round.
+
+    Coarse points are every r-th fine point, so they are reproduced exactly.
+    """
+    grid = tuple(grid)
+    if tuple(pred.shape[2:]) == grid:
+        return pred
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[pred.ndim - 2]
+    if not periodic:
+        return F.interpolate(pred, size=grid, mode=mode, align_corners=True)
+    for axis in range(2, pred.ndim):  # repeat the first point at the end: the period's right end
+        pred = torch.cat([pred, pred.narrow(axis, 0, 1)], dim=axis)
+    out = F.interpolate(pred, size=tuple(n + 1 for n in grid), mode=mode, align_corners=True)
+    return out[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+
+
+@torch.no_grad()
+def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50) -> dict:
+    """MSE and mean relative L2 of ``model`` run on the test inputs subsampled by ``factor``,
+    its predictions interpolated back to the full grid, against the full-resolution targets.
+
+    Also ``interp_mse``: the MSE of the true coarse targets interpolated back, the floor
+    that resolution reduction alone sets.
+    """
+    device = next(model.parameters()).device
+    periodic = getattr(test_set, "grid", "nodes") == "periodic"
+    index = (slice(None), slice(None)) + (slice(None, None, factor),) * (test_set.x.ndim - 2)
+    was_training = model.training
+    model.eval()
+    sq, rel, floor, n = 0.0, [], 0.0, 0
+    try:
+        for start in range(0, len(test_set.x), batch_size):
+            x = test_set.x[start:start + batch_size].to(device)
+            y = test_set.y[start:start + batch_size].to(device)
+            pred = upsample(model(x[index]).float(), y.shape[2:], periodic)
+            err = (pred - y).flatten(1)
+            sq += err.pow(2).sum().item()
+            n += err.numel()
+            rel.append(err.norm(dim=1) / y.flatten(1).norm(dim=1))
+            floor += (upsample(y[index], y.shape[2:], periodic) - y).pow(2).sum().item()
+    finally:
+        model.train(was_training)
+    return {"mse": sq / n, "rel_l2": torch.cat(rel).mean().item(), "interp_mse": floor / n}
+
+
+# -- training --------------------------------------------------------------------------------------
+
+def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Optional[Path], progress: bool = False):
+    """Train (or resume, or load) the float model with lowprec's Trainer; returns (model, history)."""
+    from ..train import TrainConfig, Trainer
+
+    if out_dir is not None:
+        # The Trainer checks its own settings on resume; the model's and the data's are checked here.
+        wanted = {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+        stamp = out_dir / "float.json"
+        if stamp.is_file():
+            saved = json.loads(stamp.read_text())
+            diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+            if diffs:
+                raise ValueError(f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
+                                 "use the original settings, or another --out directory.")
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(json.dumps(wanted, indent=1) + "\n")
+    model = build_solver(cfg, train_set)
+    tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device="cpu",
+                     progress=progress, loss="l2")
+    trainer = Trainer(model, train_set, {"test": test_set}, tc, out_dir)
+    if out_dir is not None and (out_dir / "checkpoint.pt").is_file():
+        trainer.resume(out_dir)
+    if trainer.epoch < cfg.epochs:
+        trainer.fit()
+    return trainer.model, trainer.history
+
+
+def run_point(cfg: StudyConfig, float_model: nn.Module, train_set, test_set, preset: str, factor: int,
+              progress: bool = False, return_model: bool = False):
+    """Quantize a copy of ``float_model`` with ``preset``, fine-tune at 1/``factor`` resolution, score at full.
+
+    Returns the point (a dict, one JSONL line), and the fine-tuned model with ``return_model``.
+    """
+    from ..train import TrainConfig, Trainer
+
+    config = get_config(preset)
+    start = time.perf_counter()
+    coarse = train_set.subsample(factor) if factor > 1 else train_set
+    model = quantize_(copy.deepcopy(float_model), config)
+    if not config.is_float:
+        calibrate(model, coarse, n_batches=cfg.calib_batches, batch_size=cfg.batch_size)
+    if cfg.qat_epochs:
+        # No weight decay: it would pull the log-scales towards 0 (scales towards 1).
+        tc = TrainConfig(epochs=cfg.qat_epochs, batch_size=cfg.batch_size, lr=cfg.qat_lr, weight_decay=0.0,
+                         seed=cfg.seed + 1, device="cpu", progress=progress, loss="l2")
+        Trainer(model, coarse, {}, tc).fit()
+    scores = evaluate_full(model, test_set, factor)
+    grid = tuple(coarse.x.shape[2:])
+    cost = bops(model, (1, coarse.x.shape[1], *grid))
+    point = {"model": cfg.model, "dataset": cfg.dataset, "preset": config.name, "factor": int(factor),
+             "resolution": "x".join(map(str, grid)), "w_bits": config.weight_bits, "a_bits": config.activation_bits,
+             **scores, "bops": cost.bops, "macs": cost.macs, "seconds": time.perf_counter() - start}
+    return (point, model) if return_model else point
+
+
+# -- the sweep file --------------------------------------------------------------------------------
+
+def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
+    """Points already in ``path`` (writing its header if new); refuses a file from another configuration."""
+    if not path.is_file() or not path.read_text().strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not lines or "header" not in lines[0]:
+        raise ValueError(f"{path} is not a lowprec sweep file (no header line); point --out at a new directory.")
+    saved, current = lines[0]["header"], cfg.identity()
+    diffs = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in current if saved.get(k) != current[k]]
+    diffs += [f"{k}: {saved[k]!r} -> (absent)" for k in saved if k not in current]
+    if diffs:
+        raise ValueError(f"sweep file {path} was written by a different configuration ({'; '.join(diffs)}). "
+                         "Rerun with the original settings to resume it, or choose another --out directory.")
+    return lines[1:]
+
+
+def append_point(path: Path, point: dict) -> None:
+    """Append one JSON line and fsync, so a killed sweep keeps every finished point."""
+    with open(path, "a") as f:
+        f.write(json.dumps(point) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def pareto_front(points: list[dict], x: str = "bops", y: str = "mse") -> list[dict]:
+    """Points no other point beats on both ``x`` and ``y`` (lower is better), by increasing ``x``."""
+    front, best = [], math.inf
+    for p in sorted(points, key=lambda p: (p[x], p[y])):
+        if p[y] < best:
+            front.append(p)
+            best = p[y]
+    return front
+
+
+COLUMNS = [("model", "model", ""), ("dataset", "data", ""), ("preset", "preset", ""), ("factor", "r", "d"),
+           ("resolution", "grid", ""), ("mse", "MSE", ".3e"), ("rel_l2", "rel L2", ".4f"),
+           ("interp_mse", "interp. floor", ".2e"), ("bops", "BOPs", ".3e"), ("front", "front", "")]
+
+
+def table(points: list[dict]) -> str:
+    from ..report import format_table
+
+    front = {(p["preset"], p["factor"]) for p in pareto_front(points)}
+    rows = [{**p, "front": "*" if (p["preset"], p["factor"]) in front else ""}
+            for p in sorted(points, key=lambda p: (p["factor"], -p["bops"]))]
+    return format_table(rows, COLUMNS)
+
+
+def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
+    """Log-log plot of MSE against BOPs: a colour per preset, a marker per factor, the front as a line."""
+    from ..report import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    presets = list(dict.fromkeys(p["preset"] for p in points))
+    markers = dict(zip(sorted({p["factor"] for p in points}), "os^Dvp*h"))
+    colors = {name: plt.cm.viridis(k / max(len(presets) - 1, 1)) for k, name in enumerate(presets)}
+    for p in points:
+        ax.loglog(p["bops"], p["mse"], markers[p["factor"]], color=colors[p["preset"]], ms=8, alpha=0.85)
+    front = pareto_front(points)
+    ax.loglog([p["bops"] for p in front], [p["mse"] for p in front], "k--", lw=1.2, label="Pareto front")
+    ax.loglog([p["bops"] for p in front], [p["mse"] for p in front], "o", mfc="none", mec="red", ms=14, mew=1.5)
+    for name in presets:
+        ax.plot([], [], "s", color=colors[name], label=name)
+    for f, m in markers.items():
+        ax.plot([], [], m, color="gray", label=f"resolution / {f}")
+    ax.set(xlabel="bit operations per sample (BOPs)", ylabel="test MSE at full resolution", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class SweepResult:
+    points: list
+    front: list
+    paths: dict = field(default_factory=dict)
+    float_history: list = field(default_factory=list)
+
+
+def run_sweep(cfg: StudyConfig, out_dir: "str | Path", progress: bool = False, echo=print) -> SweepResult:
+    """Run (or resume) the sweep in ``out_dir``: ``pareto.jsonl``, ``front.jsonl``, ``pareto.md``, ``pareto.png``."""
+    out = Path(out_dir)
+    path = out / "pareto.jsonl"
+    done = open_sweep(path, cfg)
+    finished = {(p["preset"], p["factor"]) for p in done}
+    train_set, test_set = load_data(cfg, progress)
+    check_factors(cfg, train_set)
+    todo = [(get_config(p).name, int(f)) for f in cfg.factors for p in cfg.presets
+            if (get_config(p).name, int(f)) not in finished]
+    points = list(done)
+    history = []
+    if todo:
+        float_model, history = train_float(cfg, train_set, test_set, out / "float", progress)
+        echo(f"float {cfg.model} on {cfg.dataset}: {len(history)} epochs, test rel L2 "
+             f"{history[-1]['test_l2']:.4f}" if history else "float model loaded")
+        for preset, factor in todo:
+            point = run_point(cfg, float_model, train_set, test_set, preset, factor, progress)
+            append_point(path, point)
+            points.append(point)
+            echo(f"  {preset:>6} r={factor}: MSE {point['mse']:.3e}  rel L2 {point['rel_l2']:.4f}  "
+                 f"BOPs {point['bops']:.3e}  ({point['seconds']:.0f} s)")
+    selected = [p for p in points if p["preset"] in {get_config(q).name for q in cfg.presets}
+                and p["factor"] in {int(f) for f in cfg.factors}]
+    front = pareto_front(selected)
+    front_path = out / "front.jsonl"
+    front_path.write_text("".join(json.dumps(p) + "\n" for p in front))
+    (out / "pareto.md").write_text(table(selected) + "\n")
+    plot = plot_front(selected, out / "pareto.png", f"{cfg.model} on {cfg.dataset} ({cfg.resolution} points/axis)")
+    return SweepResult(selected, front, {"points": path, "front": front_path, "table": out / "pareto.md",
+                                         "plot": plot}, history)
