@@ -1,10 +1,13 @@
 """Neural PDE solvers: FNO and TFNO, UNet, Transformer (and, in pinn/deeponet, PINN MLPs and DeepONets)."""
 
+from .deeponet import DeepONet, PODDeepONet
 from .fno import FNO, TFNO, FNOBlock
 from .layers import ChannelMLP, DomainPadding, GridEmbedding
+from .pinn import MLP, PINN, InputTransform
 from .transformer import Attention, MatMul, Transformer, TransformerBlock
 from .unet import UNet, UNetBlock
 from .wrappers import Normalized
 
 __all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding", "Normalized",
-           "UNet", "UNetBlock", "Transformer", "TransformerBlock", "Attention", "MatMul"]
+           "UNet", "UNetBlock", "Transformer", "TransformerBlock", "Attention", "MatMul",
+           "PINN", "MLP", "InputTransform", "DeepONet", "PODDeepONet"]

@@ -1,0 +1,72 @@
+"""Per-step diagnostics that explain why a precision mode trains or does not.
+
+Three numbers per step (Hayford et al. name the failure modes of fp16 as
+gradients that underflow, and weight updates that go to zero):
+
+* ``grad_norm``: the 2-norm of the (unscaled) weight gradient;
+* ``underflow``: the share of gradient entries that are zero or round to zero
+  in the probe dtype (fp16 unless the run computes in bf16). Measured on the
+  gradient as the backward pass produced it, loss scale included, since that
+  is the number that has to fit. For an fp32 run it shows what fp16 without
+  loss scaling would lose;
+* ``stalled``: the share of weights that this step's update leaves unchanged
+  *when the weight is stored in the probe dtype*: ``fp16(fp16(w) + dw) ==
+  fp16(w)``, i.e. |dw| below half an fp16 ulp of w. In pure fp16 this is the
+  update actually lost; with fp32 master weights it is what a pure fp16 run
+  would have lost on the same step.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+
+def smallest_subnormal(dtype: torch.dtype) -> float:
+    """2**-24 for fp16, 2**-133 for bf16, 2**-149 for fp32."""
+    info = torch.finfo(dtype)
+    return info.smallest_normal * info.eps
+
+
+@torch.no_grad()
+def grad_norm(grads: Iterable[torch.Tensor]) -> float:
+    """2-norm of all entries, accumulated in fp32 (an fp16 sum of squares would overflow)."""
+    total = torch.zeros((), dtype=torch.float64)
+    for g in grads:
+        total += g.double().square().sum()
+    return float(total.sqrt())
+
+
+@torch.no_grad()
+def underflow_share(grads: Iterable[torch.Tensor], dtype: torch.dtype = torch.float16) -> float:
+    """Share of entries that are 0 or round to 0 in ``dtype`` (|g| <= half the smallest subnormal).
+
+    Exact zeros count: a tanh network has no structurally zero weight gradients,
+    so a zero in a computed half-precision gradient is lost information: an
+    underflow, or (fewer in fp16, more in bf16 with its 8-bit significand) two
+    contributions that cancel exactly once rounded. Non-finite entries do not count.
+    """
+    half_tiny = smallest_subnormal(dtype) / 2
+    zero = count = 0
+    for g in grads:
+        a = g.detach().abs().double()
+        zero += int((a <= half_tiny).sum())
+        count += a.numel()
+    return zero / count if count else 0.0
+
+
+@torch.no_grad()
+def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor],
+                         dtype: torch.dtype = torch.float16) -> float:
+    """Share of weights whose value in ``dtype`` an update ``after - before`` leaves unchanged.
+
+    before / after: the weights before and after the optimizer step (any dtype).
+    """
+    stalled = count = 0
+    for b, a in zip(before, after):
+        w = b.detach().to(dtype)
+        delta = a.detach().double() - b.detach().double()
+        stalled += int(((w.double() + delta).to(dtype) == w).sum())
+        count += w.numel()
+    return stalled / count if count else 0.0

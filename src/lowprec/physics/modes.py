@@ -1,0 +1,203 @@
+"""Precision modes for PINNs and DeepONets, and the weight copies they keep.
+
+Hayford et al. (2024) compare four ways to train SciML models:
+
+======= =============== ================ =========== ============ =============
+mode    stored weights, compute (forward, Adam eps     loss scaling residual guard
+        Adam state,     residual
+        update          derivatives,
+                        backward)
+======= =============== ================ =========== ============ =============
+fp32    float32         float32          1e-8        no           no
+fp16    float16         float16          1e-4        yes          yes
+mixed   float32         float16          1e-8        yes          yes
+bf16    float32         bfloat16         1e-8        no           no
+======= =============== ================ =========== ============ =============
+
+*Mixed* keeps fp32 master weights and a working copy in the compute dtype:
+each step copies master -> working, runs everything on the working copy (so
+tanh, elementwise products and every ``autograd.grad`` derivative are fp16
+tensors, not just the matrix products autocast would lower), then copies the
+working gradients back to fp32 for the optimizer. *fp16* has only the fp16
+copy: Adam's moments and the update are fp16 too, and updates smaller than
+half an fp16 ulp of a weight are lost. That, with Adam's epsilon rounding to
+zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; we reproduce it rather
+than hide it, and keep the same safety measures (fp32 loss sums, loss scaling,
+residual guard) in fp16 and mixed so that the only difference between them is
+where the weights and the update live.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from lowprec.precision import PrecisionPolicy
+from lowprec.precision.emulation import log_once
+
+_DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return _DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
+
+
+@dataclass(frozen=True)
+class PrecisionMode:
+    """Where the weights live and what dtype computes, for physics training.
+
+    Attributes:
+        name: ``fp32``, ``fp16``, ``mixed``, ``bf16`` (or your own label).
+        compute_dtype: dtype of the forward pass, the residual derivatives and
+            the backward pass.
+        master_dtype: dtype of the stored weights, the optimizer state and the update.
+        adam_eps: Adam's epsilon. In fp16 state, 1e-8 rounds to 0 and the first
+            step with an underflowed second moment divides by zero; Hayford et
+            al. use 1e-4 there.
+        loss_scaling: scale the loss dynamically (``lowprec.precision.LossScaler``)
+            so small weight gradients survive the fp16 backward pass.
+        residual_guard: compute each residual times a power-of-two scale that
+            shrinks whenever the residual or its derivatives overflow, see
+            :class:`lowprec.physics.base.ResidualGuard`.
+    """
+
+    name: str
+    compute_dtype: torch.dtype
+    master_dtype: torch.dtype
+    adam_eps: float = 1e-8
+    loss_scaling: bool = False
+    residual_guard: bool = False
+
+    def __post_init__(self):
+        for field in ("compute_dtype", "master_dtype"):
+            if getattr(self, field) not in _DTYPE_NAMES:
+                raise ValueError(f"PrecisionMode.{field}={getattr(self, field)} is not a floating dtype "
+                                 f"lowprec trains in; use one of {list(_DTYPE_NAMES)}.")
+        if not self.adam_eps > 0:
+            raise ValueError(f"adam_eps must be positive, got {self.adam_eps}.")
+
+    @property
+    def is_mixed(self) -> bool:
+        """True when a separate working copy computes (master and compute dtypes differ)."""
+        return self.compute_dtype != self.master_dtype
+
+    @property
+    def probe_dtype(self) -> torch.dtype:
+        """The low dtype the diagnostics measure underflow and stalled updates against.
+
+        The compute dtype when it is a half type; for fp32 runs, fp16, so that an
+        fp32 run shows what fp16 would have lost.
+        """
+        if self.compute_dtype in (torch.float16, torch.bfloat16):
+            return self.compute_dtype
+        return torch.float16
+
+    @property
+    def policy(self) -> PrecisionPolicy:
+        """The ``lowprec.precision`` policy entered while the working copy computes.
+
+        ``autocast_dtype=None``: real-valued layers run in their parameters' dtype,
+        which is the compute dtype because the working copy is already cast
+        (autocast would only lower matrix products and would leave inputs, and
+        so every ``autograd.grad`` derivative with respect to them, in fp32).
+        Spectral layers, should a model contain one, contract in the compute dtype.
+        """
+        return PrecisionPolicy(name=f"physics_{self.name}", autocast_dtype=None,
+                               transform_dtype=torch.float32, contract_dtype=self.compute_dtype,
+                               loss_scaling=self.loss_scaling)
+
+    def replace(self, **changes) -> "PrecisionMode":
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        return (f"{self.name}: weights/optimizer {dtype_name(self.master_dtype)}, compute "
+                f"{dtype_name(self.compute_dtype)}, Adam eps {self.adam_eps:g}, loss scaling "
+                f"{'on' if self.loss_scaling else 'off'}, residual guard "
+                f"{'on' if self.residual_guard else 'off'}")
+
+
+MODES: dict[str, PrecisionMode] = {
+    "fp32": PrecisionMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
+    "fp16": PrecisionMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
+    "mixed": PrecisionMode("mixed", torch.float16, torch.float32, 1e-8, True, True),
+    "bf16": PrecisionMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
+}
+
+
+def get_mode(mode: "str | PrecisionMode") -> PrecisionMode:
+    """Look up a mode by name (a mode object is returned unchanged)."""
+    if isinstance(mode, PrecisionMode):
+        return mode
+    if mode in MODES:
+        return MODES[mode]
+    close = difflib.get_close_matches(str(mode), MODES, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown precision mode {mode!r}.{hint} Choose one of {', '.join(MODES)}, "
+                     "or build one with lowprec.physics.PrecisionMode(...).")
+
+
+class WeightCopies:
+    """The master weights the optimizer updates and the working copy that computes.
+
+    For fp32 and fp16 the two are the same module; for mixed and bf16 the
+    working copy is a cast deep copy, refreshed from the masters every step.
+
+    Args:
+        model: the model, built in fp32; it is cast to the master dtype in place.
+        mode: the precision mode.
+    """
+
+    def __init__(self, model: nn.Module, mode: PrecisionMode):
+        self.mode = mode
+        self.master = model.to(mode.master_dtype)
+        self.working = copy.deepcopy(self.master).to(mode.compute_dtype) if mode.is_mixed else self.master
+        self._pairs = list(zip(self.working.parameters(), self.master.parameters()))
+        eps16 = torch.tensor(mode.adam_eps, dtype=mode.master_dtype)
+        if mode.master_dtype in (torch.float16, torch.bfloat16) and eps16 == 0:
+            log_once(("adam_eps_zero", mode.adam_eps, mode.master_dtype),
+                     f"Adam eps={mode.adam_eps:g} rounds to 0 in {dtype_name(mode.master_dtype)}: any "
+                     "weight whose second moment underflows will get a 0/0 update. Hayford et al. use "
+                     "1e-4 for fp16 (--adam-eps 1e-4).")
+
+    @torch.no_grad()
+    def sync(self) -> None:
+        """Copy master weights into the working copy (rounding to the compute dtype)."""
+        if self.working is not self.master:
+            for w, m in self._pairs:
+                w.copy_(m)
+
+    def zero_grad(self) -> None:
+        self.working.zero_grad(set_to_none=True)
+        self.master.zero_grad(set_to_none=True)
+
+    def working_grads(self) -> list[torch.Tensor]:
+        """The gradients as the backward pass computed them (compute dtype, loss scale included)."""
+        return [w.grad for w, _ in self._pairs if w.grad is not None]
+
+    @torch.no_grad()
+    def grads_to_master(self) -> None:
+        """Give each master weight its working gradient, cast to the master dtype (exact for fp16 -> fp32)."""
+        if self.working is self.master:
+            return
+        for w, m in self._pairs:
+            m.grad = None if w.grad is None else w.grad.to(m.dtype)
+
+    def state_bytes(self, optimizer: Optional[torch.optim.Optimizer] = None) -> int:
+        """Bytes of weights (both copies), gradients and optimizer state: the persistent memory."""
+        tensors = list(self.master.parameters()) + list(self.master.buffers())
+        if self.working is not self.master:
+            tensors += list(self.working.parameters()) + list(self.working.buffers())
+        total = sum(t.numel() * t.element_size() for t in tensors)
+        total += sum(p.numel() * p.element_size() for p in self.master.parameters())  # master grads
+        if self.working is not self.master:
+            total += sum(p.numel() * p.element_size() for p in self.working.parameters())
+        if optimizer is not None:
+            for state in optimizer.state.values():
+                total += sum(v.numel() * v.element_size() for v in state.values() if torch.is_tensor(v))
+        return total

@@ -1,0 +1,341 @@
+"""The training loop for PINNs and DeepONets in any precision mode.
+
+One plain loop, no callbacks. Per step::
+
+    master -> working copy        (mixed, bf16: round the fp32 weights to the compute dtype)
+    loss terms on the working copy, in the compute dtype, derivatives included
+      (a term that overflows: shrink its residual scale and recompute, or report it)
+    scaled loss -> backward       (compute dtype) -> gradients copied to the masters
+    unscale; non-finite gradients: skip the step and lower the loss scale
+    Adam on the masters           (fp32, or fp16 for pure fp16)
+    diagnostics                   (grad norm, underflow share, stalled-update share; not timed)
+
+Time per step covers the training work only (diagnostics and evaluations are
+left out); it is the median over the run. Peak memory is the CUDA allocator's
+peak on GPU; on CPU it is the peak of the tensors allocated during one profiled
+training step plus the persistent state (weights, gradients, Adam moments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from lowprec.precision import LossScaler, PrecisionOverflowError
+
+from .base import Compute, NonFiniteLossError, Problem, ResidualGuard
+from .diagnostics import grad_norm, stalled_update_share, underflow_share
+from .modes import PrecisionMode, WeightCopies, dtype_name, get_mode
+
+log = logging.getLogger("lowprec")
+
+NONFINITE_ACTIONS = ("raise", "stop")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train.
+
+    Args:
+        steps: optimizer steps.
+        lr: Adam learning rate at the first step.
+        lr_decay: learning rate at the last step as a fraction of ``lr``, reached by
+            exponential decay (1: constant; None: the problem's default). A decayed
+            rate lets the final error settle, so that comparing modes compares
+            precision rather than where Adam's oscillation happened to stop.
+        seed: seeds the weights, the training data and the batch order, so every
+            mode of a comparison starts from the same weights and sees the same data.
+        eval_every: steps between error evaluations (0: the problem's default).
+        adam_eps / loss_scaling / residual_guard: override the mode's setting (None: keep it).
+        init_loss_scale / scale_growth_interval: the dynamic loss scaler.
+        on_nonfinite: ``"raise"`` a NonFiniteLossError, or ``"stop"`` the run and
+            record the failure in the result (``--compare`` uses this, so one
+            failing mode does not hide the others).
+        measure_memory: profile one step for peak memory.
+        log_every: print a progress line every this many steps (0: quiet).
+    """
+
+    steps: int = 1000
+    lr: float = 1e-3
+    lr_decay: Optional[float] = None
+    seed: int = 0
+    eval_every: int = 0
+    adam_eps: Optional[float] = None
+    loss_scaling: Optional[bool] = None
+    residual_guard: Optional[bool] = None
+    init_loss_scale: float = 2.0 ** 16
+    scale_growth_interval: int = 1000
+    on_nonfinite: str = "raise"
+    measure_memory: bool = True
+    log_every: int = 0
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}.")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}.")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must lie in (0, 1] (final lr / initial lr), got {self.lr_decay}.")
+        if self.on_nonfinite not in NONFINITE_ACTIONS:
+            raise ValueError(f"on_nonfinite={self.on_nonfinite!r}; choose one of {NONFINITE_ACTIONS}.")
+
+    def mode_for(self, mode: PrecisionMode) -> PrecisionMode:
+        """The mode with this config's overrides applied."""
+        changes = {k: v for k, v in (("adam_eps", self.adam_eps), ("loss_scaling", self.loss_scaling),
+                                     ("residual_guard", self.residual_guard)) if v is not None}
+        return mode.replace(**changes) if changes else mode
+
+
+@dataclass
+class StepRecord:
+    step: int
+    loss: float
+    terms: dict
+    grad_norm: float
+    underflow: float
+    stalled: float
+    loss_scale: float
+    skipped: bool
+    ms: float
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced. ``final`` holds the last evaluation (``final["error"]``)."""
+
+    problem: Problem
+    mode: PrecisionMode
+    config: TrainConfig
+    device: str
+    history: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    ms_per_step: float = math.nan
+    peak_mib: Optional[float] = None
+    state_mib: float = math.nan
+    failure: Optional[str] = None
+    failed_step: Optional[int] = None
+    skipped_steps: int = 0
+    guard_backoffs: int = 0
+    steps_done: int = 0
+    master: Optional[nn.Module] = None
+    working: Optional[nn.Module] = None
+    optimizer: Optional[torch.optim.Optimizer] = None
+
+    @property
+    def error(self) -> float:
+        return self.final.get("error", math.nan)
+
+    def late_mean(self, key: str, fraction: float = 0.1) -> float:
+        """Mean of a per-step diagnostic over the last ``fraction`` of the steps run (nan-aware)."""
+        recs = [getattr(r, key) for r in self.history if not r.skipped]
+        recs = [v for v in recs[-max(1, int(len(recs) * fraction)):] if not math.isnan(v)]
+        return sum(recs) / len(recs) if recs else math.nan
+
+    def summary(self) -> dict:
+        """JSON-ready summary."""
+        return {"problem": self.problem.name, "problem_params": self.problem.params(),
+                "mode": self.mode.name, "mode_detail": self.mode.describe(), "device": self.device,
+                "config": dataclasses.asdict(self.config), "final": self.final,
+                "ms_per_step": self.ms_per_step, "peak_mib": self.peak_mib, "state_mib": self.state_mib,
+                "failure": self.failure, "failed_step": self.failed_step, "skipped_steps": self.skipped_steps,
+                "guard_backoffs": self.guard_backoffs, "steps_done": self.steps_done,
+                "late_underflow": self.late_mean("underflow"), "late_stalled": self.late_mean("stalled"),
+                "evals": self.evals}
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _profile_peak_bytes(fn) -> Optional[int]:
+    """Peak bytes allocated during ``fn()`` on CPU (above what was live before), from profiler events.
+
+    The profiler records each allocation and free as a signed "[memory]" event;
+    their running sum peaks at the step's peak. Returns None if the profiler
+    gives no memory events (the API is not public; we degrade rather than fail).
+    """
+    from torch.profiler import ProfilerActivity, profile
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    except Exception as exc:  # pragma: no cover - depends on the torch build
+        log.warning("peak memory not measured: %s", exc)
+        fn()
+        return None
+    if not events:
+        return None
+    events.sort(key=lambda e: e.start_ns())
+    return max(0, max(itertools.accumulate(e.nbytes() for e in events)))
+
+
+def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
+    vals = ", ".join(f"{k}={float(v.detach() if torch.is_tensor(v) else v):.3g}" for k, v in terms.items())
+    weights_ok = all(bool(torch.isfinite(p).all()) for p in weights.master.parameters())
+    if not weights_ok:
+        why = ("the weights themselves are inf/NaN after the previous update"
+               + (f": in {dtype_name(mode.master_dtype)}, Adam's eps={mode.adam_eps:g} rounds to 0 and an "
+                  "underflowed second moment gives 0/0; use --adam-eps 1e-4"
+                  if mode.master_dtype == torch.float16 and torch.tensor(mode.adam_eps, dtype=torch.float16) == 0
+                  else "; lower the learning rate or use the mixed mode"))
+    elif bad == ["gradients"]:
+        why = "the gradients overflowed and loss scaling is off; enable it (--loss-scaling) or use bf16"
+    elif guard.enabled:
+        why = (f"the residual guard could not bring it into {dtype_name(mode.compute_dtype)} range "
+               f"(scales {guard.scales}); a data term cannot be rescaled: normalize the data, or use bf16")
+    else:
+        why = ("no residual guard in this mode; enable it (--residual-guard) or lower the learning rate"
+               if mode.compute_dtype == torch.float16 else "lower the learning rate")
+    return (f"{problem.title}, mode {mode.name}: step {step}: loss term(s) {', '.join(repr(b) for b in bad)} "
+            f"not finite ({vals}). Cause: {why}.")
+
+
+def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: str = "cpu",
+          data: Optional[dict] = None) -> RunResult:
+    """Train ``problem``'s model in precision ``mode`` (a name or a PrecisionMode); return a RunResult.
+
+    Raises:
+        NonFiniteLossError: a loss term or the gradients went inf/NaN and could
+            not be rescued, with ``config.on_nonfinite="raise"`` (the message names
+            the step, the term and the likely cause).
+    """
+    mode = config.mode_for(get_mode(mode))
+    dev = torch.device(device)
+    eval_every = config.eval_every or problem.default_eval_every
+    lr_decay = problem.default_lr_decay if config.lr_decay is None else config.lr_decay
+    torch.manual_seed(config.seed)
+    data = problem.training_data(config.seed) if data is None else data
+    weights = WeightCopies(problem.build_model(config.seed).to(dev), mode)
+    params = list(weights.master.parameters())
+    optimizer = torch.optim.Adam(params, lr=config.lr, eps=mode.adam_eps)
+    scaler = LossScaler(init_scale=config.init_loss_scale, growth_interval=config.scale_growth_interval,
+                        enabled=mode.loss_scaling)
+    guard = ResidualGuard(enabled=mode.residual_guard)
+    loss_weights = problem.loss_weights()
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    result = RunResult(problem, mode, config, device=str(dev), master=weights.master, working=weights.working,
+                       optimizer=optimizer)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    def evaluate(step: int) -> dict:
+        weights.sync()
+        with mode.policy:
+            metrics = problem.evaluate(weights.working, mode.compute_dtype, data)
+        metrics = {"step": step, **metrics}
+        result.evals.append(metrics)
+        return metrics
+
+    def fail(step: int, bad: list, terms: dict):
+        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights)
+        if config.on_nonfinite == "raise":
+            raise NonFiniteLossError(msg, step, bad, mode.name)
+        log.warning(msg)
+        result.failure, result.failed_step = msg, step
+
+    def loss_terms(batch) -> tuple[dict, list]:
+        """The loss terms, recomputed with smaller residual scales while a guarded term overflows."""
+        for _ in range(guard.max_retries + 1):
+            with mode.policy:
+                terms = problem.loss_terms(Compute(weights.working, mode.compute_dtype, guard), batch)
+            bad = [k for k, v in terms.items() if not bool(torch.isfinite(v))]
+            if not bad or guard.back_off(bad):
+                return terms, bad
+        return terms, bad
+
+    def one_step(step: int, batch: dict) -> Optional[StepRecord]:
+        t0 = time.perf_counter()
+        weights.sync()
+        weights.zero_grad()
+        terms, bad = loss_terms(batch)
+        if bad:
+            fail(step, bad, terms)
+            return None
+        loss = sum(loss_weights.get(k, 1.0) * v for k, v in terms.items())
+        scaler.scale(loss).backward()
+        weights.grads_to_master()
+        if cuda:
+            torch.cuda.synchronize(dev)
+        t_diag = time.perf_counter()
+        # Measured on the gradient as computed (compute dtype, loss scale still in): what had to fit.
+        underflow = underflow_share(weights.working_grads(), mode.probe_dtype)
+        before = [p.detach().clone() for p in params]
+        t1 = time.perf_counter()
+        nonfinite = scaler.unscale_(weights.master)
+        skipped = bool(nonfinite)
+        if skipped:
+            if not scaler.enabled:
+                fail(step, ["gradients"], terms)
+                return None
+            try:
+                scaler.update(overflow=True)
+            except PrecisionOverflowError as exc:
+                fail(step, ["gradients"], {**terms, "loss_scale": scaler.scale_value})
+                log.warning("%s", exc)
+                return None
+            result.skipped_steps += 1
+        else:
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_decay ** (step / max(1, config.steps - 1))
+            optimizer.step()
+            scaler.update(overflow=False)
+            guard.update()
+        if cuda:
+            torch.cuda.synchronize(dev)
+        ms = 1e3 * ((t_diag - t0) + (time.perf_counter() - t1))
+        gnorm = math.nan if skipped else grad_norm(p.grad for p in params if p.grad is not None)
+        stalled = math.nan if skipped else stalled_update_share(before, params, mode.probe_dtype)
+        return StepRecord(step, float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, gnorm,
+                          underflow, stalled, scaler.scale_value if scaler.enabled else 1.0, skipped, ms)
+
+    profile_step = 1 if (config.measure_memory and not cuda and config.steps > 2) else -1
+    peak_step_bytes = None
+    evaluate(0)
+    for step in range(config.steps):
+        batch = _to(problem.batch(data, step, gen), dev)
+        if step == profile_step:
+            holder = []
+            peak_step_bytes = _profile_peak_bytes(lambda: holder.append(one_step(step, batch)))
+            rec = holder[0] if holder else None
+        else:
+            rec = one_step(step, batch)
+        if rec is None:
+            break
+        if step == profile_step:
+            rec.ms = math.nan  # profiler overhead: not a timing
+        result.history.append(rec)
+        result.steps_done = step + 1
+        if (step + 1) % eval_every == 0 or step + 1 == config.steps:
+            metrics = evaluate(step + 1)
+            if config.log_every and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
+                print(f"[{problem.name} {mode.name}] step {step + 1}: loss {rec.loss:.3e} error "
+                      f"{metrics['error']:.4f} |g| {rec.grad_norm:.2e} underflow {rec.underflow:.1%} "
+                      f"stalled {rec.stalled:.1%} scale {rec.loss_scale:g} {rec.ms:.1f} ms", flush=True)
+    if not result.evals or result.evals[-1]["step"] != result.steps_done:
+        evaluate(result.steps_done)
+    result.final = dict(result.evals[-1])
+    if mode.is_mixed:
+        # The master weights evaluated in fp32: shows what the compute-dtype rounding costs at inference.
+        result.final["error_fp32_eval"] = problem.evaluate(weights.master, mode.master_dtype, data)["error"]
+    times = [r.ms for r in result.history[5:] if not math.isnan(r.ms)] or \
+        [r.ms for r in result.history if not math.isnan(r.ms)]
+    result.ms_per_step = statistics.median(times) if times else math.nan
+    result.guard_backoffs = guard.backoffs
+    state = weights.state_bytes(optimizer)
+    result.state_mib = state / 2 ** 20
+    if cuda:
+        result.peak_mib = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+    elif peak_step_bytes is not None:
+        result.peak_mib = (state + peak_step_bytes) / 2 ** 20
+    return result

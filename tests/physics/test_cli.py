@@ -1,0 +1,56 @@
+import json
+import os
+
+import pytest
+
+from lowprec.physics.cli import main
+
+
+def test_help_lists_problems_and_precisions(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["pinn", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--precision {fp32,fp16,mixed,bf16}" in out and "burgers" in out and "--compare" in out
+
+
+def test_unknown_precision_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["pinn", "burgers", "--precision", "fp8"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_unknown_problem_and_bad_param(capsys):
+    assert main(["deeponet", "burgers"]) == 2
+    assert "'burgers' is a pinn problem" in capsys.readouterr().err
+    assert main(["pinn", "burgers", "--set", "viscosity=1"]) == 2
+    assert "has no parameter 'viscosity'" in capsys.readouterr().err
+
+
+def test_compare_prints_one_table_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(["pinn", "regression", "--compare", "--steps", "30", "--eval-every", "10", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    for mode in ("fp32", "fp16", "mixed", "bf16"):
+        assert f"| {mode}" in text
+    assert "not representative" in text
+    assert sorted(os.listdir(out)) == ["curves.png", "results.json", "solution.png", "table.md"]
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["mode"] for r in runs] == ["fp32", "fp16", "mixed", "bf16"]
+
+
+def test_single_deeponet_run(tmp_path, capsys):
+    code = main(["deeponet", "pod_advection", "--precision", "bf16", "--steps", "20", "--set", "n_train=64",
+                 "--set", "n_test=8", "--set", "n_pod=8", "--set", "batch_size=16"])
+    assert code == 0
+    assert "| bf16" in capsys.readouterr().out
+
+
+def test_compare_over_seeds_averages(capsys):
+    code = main(["pinn", "regression", "--compare", "--modes", "fp32,mixed", "--steps", "20", "--seeds", "2"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "mean of 2 seeds" in text and "seeds 0, 1" in text and " ± " in text
+    assert text.count("| mixed") == 1

@@ -1,0 +1,119 @@
+"""The precision modes keep the weights, the optimizer and the compute in the dtypes they claim (checked by dtype)."""
+from collections import defaultdict
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from lowprec.physics import Burgers, Compute, TrainConfig, WeightCopies, get_mode, train
+
+F16, F32, BF16 = torch.float16, torch.float32, torch.bfloat16
+SMALL = dict(n_domain=64, n_boundary=16, n_initial=16, nx_ref=32, nt_ref=10)
+
+
+class OpDtypes(TorchDispatchMode):
+    """Record the dtype of every floating tensor each aten op returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = defaultdict(set)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.seen[func.overloadpacket.__name__].add(t.dtype)
+        return out
+
+
+def test_unknown_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown precision mode 'fp8'.*fp32, fp16, mixed, bf16"):
+        get_mode("fp8")
+    with pytest.raises(ValueError, match="Did you mean 'mixed'"):
+        get_mode("mixd")
+
+
+@pytest.mark.parametrize("name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16),
+                                                    ("mixed", F32, F16), ("bf16", F32, BF16)])
+def test_weights_optimizer_and_gradients_dtypes_after_training(name, master, compute):
+    r = train(Burgers(**SMALL), name, TrainConfig(steps=3, measure_memory=False))
+    assert {p.dtype for p in r.master.parameters()} == {master}
+    assert {p.dtype for p in r.working.parameters()} == {compute}
+    assert (r.working is r.master) == (master == compute)
+    moments = {v.dtype for s in r.optimizer.state.values() for k, v in s.items() if k.startswith("exp_avg")}
+    assert moments == {master}  # Adam's moments live with the master weights
+    assert {p.grad.dtype for p in r.master.parameters()} == {master}
+    assert {p.grad.dtype for p in r.working.parameters()} == {compute}  # the backward pass ran in compute dtype
+
+
+def test_mixed_mode_computes_forward_derivatives_and_backward_in_fp16():
+    prob = Burgers(**SMALL)
+    weights = WeightCopies(prob.build_model(0), get_mode("mixed"))
+    batch = prob.training_data(0)
+    weights.sync()
+    with OpDtypes() as rec:
+        terms = prob.loss_terms(Compute(weights.working, F16), batch)
+        sum(terms.values()).backward()
+    # tanh and its derivatives (first, second and the backward of both) are fp16 ops, not fp32
+    for op in ("tanh", "tanh_backward"):
+        assert rec.seen[op] == {F16}, (op, rec.seen[op])
+    # the elementwise residual arithmetic and the input normalization run in fp16
+    assert F16 in rec.seen["mul"] and F16 in rec.seen["add"]
+    # fp32 appears only where we put it: inside the matrix products (fp32 accumulation, then rounded)
+    # and in the loss reduction
+    assert all(v.dtype == F32 for v in terms.values())
+    fp32_ops = {op for op, dts in rec.seen.items() if F32 in dts}
+    assert "tanh" not in fp32_ops and "tanh_backward" not in fp32_ops
+    assert {p.grad.dtype for p in weights.working.parameters()} == {F16}
+
+
+def test_master_weights_accumulate_updates_fp16_weights_would_lose():
+    """The point of fp32 masters: a run of small updates moves the fp32 master, while the same
+    updates applied to an fp16 weight are lost (here each is below half an fp16 ulp of 1.0)."""
+    w32 = torch.ones(1)
+    w16 = torch.ones(1, dtype=F16)
+    for _ in range(100):
+        w32 += 1e-4
+        w16 += torch.tensor(1e-4, dtype=F16)
+    assert w16.item() == 1.0 and abs(w32.item() - 1.01) < 1e-5
+    assert w32.half().item() != 1.0  # and the working copy sees it
+
+
+def test_mixed_and_fp32_agree_closely_at_the_start():
+    """Same seed, same data: after a few steps mixed tracks fp32 (fp16 rounding only)."""
+    cfg = TrainConfig(steps=5, measure_memory=False)
+    a = train(Burgers(**SMALL), "fp32", cfg)
+    b = train(Burgers(**SMALL), "mixed", cfg)
+    for pa, pb in zip(a.master.parameters(), b.master.parameters()):
+        assert (pa - pb).abs().max() < 5e-3
+
+
+def test_loss_is_computed_inside_the_modes_precision_policy():
+    """The mode enters a lowprec PrecisionPolicy (autocast off: the working copy already has the dtype)."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from lowprec.physics import Regression
+    from lowprec.precision import current_policy
+
+    seen = []
+
+    @dataclass(frozen=True)
+    class Spy(Regression):
+        name: ClassVar[str] = "spy"
+
+        def loss_terms(self, c, batch):
+            seen.append((current_policy(), torch.is_autocast_enabled("cpu")))
+            return super().loss_terms(c, batch)
+
+    train(Spy(), "mixed", TrainConfig(steps=1, measure_memory=False))
+    policy, autocast = seen[0]
+    assert policy == get_mode("mixed").policy and policy.contract_dtype == F16
+    assert policy.autocast_dtype is None and autocast is False
+
+
+def test_bad_train_config_is_rejected():
+    with pytest.raises(ValueError, match="lr_decay must lie in"):
+        TrainConfig(lr_decay=0.0)
+    with pytest.raises(ValueError, match="on_nonfinite='ignore'"):
+        TrainConfig(on_nonfinite="ignore")
