@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Optional
 import torch
 import yaml
 
+from ._hints import did_you_mean
 from .train import TrainConfig
 
 
@@ -154,8 +154,7 @@ def _coerce(key: str, value: Any, tp) -> Any:
 
 
 def unknown_key_error(key: str, where: str) -> KeyError:
-    close = difflib.get_close_matches(key, _field_types(), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(key, _field_types())
     return KeyError(f"unknown config key {key!r} in {where}.{hint} Valid keys: "
                     f"{', '.join(sorted(_field_types()))}.")
 
@@ -296,8 +295,7 @@ def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir
     from .data import GENERATORS as generators
 
     if problem not in generators:
-        close = difflib.get_close_matches(problem, generators, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(problem, generators)
         raise ValueError(f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; "
                          "or set data.path to a file.")
     return generators[problem](resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress,

@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import torch
 
 from .. import __version__
+from .._device import resolve_device
 from ..precision import PRESETS, LossScaler, PrecisionPolicy, get_policy
 from ..precision.policy import BACKENDS
 from ..spectral import resolve_backend
@@ -110,14 +111,6 @@ class BenchConfig:
     def shape(self, index: int) -> Shape:
         return Shape(self.dim, self.width, self.layers, self.modes, self.grids[index], self.batch_at(index),
                      self.factorization, self.rank)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: torch sees no CUDA device here; use --device cpu.")
-    return torch.device(device)
 
 
 def describe_device(device: torch.device) -> str:

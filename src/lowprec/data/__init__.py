@@ -24,8 +24,9 @@ Files:
     cli.py                 ``lowprec data generate | info | plot``
 """
 
+from .._device import resolve_device
 from .base import (CacheError, CacheMismatchError, ProblemParams, atomic_write, default_cache_dir,
-                   load_or_generate, read_cache, resolve_device, write_cache)
+                   load_or_generate, read_cache, write_cache)
 from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, burgers_dataset,
                       burgers_pdebench_dataset, burgers_pdebench_trajectories, burgers_trajectories,
                       pdebench_initial, solve_burgers_fv, solve_burgers_spectral)

@@ -84,13 +84,6 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lowprec"
 
 
-def resolve_device(device: Union[None, str, torch.device] = None) -> torch.device:
-    """``None`` or ``"auto"``: the current CUDA device if there is one, else the CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 @contextlib.contextmanager
 def cpu_threads_for(numel: int, device: Union[str, torch.device], threshold: int = 1 << 23) -> Iterator[None]:
     """Run a time-stepping loop single-threaded on the CPU when its arrays are small.
@@ -186,11 +179,8 @@ class ProblemParams:
         names = cls.field_names()
         unknown = [k for k in params if k not in names]
         if unknown:
-            import difflib
-            def close(k):  # a case slip first (Nu for nu), then a typo
-                same = [nm for nm in names if nm.lower() == k.lower()]
-                return same or difflib.get_close_matches(k, names, 1)
-            hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := close(k)) else repr(k) for k in unknown]
+            from .._hints import closest
+            hints = [f"{k!r} (did you mean {m!r}?)" if (m := closest(k, names)) else repr(k) for k in unknown]
             raise ValueError(f"{cls.problem}: unknown parameter(s) {', '.join(hints)}. Its parameters "
                              f"are: {', '.join(names)}.")
         return cls(**params)

@@ -44,7 +44,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate, resolve_device
+from .._device import resolve_device
+from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate
 from .dataset import PDEDataset
 from .grf import sample_periodic_grf
 from .timeseries import Trajectories, cut, whole_ratio

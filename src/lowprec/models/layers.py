@@ -16,6 +16,16 @@ from torch import nn
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
+def check_grid_input(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise unless x is (batch, model.in_channels, N1, ..., N_dim), naming the fix."""
+    axes = ", ".join(f"N{k + 1}" for k in range(model.dim))
+    if x.ndim != model.dim + 2 or x.shape[1] != model.in_channels:
+        raise ValueError(f"{type(model).__name__}(dim={model.dim}) expects input (batch, {model.in_channels}, "
+                         f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
+                         f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
+                         "x.unsqueeze(1).")
+
+
 def pointwise(in_channels: int, out_channels: int, dim: int, bias: bool = True) -> nn.Module:
     """A 1x1 convolution over ``dim`` spatial axes: a Linear applied at every grid point."""
     return _CONV[dim](in_channels, out_channels, kernel_size=1, bias=bias)

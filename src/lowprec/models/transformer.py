@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import GridEmbedding
+from .layers import GridEmbedding, check_grid_input
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
@@ -110,13 +110,7 @@ class Transformer(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, out_channels * patch_size ** dim)
 
-    def check_input(self, x: torch.Tensor) -> None:
-        axes = ", ".join(f"N{k + 1}" for k in range(self.dim))
-        if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__}(dim={self.dim}) expects input (batch, {self.in_channels}, "
-                             f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
-                             f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
-                             "x.unsqueeze(1).")
+    check_input = check_grid_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import check_grid_input
+
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _UP = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
 _NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -75,13 +77,7 @@ class UNet(nn.Module):
         self.decoders = nn.ModuleList([UNetBlock(dim, 2 * widths[k], widths[k], norm) for k in reversed(range(depth))])
         self.head = _CONV[dim](widths[0], out_channels, kernel_size=1)
 
-    def check_input(self, x: torch.Tensor) -> None:
-        axes = ", ".join(f"N{k + 1}" for k in range(self.dim))
-        if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__}(dim={self.dim}) expects input (batch, {self.in_channels}, "
-                             f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
-                             f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
-                             "x.unsqueeze(1).")
+    check_input = check_grid_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

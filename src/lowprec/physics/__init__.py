@@ -15,7 +15,8 @@ Command line: ``lowprec pinn burgers --compare`` / ``lowprec deeponet advection 
 from __future__ import annotations
 
 import dataclasses
-import difflib
+
+from .._hints import did_you_mean
 
 from .advection import Advection, PODAdvection, advection_residual
 from .base import Box, Compute, NonFiniteLossError, Problem, ResidualGuard
@@ -45,8 +46,7 @@ def get_problem(name: str, kind: "str | None" = None, **params) -> Problem:
     """
     names = problem_names(kind)
     if name not in names:
-        close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, names)
         other = "" if name not in PROBLEMS else f" ({name!r} is a {PROBLEMS[name].kind} problem.)"
         what = f"{kind} problem" if kind else "problem"
         raise ValueError(f"unknown {what} {name!r}.{other}{hint} Choose one of: {', '.join(names)}.")

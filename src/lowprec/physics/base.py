@@ -55,6 +55,28 @@ class NonFiniteLossError(PrecisionOverflowError):
         self.step, self.terms, self.mode = step, list(terms), mode
 
 
+class LearnedCoefficient(nn.Module):
+    """A PINN plus one learnable positive PDE coefficient c = exp(speed * a), a the stored parameter.
+
+    The inverse problems' unknown (Burgers' viscosity, Kovasznay's 1/Re). The log keeps c
+    positive; ``speed`` multiplies the step Adam takes in log(c) (Adam's step in ``a`` is
+    about lr whatever the gradient), so that c can travel from a guess an order of magnitude
+    off in a few hundred steps instead of thousands, while the network weights keep their lr.
+    """
+
+    def __init__(self, net: nn.Module, init: float, speed: float = 10.0):
+        super().__init__()
+        self.net = net
+        self.speed = speed
+        self.a = nn.Parameter(torch.tensor(math.log(init) / speed))
+
+    def coefficient(self) -> torch.Tensor:
+        return (self.speed * self.a).exp()
+
+    def forward(self, x):
+        return self.net(x)
+
+
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned domain, e.g. ``Box(("x", "t"), (-1, 0), (1, 1))``."""

@@ -33,7 +33,7 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, Problem, predict, relative_l2
+from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
 
 NU = 0.01 / math.pi
 
@@ -235,28 +235,6 @@ class Burgers(Problem):
         axes[0].legend(fontsize=7)
 
 
-class ViscosityPINN(nn.Module):
-    """A PINN plus a learnable viscosity nu = exp(speed * a), a the stored parameter.
-
-    The log keeps nu positive; ``speed`` multiplies the step Adam takes in
-    log(nu) (Adam's step in ``a`` is about lr whatever the gradient), so that
-    nu can travel from a guess an order of magnitude off in a few hundred
-    steps instead of thousands, while the network weights keep their lr.
-    """
-
-    def __init__(self, net: nn.Module, nu_init: float, speed: float = 10.0):
-        super().__init__()
-        self.net = net
-        self.speed = speed
-        self.a = nn.Parameter(torch.tensor(math.log(nu_init) / speed))
-
-    def nu(self) -> torch.Tensor:
-        return (self.speed * self.a).exp()
-
-    def forward(self, x):
-        return self.net(x)
-
-
 @dataclass(frozen=True)
 class BurgersInverse(Burgers):
     """Recover Burgers' viscosity from sparse observations of u.
@@ -283,7 +261,7 @@ class BurgersInverse(Burgers):
     nu_speed: float = 10.0
 
     def build_model(self, seed: int) -> nn.Module:
-        return ViscosityPINN(super().build_model(seed), self.nu_init, self.nu_speed)
+        return LearnedCoefficient(super().build_model(seed), self.nu_init, self.nu_speed)
 
     def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
         data = super().training_data(seed, collocation)
@@ -294,7 +272,7 @@ class BurgersInverse(Burgers):
         return data
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:
-        nu = c.net.nu()
+        nu = c.net.coefficient()
         r, s = burgers_residual(c, c.points(batch["interior"]), nu)
         xi = c.cast(batch["initial"])
         return {"pde": c.mean_square(r, s), "ic": c.mse(c(xi), -torch.sin(math.pi * xi[:, :1].double())),
@@ -303,9 +281,9 @@ class BurgersInverse(Burgers):
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         field_err = super().evaluate(net, dtype, data)["error"]
-        nu = float(net.nu().detach().float())
+        nu = float(net.coefficient().detach().float())
         return {"error": abs(nu - self.nu) / self.nu, "field_error": field_err, "nu": nu}
 
 
-__all__ = ["Burgers", "BurgersInverse", "ViscosityPINN", "burgers_cole_hopf", "burgers_fd",
+__all__ = ["Burgers", "BurgersInverse", "burgers_cole_hopf", "burgers_fd",
            "burgers_residual", "max_second_derivative", "NU"]

@@ -23,7 +23,7 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, Problem, predict, relative_l2
+from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
 
 
 def kovasznay_lambda(re: float) -> float:
@@ -151,22 +151,6 @@ class Kovasznay(Problem):
             fig.colorbar(im, ax=ax)
 
 
-class ReynoldsPINN(nn.Module):
-    """A PINN plus a learnable 1/Re = exp(speed * a) (see ViscosityPINN for ``speed``)."""
-
-    def __init__(self, net: nn.Module, re_init: float, speed: float = 10.0):
-        super().__init__()
-        self.net = net
-        self.speed = speed
-        self.a = nn.Parameter(torch.tensor(-math.log(re_init) / speed))
-
-    def inv_re(self) -> torch.Tensor:
-        return (self.speed * self.a).exp()
-
-    def forward(self, x):
-        return self.net(x)
-
-
 @dataclass(frozen=True)
 class KovasznayInverse(Kovasznay):
     """Recover Re of Kovasznay flow from ``n_observations`` velocity samples.
@@ -181,7 +165,7 @@ class KovasznayInverse(Kovasznay):
     re_init: float = 5.0
 
     def build_model(self, seed: int) -> nn.Module:
-        return ReynoldsPINN(super().build_model(seed), self.re_init)
+        return LearnedCoefficient(super().build_model(seed), 1.0 / self.re_init)
 
     def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
         data = super().training_data(seed, collocation)
@@ -190,11 +174,11 @@ class KovasznayInverse(Kovasznay):
         return data
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:
-        terms = self._residual_terms(c, batch, c.net.inv_re())
+        terms = self._residual_terms(c, batch, c.net.coefficient())
         terms["data"] = c.mse(c(batch["obs_points"])[:, :2], batch["obs_values"])
         return terms
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         field_err = super().evaluate(net, dtype, data)["error"]
-        re = 1.0 / float(net.inv_re().detach().float())
+        re = 1.0 / float(net.coefficient().detach().float())
         return {"error": abs(re - self.re) / self.re, "field_error": field_err, "re": re}

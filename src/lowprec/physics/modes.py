@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -40,6 +39,7 @@ from torch import nn
 
 from lowprec.precision import PrecisionPolicy
 from lowprec.precision.emulation import log_once
+from lowprec._hints import lookup
 
 _DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
 
@@ -134,12 +134,7 @@ def get_mode(mode: "str | PrecisionMode") -> PrecisionMode:
     """Look up a mode by name (a mode object is returned unchanged)."""
     if isinstance(mode, PrecisionMode):
         return mode
-    if mode in MODES:
-        return MODES[mode]
-    close = difflib.get_close_matches(str(mode), MODES, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown precision mode {mode!r}.{hint} Choose one of {', '.join(MODES)}, "
-                     "or build one with lowprec.physics.PrecisionMode(...).")
+    return lookup(MODES, mode, "precision mode", "lowprec.physics.PrecisionMode(...)")
 
 
 class WeightCopies:

@@ -73,12 +73,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
+
+from .._hints import lookup
 
 STABILIZERS = ("tanh", "hardclip", "sigma_clip")
 OVERFLOW_ACTIONS = ("skip", "raise")
@@ -220,9 +221,4 @@ def get_policy(policy: "str | PrecisionPolicy") -> PrecisionPolicy:
     """
     if isinstance(policy, PrecisionPolicy):
         return policy
-    if policy in PRESETS:
-        return PRESETS[policy]
-    close = difflib.get_close_matches(str(policy), PRESETS, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown precision policy {policy!r}.{hint} Presets: {', '.join(PRESETS)}; "
-                     "or build one with lowprec.precision.PrecisionPolicy(...).")
+    return lookup(PRESETS, policy, "precision policy", "lowprec.precision.PrecisionPolicy(...)")

@@ -40,9 +40,10 @@ honest at 16 bits. Fewer bits would need simulating: set it below 16 at your own
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Optional
+
+from .._hints import did_you_mean, lookup
 
 OBSERVERS = ("minmax", "moving_average")
 # Layer kinds quantize_ can handle: Linear, Conv1d/2d/3d (+ transposed), SpectralConv, attention MatMul.
@@ -122,8 +123,7 @@ class QuantConfig:
             raise TypeError("QuantConfig.layers and .skip are tuples of strings, e.g. layers=('linear', 'conv').")
         bad = [kind for kind in self.layers if kind not in LAYER_TYPES]
         if bad:
-            close = difflib.get_close_matches(bad[0], LAYER_TYPES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(bad[0], LAYER_TYPES)
             raise ValueError(f"QuantConfig.layers names {bad[0]!r}, which quantize_ cannot quantize.{hint} "
                              f"Quantizable layer kinds: {', '.join(LAYER_TYPES)} (nn.Linear; nn.Conv1d/2d/3d and "
                              "their transposes; lowprec.spectral.SpectralConv; lowprec.models.transformer.MatMul). "
@@ -171,9 +171,5 @@ def get_config(config: "str | QuantConfig") -> QuantConfig:
     """A preset by name (a QuantConfig is returned unchanged); unknown names list the presets."""
     if isinstance(config, QuantConfig):
         return config
-    if config in PRESETS:
-        return PRESETS[config]
-    close = difflib.get_close_matches(str(config), PRESETS, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown quantization preset {config!r}.{hint} Presets: {', '.join(PRESETS)}; or build "
-                     "one with lowprec.quant.QuantConfig(weight=QuantSpec(...), activation=QuantSpec(...)).")
+    return lookup(PRESETS, config, "quantization preset",
+                  "lowprec.quant.QuantConfig(weight=QuantSpec(...), activation=QuantSpec(...))")

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._device import resolve_device
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -88,14 +89,6 @@ def as_schedule(precision: Precision) -> PrecisionSchedule:
     if isinstance(precision, str) and ("," in precision or ":" in precision or precision == "paper"):
         return PrecisionSchedule.parse(precision)
     return PrecisionSchedule([(1.0, get_policy(precision))])
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} asked for, but torch sees no CUDA device; use device='cpu' or 'auto'.")
-    return torch.device(device)
 
 
 @torch.no_grad()
