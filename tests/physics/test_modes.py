@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lowprec.physics import Burgers, Compute, TrainConfig, WeightCopies, get_mode, train
+from lowprec.physics import Burgers, BurgersInverse, Compute, TrainConfig, WeightCopies, get_mode, train
 
 F16, F32, BF16 = torch.float16, torch.float32, torch.bfloat16
 SMALL = dict(n_domain=64, n_boundary=16, n_initial=16, nx_ref=32, nt_ref=10)
@@ -65,6 +65,25 @@ def test_mixed_mode_computes_forward_derivatives_and_backward_in_fp16():
     fp32_ops = {op for op, dts in rec.seen.items() if F32 in dts}
     assert "tanh" not in fp32_ops and "tanh_backward" not in fp32_ops
     assert {p.grad.dtype for p in weights.working.parameters()} == {F16}
+
+
+@pytest.mark.parametrize("name, compute", [("mixed", F16), ("bf16", BF16)])
+def test_scalar_coefficient_keeps_fp32_in_the_working_copy(name, compute):
+    """An inverse problem's coefficient is one number: a half-precision copy would put the recovered
+    value on a grid (fp16: 0.25 % for the viscosity, bf16: 4 %) while the layers still compute in half."""
+    prob = BurgersInverse(**SMALL, n_observations=16, nu_init=0.0123)
+    weights = WeightCopies(prob.build_model(0), get_mode(name))
+    weights.sync()
+    assert weights.working.a.dtype == F32 and weights.working.a.ndim == 0
+    assert float(weights.working.coefficient().detach()) == pytest.approx(0.0123, rel=1e-6)
+    assert {p.dtype for p in weights.working.parameters() if p.ndim > 0} == {compute}
+    with OpDtypes() as rec:
+        terms = prob.loss_terms(Compute(weights.working, compute), prob.training_data(0))
+        sum(terms.values()).backward()
+    assert rec.seen["tanh"] == {compute}
+    assert weights.working.a.grad.dtype == F32 and torch.isfinite(weights.working.a.grad)
+    weights.grads_to_master()
+    assert weights.master.a.grad is not None
 
 
 def test_master_weights_accumulate_updates_fp16_weights_would_lose():
