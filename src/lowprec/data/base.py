@@ -84,6 +84,16 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lowprec"
 
 
+SOLVER_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def solver_dtype(problem: str, name: str) -> torch.dtype:
+    """The torch dtype a generator's ``dtype`` parameter names; a ValueError naming the choices otherwise."""
+    if name not in SOLVER_DTYPES:
+        raise ValueError(f"{problem}: dtype must be one of {sorted(SOLVER_DTYPES)}, got {name!r}.")
+    return SOLVER_DTYPES[name]
+
+
 @contextlib.contextmanager
 def cpu_threads_for(numel: int, device: Union[str, torch.device], threshold: int = 1 << 23) -> Iterator[None]:
     """Run a time-stepping loop single-threaded on the CPU when its arrays are small.

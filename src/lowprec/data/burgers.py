@@ -44,12 +44,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .._device import resolve_device
-from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate
+from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate, solver_dtype
 from .dataset import PDEDataset
 from .grf import sample_periodic_grf
-from .timeseries import Trajectories, cut, whole_ratio
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+from .timeseries import SnapshotTimes, Trajectories, cut, whole_ratio
 
 
 # ------------------------------------------------------------------------------- exact solution
@@ -240,7 +238,7 @@ def pdebench_initial(rng: np.random.Generator, x: np.ndarray, k_tot: int = 4, n_
 # ------------------------------------------------------------------------------- data sets
 
 @dataclasses.dataclass(frozen=True)
-class BurgersParams(ProblemParams):
+class BurgersParams(SnapshotTimes, ProblemParams):
     """FNO-paper Burgers data: n solutions on the periodic grid x_i = i / resolution.
 
     Attributes:
@@ -284,13 +282,9 @@ class BurgersParams(ProblemParams):
         if self.resolution < 8 or self.viscosity <= 0 or self.oversample < 1:
             raise ValueError(f"burgers: need resolution >= 8, viscosity > 0, oversample >= 1; got "
                              f"{self.resolution}, {self.viscosity}, {self.oversample}.")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"burgers: dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}.")
+        solver_dtype(self.problem, self.dtype)
         whole_ratio(self.record_dt, self.dt, "record_dt", "dt")
         whole_ratio(self.t_final, self.record_dt, "t_final", "record_dt")
-
-    def times(self) -> torch.Tensor:
-        return torch.arange(round(self.t_final / self.record_dt) + 1, dtype=torch.float64) * self.record_dt
 
     def initial(self, i: int) -> np.ndarray:
         """Sample i's u0 on the solver grid (resolution * oversample points), float64."""
@@ -299,7 +293,7 @@ class BurgersParams(ProblemParams):
 
     def generate(self, progress: bool = True, device=None, batch_size: int = 500) -> tuple[torch.Tensor]:
         """u: (n, T, s) float32 at t = 0, record_dt, ..., t_final."""
-        device = resolve_device(device)
+        device, dtype = resolve_device(device), solver_dtype(self.problem, self.dtype)
         k = self.oversample
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
         bar = tqdm(total=self.n, desc=f"burgers {self.resolution} nu={self.viscosity:g}", unit="sample",
@@ -308,7 +302,7 @@ class BurgersParams(ProblemParams):
             hi = min(lo + batch_size, self.n)
             u0 = torch.from_numpy(np.stack([self.initial(i) for i in range(lo, hi)]))
             with cpu_threads_for(u0.numel() * 4, device):
-                u, _ = solve_burgers_spectral(u0.to(device=device, dtype=DTYPES[self.dtype]), self.viscosity,
+                u, _ = solve_burgers_spectral(u0.to(device=device, dtype=dtype), self.viscosity,
                                               self.t_final, self.record_dt, self.dt)
             out[lo:hi] = u[..., ::k].float().cpu()
             bar.update(hi - lo)
@@ -320,7 +314,7 @@ class BurgersParams(ProblemParams):
 
 
 @dataclasses.dataclass(frozen=True)
-class BurgersPDEBenchParams(ProblemParams):
+class BurgersPDEBenchParams(SnapshotTimes, ProblemParams):
     """PDEBench Burgers data: n trajectories on ``resolution`` periodic cells of [0, 1).
 
     Attributes:
@@ -362,16 +356,12 @@ class BurgersPDEBenchParams(ProblemParams):
         if self.resolution < 4 or self.nu <= 0 or not 0 < self.cfl <= 1:
             raise ValueError(f"burgers_pdebench: need resolution >= 4, nu > 0, 0 < cfl <= 1; got "
                              f"{self.resolution}, {self.nu}, {self.cfl}.")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"burgers_pdebench: dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}.")
+        solver_dtype(self.problem, self.dtype)
         whole_ratio(self.t_final, self.record_dt, "t_final", "record_dt")
 
     @property
     def viscosity(self) -> float:
         return self.nu / math.pi
-
-    def times(self) -> torch.Tensor:
-        return torch.arange(round(self.t_final / self.record_dt) + 1, dtype=torch.float64) * self.record_dt
 
     def cell_centres(self) -> np.ndarray:
         return (np.arange(self.resolution) + 0.5) / self.resolution
@@ -382,7 +372,7 @@ class BurgersPDEBenchParams(ProblemParams):
 
     def generate(self, progress: bool = True, device=None, batch_size: int = 250) -> tuple[torch.Tensor]:
         """u: (n, T, N) float32 at t = 0, record_dt, ..., t_final."""
-        device = resolve_device(device)
+        device, dtype = resolve_device(device), solver_dtype(self.problem, self.dtype)
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
         bar = tqdm(total=self.n, desc=f"burgers-pdebench {self.resolution} Nu={self.nu:g}",
                    unit="traj", disable=not progress)
@@ -390,7 +380,7 @@ class BurgersPDEBenchParams(ProblemParams):
             hi = min(lo + batch_size, self.n)
             u0 = torch.from_numpy(np.stack([self.initial(i) for i in range(lo, hi)]))
             with cpu_threads_for(u0.numel() * 4, device):
-                u, _ = solve_burgers_fv(u0.to(device=device, dtype=DTYPES[self.dtype]), self.viscosity,
+                u, _ = solve_burgers_fv(u0.to(device=device, dtype=dtype), self.viscosity,
                                         self.t_final, self.record_dt, self.cfl)
             out[lo:hi] = u.float().cpu()
             bar.update(hi - lo)

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from .._device import resolve_device
 from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate
 from .dataset import PDEDataset
-from .timeseries import Trajectories, cut, whole_ratio
+from .timeseries import SnapshotTimes, Trajectories, cut, whole_ratio
 
 
 def solve_tridiagonal(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor,
@@ -179,7 +179,7 @@ def solve_diffusion_sorption(u0: torch.Tensor, t_final: float = 500.0, record_dt
 
 
 @dataclasses.dataclass(frozen=True)
-class DiffusionSorptionParams(ProblemParams):
+class DiffusionSorptionParams(SnapshotTimes, ProblemParams):
     """PDEBench diffusion-sorption data: n trajectories on ``resolution`` cells of (0, 1).
 
     Attributes:
@@ -226,9 +226,6 @@ class DiffusionSorptionParams(ProblemParams):
                              f"eps={self.eps}, u0_max={self.u0_max}.")
         whole_ratio(self.record_dt, self.dt, "record_dt", "dt")
         whole_ratio(self.t_final, self.record_dt, "t_final", "record_dt")
-
-    def times(self) -> torch.Tensor:
-        return torch.arange(round(self.t_final / self.record_dt) + 1, dtype=torch.float64) * self.record_dt
 
     def initial(self, i: int) -> np.ndarray:
         """Sample i's u0: the constant U(0, u0_max) in every cell (as PDEBench), float64."""

@@ -45,12 +45,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .._device import resolve_device
-from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate
+from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate, solver_dtype
 from .dataset import PDEDataset
 from .grf import sample_periodic_grf
-from .timeseries import Trajectories, cut, whole_ratio
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+from .timeseries import SnapshotTimes, Trajectories, cut, whole_ratio
 
 
 def wavenumbers_2d(s: int, device=None, dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +167,7 @@ def solve_navier_stokes(w0: torch.Tensor, viscosity: float, t_final: float, reco
 
 
 @dataclasses.dataclass(frozen=True)
-class NavierStokesParams(ProblemParams):
+class NavierStokesParams(SnapshotTimes, ProblemParams):
     """One Navier-Stokes data set: n trajectories of ω on the resolution² torus grid.
 
     Attributes:
@@ -219,13 +217,9 @@ class NavierStokesParams(ProblemParams):
             raise ValueError(f"navier_stokes: viscosity must be positive, got {self.viscosity}.")
         if self.oversample < 1:
             raise ValueError(f"navier_stokes: oversample must be at least 1, got {self.oversample}.")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"navier_stokes: dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}.")
+        solver_dtype(self.problem, self.dtype)
         whole_ratio(self.record_dt, self.dt, "record_dt", "dt")
         whole_ratio(self.t_final, self.record_dt, "t_final", "record_dt")
-
-    def times(self) -> torch.Tensor:
-        return torch.arange(round(self.t_final / self.record_dt) + 1, dtype=torch.float64) * self.record_dt
 
     def initial_vorticity(self, i: int) -> np.ndarray:
         """Trajectory i's ω0 on the solver grid (resolution * oversample)², float64."""
@@ -240,7 +234,7 @@ class NavierStokesParams(ProblemParams):
         available); neither changes the result beyond rounding.
         """
         device = resolve_device(device)
-        real = DTYPES[self.dtype]
+        real = solver_dtype(self.problem, self.dtype)
         S, k = self.resolution * self.oversample, self.oversample
         forcing = (fno_forcing(S, self.forcing_amplitude, device, real)
                    if self.forcing_amplitude else None)

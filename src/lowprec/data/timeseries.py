@@ -180,3 +180,11 @@ def whole_ratio(a: float, b: float, name_a: str, name_b: str) -> int:
         raise ValueError(f"{name_a}={a:g} must be a positive whole multiple of {name_b}={b:g} "
                          f"(ratio {q:g}); choose {name_b} = {name_a} / k for a whole k.")
     return int(round(q))
+
+
+class SnapshotTimes:
+    """Mixin for time-series generator parameters with ``t_final`` and ``record_dt`` fields."""
+
+    def times(self) -> torch.Tensor:
+        """The snapshot times 0, record_dt, ..., t_final, float64."""
+        return torch.arange(round(self.t_final / self.record_dt) + 1, dtype=torch.float64) * self.record_dt
