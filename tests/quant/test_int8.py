@@ -58,3 +58,21 @@ def test_conversion_needs_8_bits_and_calibration():
         convert_int8(model)
     with pytest.raises(ValueError, match="not calibrated"):
         convert_int8(quantize_(nn.Sequential(nn.Linear(4, 4)), "w8a8"))
+
+
+def test_int8_coordinate_term_is_cached_per_grid_and_matches_fake():
+    from lowprec.models import Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(dim=1, patch_size=4, embed_dim=16, depth=1, heads=2)
+    quantize_(model, "w8a8")
+    x = torch.randn(4, 1, 32)
+    calibrate(model, x, n_batches=1, batch_size=4)
+    model.eval()
+    int8_model, names = convert_int8(model)
+    assert "patch_embed" in names
+    for n in (32, 64):
+        xn = torch.randn(4, 1, n)
+        fake, real = model(xn), int8_model(xn)
+        assert ((fake - real).abs().max() / fake.abs().max()).item() < 2e-2
+    assert len(int8_model.patch_embed.coordinates.cache) == 2

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..spectral import SpectralConv
 from ..spectral.weights import Rank
-from .layers import ChannelMLP, DomainPadding, GridEmbedding, pointwise
+from .layers import ChannelMLP, DomainPadding, GridEmbedding, mark_coordinate_input, pointwise
 
 
 class FNOBlock(nn.Module):
@@ -85,6 +85,8 @@ class FNO(nn.Module):
         self.embedding = GridEmbedding(self.dim, grid_endpoint) if positional_embedding else None
         lifted_in = in_channels + (self.dim if positional_embedding else 0)
         self.lifting = ChannelMLP(lifted_in, hidden_channels, round(hidden_channels * lifting_ratio), self.dim)
+        if positional_embedding:
+            mark_coordinate_input(self.lifting.fc1, self.dim)
         self.padding = DomainPadding(domain_padding)
         self.blocks = nn.ModuleList(
             [FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank) for _ in range(n_layers)])

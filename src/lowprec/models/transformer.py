@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import GridEmbedding, check_grid_input
+from .layers import GridEmbedding, check_grid_input, mark_coordinate_input
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
@@ -105,7 +105,8 @@ class Transformer(nn.Module):
         self.dim, self.patch_size = dim, patch_size
         self.in_channels, self.out_channels = in_channels, out_channels
         self.embedding = GridEmbedding(dim, grid_endpoint)
-        self.patch_embed = _CONV[dim](in_channels + dim, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.patch_embed = mark_coordinate_input(
+            _CONV[dim](in_channels + dim, embed_dim, kernel_size=patch_size, stride=patch_size), dim)
         self.blocks = nn.ModuleList([TransformerBlock(embed_dim, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, out_channels * patch_size ** dim)

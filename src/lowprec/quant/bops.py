@@ -6,7 +6,9 @@
 a float32 MAC 1024. Counted, per layer, from one forward pass at ``input_shape``:
 
 * Linear: (rows) x in x out MACs; Conv: outputs x in/groups x prod(kernel);
-  transposed Conv: inputs x out/groups x prod(kernel). Bits: weight x input.
+  transposed Conv: inputs x out/groups x prod(kernel). Bits: weight x input. Input
+  channels holding grid coordinates (``models.mark_coordinate_input``) are left out, in
+  every config: their product is a per-grid constant, computed once, not per sample.
 * attention MatMul (..., n, k) @ (..., k, m): n k m per batch entry. Bits: input x input.
 * SpectralConv, three rows:
 
@@ -242,13 +244,16 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
         def hook(module, inputs, output):
             layer = _conv_layer(module)
             w, a = bits.weight_input(name, module)
+            coords = getattr(layer, "coordinate_channels", 0)
             if isinstance(layer, nn.Linear):
-                macs = output.numel() * layer.in_features
+                macs = output.numel() * (layer.in_features - coords)
             elif isinstance(layer, _TRANSPOSED):
                 macs = inputs[0].numel() * (layer.out_channels // layer.groups) * math.prod(layer.kernel_size)
             else:
-                macs = output.numel() * (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
-            report.layers.append(LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a))
+                macs = output.numel() * (layer.in_channels // layer.groups - coords) * math.prod(layer.kernel_size)
+            note = f"+{coords} coordinate channels: once per grid" if coords else ""
+            report.layers.append(LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a,
+                                           note))
         return hook
 
     def on_matmul(name):

@@ -15,7 +15,9 @@ W_q with per-channel scales s_w (symmetric, no zero point)::
 
 which is exactly what the fake-quantized layer computes, up to float rounding of the
 final sum. Convolutions are unfolded (im2col) to one such GEMM; padding is filled with
-the level z_x, which is the real value 0. Transposed convolutions are a GEMM followed
+the level z_x, which is the real value 0. Input channels holding grid coordinates
+(``models.mark_coordinate_input``) are not quantized: their product with the weight is
+a per-position constant, computed in float once per grid and cached. Transposed convolutions are a GEMM followed
 by col2im (``F.fold``) in float. 1D layers run as 2D with a height of 1.
 
 torch's quantized tensors and ``torch.ao.nn.quantized`` modules would do the same, but
@@ -39,12 +41,55 @@ from .fake import FakeQuantizer
 from .modules import QuantConv, QuantConvTranspose, QuantLayer, QuantLinear
 
 
+class CoordinateTerm(nn.Module):
+    """A layer's product with its grid-coordinate input channels, computed once per grid and cached.
+
+    The coordinates (``models.mark_coordinate_input``) are the same for every sample, so
+    the product is a per-position constant (C_out, *grid'), added like a bias.
+    """
+
+    def __init__(self, layer: nn.Module, channels: int):
+        super().__init__()
+        self.channels = channels
+        self.layer = copy.deepcopy(layer).float()
+        self.layer.weight = nn.Parameter(self.layer.weight.detach()[:, -channels:].clone(), requires_grad=False)
+        self.layer.bias = None
+        self.cache: dict = {}
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """coords: (B, channels, *grid) or (..., channels) -> the layer's output from them, batch broadcast."""
+        channel_axis = -1 if isinstance(self.layer, nn.Linear) else 1
+        key = (tuple(coords.shape[1:]), coords.device)
+        if key not in self.cache:
+            first = coords[:1].float()
+            self.cache[key] = (self.layer(first) if channel_axis == -1 else
+                               self.layer._conv_forward(first, self.layer.weight, None))
+        value = self.cache[key]
+        return value.expand(coords.shape[0], *value.shape[1:])
+
+
+def _row_major(t: torch.Tensor) -> torch.Tensor:
+    """A copy with strides (N, 1). torch._int_mm misreads operands with one column or row whose
+    strides are not (N, 1), e.g. (1, 144), which .contiguous() keeps as they are "contiguous"
+    (torch 2.13: every output of a one-channel layer wrong)."""
+    out = torch.empty(t.shape, dtype=t.dtype, device=t.device)
+    return out.copy_(t)
+
+
+def _split(x: torch.Tensor, channels: int, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = x.shape[axis]
+    return x.narrow(axis, 0, n - channels), x.narrow(axis, n - channels, channels)
+
+
 class Int8Layer(nn.Module):
-    """Shared parts: the input's grid (scale, zero point, range) and the weight's levels and scales."""
+    """Shared parts: the input's grid (scale, zero point, range), the weight's levels and scales,
+    and the cached coordinate term when the layer has coordinate input channels."""
 
     def __init__(self, wrapper: QuantLayer, weight: torch.Tensor):
         super().__init__()
         self.name = wrapper.name
+        d = wrapper.coordinate_channels
+        self.coordinates = CoordinateTerm(wrapper.layer, d) if d else None
         act, wq = wrapper.input_quant, wrapper.weight_quant
         self.qmin, self.qmax = act.spec.qmin, act.spec.qmax
         self.register_buffer("x_scale", act.scale.detach().float().reshape(()))
@@ -60,7 +105,8 @@ class Int8Layer(nn.Module):
 
     def gemm(self, q: torch.Tensor, w_t: torch.Tensor, w_colsum: torch.Tensor) -> torch.Tensor:
         """(M, K) integer-valued floats x (K, N) int8 -> (M, N) int32 of sum (q - z) W."""
-        acc = torch._int_mm(q.to(torch.int8).contiguous(), w_t)
+        q = q.to(torch.int8)
+        acc = torch._int_mm(q if q.stride(-1) == 1 and q.stride(0) == q.shape[1] else _row_major(q), w_t)
         return acc - self.x_zero.to(torch.int32) * w_colsum
 
 
@@ -69,21 +115,25 @@ class Int8Linear(Int8Layer):
 
     def __init__(self, wrapper: QuantLinear):
         layer = wrapper.layer
-        super().__init__(wrapper, layer.weight)
+        super().__init__(wrapper, wrapper.data_weight())
         w = self._levels.to(torch.int8)  # (out, in)
         del self._levels
-        self.register_buffer("w_t", w.t().contiguous())  # (in, out)
+        self.register_buffer("w_t", _row_major(w.t()))  # (in, out)
         self.register_buffer("w_colsum", w.to(torch.int32).sum(1))
         self.register_buffer("bias", None if layer.bias is None else layer.bias.detach().float().clone())
         self.out_features = layer.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        coords = None
+        if self.coordinates is not None:
+            x, coords = _split(x, self.coordinates.channels, -1)
         lead = x.shape[:-1]
         acc = self.gemm(self.quantize_input(x.reshape(-1, x.shape[-1])), self.w_t, self.w_colsum)
         y = acc.float().mul_(self.x_scale * self.w_scale)
         if self.bias is not None:
             y = y.add_(self.bias)
-        return y.reshape(*lead, self.out_features).to(x.dtype)
+        y = y.reshape(*lead, self.out_features)
+        return (y if coords is None else y + self.coordinates(coords)).to(x.dtype)
 
 
 def _pair(v, dim):
@@ -101,7 +151,7 @@ class Int8Conv(Int8Layer):
             raise ValueError(f"{wrapper.name}: int8 convolutions support 1D/2D with groups=1, got a "
                              f"{self.dim}D convolution with groups={layer.groups}; skip this layer in the "
                              "QuantConfig or keep it fake-quantized.")
-        super().__init__(wrapper, layer.weight)
+        super().__init__(wrapper, wrapper.data_weight())
         w = self._levels.to(torch.int8)
         del self._levels
         self.out_channels = layer.out_channels
@@ -118,13 +168,16 @@ class Int8Conv(Int8Layer):
         else:
             pads = [(p, p) for p in _pair(layer.padding, self.dim)[-self.dim:]]
         self.pad_spec = [v for lo_hi in reversed(pads) for v in lo_hi]  # F.pad order: last axis first
-        self.register_buffer("w_t", w.reshape(w.shape[0], -1).t().contiguous())  # (C_in * prod(k), C_out)
+        self.register_buffer("w_t", _row_major(w.reshape(w.shape[0], -1).t()))  # (C_in * prod(k), C_out)
         self.register_buffer("w_colsum", w.to(torch.int32).reshape(w.shape[0], -1).sum(1))
         self.register_buffer("bias", None if layer.bias is None else layer.bias.detach().float().clone())
         self.pointwise = (all(k == 1 for k in self.kernel) and all(s == 1 for s in self.stride)
                           and not any(self.pad_spec))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        coords = None
+        if self.coordinates is not None:
+            x, coords = _split(x, self.coordinates.channels, 1)
         q = self.quantize_input(x)
         b = q.shape[0]
         if self.pointwise:  # a 1x1 convolution is a Linear over channels
@@ -150,6 +203,8 @@ class Int8Conv(Int8Layer):
                 y.reshape(b, self.out_channels, out_grid[-1])
         if self.bias is not None:
             y = y + self.bias.view(1, -1, *([1] * self.dim))
+        if coords is not None:
+            y = y + self.coordinates(coords)
         return y.to(x.dtype)
 
 
@@ -171,7 +226,7 @@ class Int8ConvTranspose(Int8Layer):
         self.padding = (0,) * (2 - self.dim) + tuple(layer.padding)
         self.output_padding = (0,) * (2 - self.dim) + tuple(layer.output_padding)
         k = w[0, 0].numel()
-        self.register_buffer("w_t", w.reshape(w.shape[0], -1).contiguous())  # (C_in, C_out * prod(k))
+        self.register_buffer("w_t", _row_major(w.reshape(w.shape[0], -1)))  # (C_in, C_out * prod(k))
         self.register_buffer("w_colsum", w.to(torch.int32).reshape(w.shape[0], -1).sum(0))
         self.register_buffer("col_scale", self.w_scale.repeat_interleave(k) if self.w_scale.numel() > 1
                              else self.w_scale)

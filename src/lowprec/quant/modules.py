@@ -6,8 +6,8 @@ same parameters, same initialisation) and :class:`~lowprec.quant.fake.FakeQuanti
 =================== ============================================ ==========================================
 wrapper             weights                                      activations
 =================== ============================================ ==========================================
-QuantLinear         weight, per output row                       input
-QuantConv           weight, per output channel                   input
+QuantLinear         weight, per output row                       input (data channels, see below)
+QuantConv           weight, per output channel                   input (data channels, see below)
 QuantConvTranspose  weight, per output channel (axis 1)          input
 QuantSpectralConv   every real (..., 2) factor of the complex    input (entering the forward transform),
                     weight; real and imaginary parts separately  spectrum (leaving it, a scale per mode),
@@ -15,6 +15,12 @@ QuantSpectralConv   every real (..., 2) factor of the complex    input (entering
                     one)                                         transform, a scale per mode), output
 QuantMatMul         --                                           both operands (attention Q K^T and A V)
 =================== ============================================ ==========================================
+
+Input channels marked as grid coordinates (:func:`lowprec.models.mark_coordinate_input`:
+the FNO's lifting and the Transformer's patch embedding) are not activations: they
+depend only on the grid, so their product with the weight is a per-position constant
+that an integer model computes once per grid and adds like a bias. They stay float
+and out of the input's scale; only the data channels are quantized.
 
 So every product a quantized model computes has integer operands, and every
 transform starts and ends on the activations' grid. What stays in float: biases
@@ -90,6 +96,16 @@ class QuantLayer(nn.Module):
     def __init__(self, layer: nn.Module, config: QuantConfig, name: str):
         super().__init__()
         self.layer, self.config, self.name = layer, config, name
+        # Trailing input channels holding grid coordinates (models.mark_coordinate_input): they
+        # stay float and out of the input's scale; their product is a per-grid constant.
+        self.coordinate_channels = getattr(layer, "coordinate_channels", 0)
+        if self.coordinate_channels and getattr(layer, "groups", 1) != 1:
+            raise ValueError(f"{name}: coordinate input channels need groups=1, got groups={layer.groups}.")
+
+    def data_weight(self) -> torch.Tensor:
+        """The weight's columns that multiply data channels (all of them without coordinate channels)."""
+        w = self.layer.weight
+        return w[:, :w.shape[1] - self.coordinate_channels]
 
     def extra_repr(self) -> str:
         return f"{self.name!r}, {self.config.name}"
@@ -102,11 +118,13 @@ class QuantLinear(QuantLayer):
 
     def __init__(self, layer: nn.Linear, config: QuantConfig, name: str = ""):
         super().__init__(layer, config, name)
-        self.weight_quant = _quantizer(config.weight, config, f"{name} weight", layer.weight.shape, (0,), True)
+        self.weight_quant = _quantizer(config.weight, config, f"{name} weight", self.data_weight().shape, (0,), True)
         self.input_quant = _quantizer(config.activation, config, f"{name} input")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.input_quant(x), self.weight_quant(self.layer.weight), self.layer.bias)
+        d, w = self.coordinate_channels, self.layer.weight
+        y = F.linear(self.input_quant(x[..., :x.shape[-1] - d]), self.weight_quant(self.data_weight()), self.layer.bias)
+        return y + F.linear(x[..., -d:], w[:, -d:]) if d else y
 
 
 class QuantConv(QuantLayer):
@@ -116,12 +134,16 @@ class QuantConv(QuantLayer):
 
     def __init__(self, layer: nn.Module, config: QuantConfig, name: str = ""):
         super().__init__(layer, config, name)
-        self.weight_quant = _quantizer(config.weight, config, f"{name} weight", layer.weight.shape, (0,), True)
+        self.weight_quant = _quantizer(config.weight, config, f"{name} weight", self.data_weight().shape, (0,), True)
         self.input_quant = _quantizer(config.activation, config, f"{name} input")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # _conv_forward applies the layer's own padding mode (circular, reflect...) and settings.
-        return self.layer._conv_forward(self.input_quant(x), self.weight_quant(self.layer.weight), self.layer.bias)
+        # _conv_forward applies the layer's own padding mode (circular, reflect...) and settings;
+        # a convolution is a sum over input channels, so data and coordinates can run apart.
+        d, layer = self.coordinate_channels, self.layer
+        y = layer._conv_forward(self.input_quant(x[:, :x.shape[1] - d]), self.weight_quant(self.data_weight()),
+                                layer.bias)
+        return y + layer._conv_forward(x[:, -d:], layer.weight[:, -d:], None) if d else y
 
 
 class QuantConvTranspose(QuantLayer):
@@ -134,6 +156,8 @@ class QuantConvTranspose(QuantLayer):
         super().__init__(layer, config, name)
         if layer.padding_mode != "zeros":
             raise ValueError(f"{name}: transposed convolutions support only padding_mode='zeros' (as torch).")
+        if self.coordinate_channels:
+            raise ValueError(f"{name}: coordinate input channels are not supported on transposed convolutions.")
         self.weight_quant = _quantizer(config.weight, config, f"{name} weight", layer.weight.shape, (1,), True)
         self.input_quant = _quantizer(config.activation, config, f"{name} input")
 
