@@ -82,3 +82,28 @@ def test_pod_deeponet_basis_is_unit_rms_orthogonal_and_reconstructs_low_rank_dat
     assert net(torch.randn(4, 5)).shape == (4, P)
     with pytest.raises(ValueError, match="sensor"):
         net(torch.randn(4, 6))
+
+
+def test_hammersley_points_fill_the_box_evenly_and_match_deepxde():
+    from lowprec.physics import Burgers
+    from lowprec.physics.base import Box
+
+    box = Box(("x", "t"), (-1.0, 0.0), (1.0, 1.0))
+    pts = box.hammersley(1023)
+    # van der Corput in x: k = 1, 2, 3 -> 1/2, 1/4, 3/4 of the way; t evenly spaced k / (n + 1)
+    torch.testing.assert_close(pts[:3, 0], torch.tensor([0.0, -0.5, 0.5]))
+    torch.testing.assert_close(pts[:, 1], torch.arange(1, 1024) / 1024.0)
+    # every one of the 32 x 32 cells holds one point (to the single point k = 1024 left out)
+    cells = ((pts[:, 0] + 1) / 2 * 32).long() * 32 + (pts[:, 1] * 32).long()
+    assert len(torch.unique(cells)) == 1023
+    assert torch.equal(Burgers().training_data(0)["interior"], Burgers().training_data(5)["interior"])
+    dde = pytest.importorskip("deepxde", reason="optional [compare] extra: DeepXDE's own Hammersley points")
+    g = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1))
+    torch.testing.assert_close(pts, torch.tensor(g.random_points(1023, random="Hammersley"), dtype=torch.float32))
+
+
+def test_burgers_imposes_the_residual_on_every_training_point():
+    from lowprec.physics import Burgers
+
+    data = Burgers(n_domain=10, n_boundary=4, n_initial=6).training_data(0)
+    assert Burgers.residual_points(data).shape == (20, 2)

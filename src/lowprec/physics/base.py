@@ -110,6 +110,27 @@ class Box:
         lo, hi = torch.tensor(self.lo, dtype=torch.float64), torch.tensor(self.hi, dtype=torch.float64)
         return (lo + unit * (hi - lo)).float()
 
+    def hammersley(self, n: int) -> torch.Tensor:
+        """n Hammersley points inside the box, (n, dim) float32, deterministic.
+
+        Point k = 1..n has last coordinate k / (n + 1) and the others the radical inverses of
+        k in bases 2, 3, 5, ...: DeepXDE's default training distribution (its points, value
+        for value, in 2D), which left our Burgers PINN 20 % more accurate than scrambled Sobol
+        points did (benchmarks/results/physics/b5k_vs_deepxde). Twenty lines, not scipy's
+        ``qmc``, which has Halton but no Hammersley.
+        """
+        k = torch.arange(1, n + 1, dtype=torch.float64)
+        columns = []
+        for base in (2, 3, 5, 7, 11)[: self.dim - 1]:
+            value, scale, rest = torch.zeros(n, dtype=torch.float64), 1.0 / base, k.clone()
+            while bool((rest > 0).any()):
+                value += scale * torch.remainder(rest, base)
+                rest, scale = torch.div(rest, base, rounding_mode="floor"), scale / base
+            columns.append(value)
+        unit = torch.stack(columns + [k / (n + 1)], dim=1)
+        lo, hi = torch.tensor(self.lo, dtype=torch.float64), torch.tensor(self.hi, dtype=torch.float64)
+        return (lo + unit * (hi - lo)).float()
+
     def check(self, points: torch.Tensor, what: str, problem: str, tol: float = 1e-6) -> None:
         """Raise ValueError naming the points that lie outside the box."""
         if points.ndim != 2 or points.shape[1] != self.dim:
