@@ -91,3 +91,8 @@ def test_cli_quantize_and_pareto(tmp_path, capsys):
     # the float model was trained once and shared
     assert main(["pareto", *flags, "--width", "8", "--out", str(tmp_path)]) == 2
     assert "different configuration" in capsys.readouterr().err
+
+
+def test_identity_reads_back_equal_so_sweeps_with_problem_params_resume():
+    cfg = StudyConfig(dataset="burgers_pdebench", problem_params=(("t_final", 1), ("record_dt", 1)))
+    assert json.loads(json.dumps(cfg.identity())) == cfg.identity()

@@ -99,9 +99,9 @@ class StudyConfig:
             raise ValueError("epochs must be >= 1 and qat_epochs >= 0.")
 
     def identity(self) -> dict:
-        """What fixes the result of every point: the configuration without the swept lists."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
-                if k not in _SWEPT}
+        """What fixes the result of every point: the configuration without the swept lists, as JSON reads it back
+        (tuples as lists, nested ones too), so that a saved identity compares equal to the current one."""
+        return json.loads(json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k not in _SWEPT}))
 
 
 # -- data and models -------------------------------------------------------------------------------
