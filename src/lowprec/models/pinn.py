@@ -23,7 +23,8 @@ multiplies fp16 operands, accumulates in fp32 and rounds the result to fp16.
 result rounded to fp16), which gives the GPU's arithmetic at fp32 speed. The
 CPU's own fp16 kernel also accumulates in fp32: the two agree to one fp16
 rounding (tests/physics/test_models.py). Everything outside the product (bias add
-included in the rounding, activations, derivatives) stays fp16 tensors.
+included in the rounding, derivatives) stays fp16 tensors; the activations too,
+unless ``MLP.activation_dtype`` says otherwise (the ``mixed`` mode sets fp32).
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class MLP(nn.Module):
         self.activation = activation
         self.act = get_activation(activation)
         self.last_activation = last_activation
+        # Set on a reduced-precision working copy (physics.PrecisionMode.activation_dtype): the
+        # activation, and so its derivative, is computed in this dtype; None: the input's.
+        self.activation_dtype: Optional[torch.dtype] = None
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         for layer in self.layers:
             nn.init.xavier_normal_(layer.weight)  # Glorot normal, as DeepXDE
@@ -96,7 +100,8 @@ class MLP(nn.Module):
         for i, layer in enumerate(self.layers):
             x = linear(x, layer.weight, layer.bias)
             if i < last or self.last_activation:
-                x = self.act(x)
+                dtype = self.activation_dtype
+                x = self.act(x) if dtype is None or dtype == x.dtype else self.act(x.to(dtype)).to(x.dtype)
         return x
 
 
