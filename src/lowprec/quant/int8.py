@@ -58,12 +58,9 @@ class CoordinateTerm(nn.Module):
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """coords: (B, channels, *grid) or (..., channels) -> the layer's output from them, batch broadcast."""
-        channel_axis = -1 if isinstance(self.layer, nn.Linear) else 1
         key = (tuple(coords.shape[1:]), coords.device)
         if key not in self.cache:
-            first = coords[:1].float()
-            self.cache[key] = (self.layer(first) if channel_axis == -1 else
-                               self.layer._conv_forward(first, self.layer.weight, None))
+            self.cache[key] = self.layer(coords[:1].float())  # the copy's weight is the coordinate columns, no bias
         value = self.cache[key]
         return value.expand(coords.shape[0], *value.shape[1:])
 
