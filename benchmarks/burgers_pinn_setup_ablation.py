@@ -8,7 +8,6 @@ call, from our first setup to DeepXDE's choices, switched on one by one (the las
 
 Prints the final relative L2 error (results: benchmarks/results/physics/b5k_vs_deepxde/).
 """
-import dataclasses
 import sys
 
 import torch
@@ -18,17 +17,7 @@ from lowprec.physics import Burgers, TrainConfig, train
 torch.set_num_threads(1)
 variant, seed = sys.argv[1], int(sys.argv[2])
 
-
-@dataclasses.dataclass(frozen=True)
-class BurgersResidualInside(Burgers):
-    """The PDE residual on the interior points only (our first setup)."""
-
-    @staticmethod
-    def residual_points(batch):
-        return batch["interior"]
-
-
-kind = Burgers if "all" in variant else BurgersResidualInside
-prob = kind(normalize_inputs=variant == "first", sampler="hammersley" if "ham" in variant else "sobol")
+prob = Burgers(normalize_inputs=variant == "first", sampler="hammersley" if "ham" in variant else "sobol",
+               residual_everywhere="all" in variant)
 r = train(prob, "fp32", TrainConfig(steps=5000, seed=seed))
 print(variant, seed, r.final["error"], flush=True)

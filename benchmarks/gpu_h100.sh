@@ -29,3 +29,11 @@ lowprec bench --mode layer --grids 256,512 --batch 8 --width 64 --modes 128 \
 # 4. Grids that are not powers of two: fp16 must take the DFT and stay finite.
 lowprec bench --mode step --grids 250,500,1000 --batch 8,8,4 --width 64 --layers 4 --modes 32 \
     --policies full,half,bf16,fp16 --compare full,half --out $out/${tag}_step_non_pow2.json
+
+# 5. PINN and DeepONet precision modes (issue 5): memory and time per step of fp32, fp16, mixed and
+#    bf16 on the GPU, where fp16 has tensor cores (the CPU tables in benchmarks/results/physics/
+#    emulate fp16 and say so). Short runs: the step time and peak, not the final error, are the point.
+mkdir -p $out/physics/${tag}
+lowprec pinn burgers --compare --device cuda --steps 2000 --out $out/physics/${tag}/burgers_2k
+lowprec pinn kovasznay --compare --device cuda --steps 2000 --out $out/physics/${tag}/kovasznay_2k
+lowprec deeponet advection --compare --device cuda --steps 2000 --out $out/physics/${tag}/advection_2k

@@ -1,3 +1,4 @@
+import dataclasses
 import pytest
 import torch
 
@@ -105,5 +106,8 @@ def test_hammersley_points_fill_the_box_evenly_and_match_deepxde():
 def test_burgers_imposes_the_residual_on_every_training_point():
     from lowprec.physics import Burgers
 
-    data = Burgers(n_domain=10, n_boundary=4, n_initial=6).training_data(0)
-    assert Burgers.residual_points(data).shape == (20, 2)
+    prob = Burgers(n_domain=10, n_boundary=4, n_initial=6)
+    data = prob.training_data(0)
+    assert prob.residual_points(data).shape == (20, 2)
+    torch.testing.assert_close(dataclasses.replace(prob, residual_everywhere=False).residual_points(data),
+                               data["interior"])

@@ -125,28 +125,63 @@ def test_mixed_and_fp32_agree_closely_at_the_start():
         assert (pa - pb).abs().max() < 5e-3
 
 
-def test_loss_is_computed_inside_the_modes_precision_policy():
-    """The mode enters a lowprec PrecisionPolicy (autocast off: the working copy already has the dtype)."""
+def _spy_regression(record):
+    """The regression problem, calling ``record(compute)`` each time the loss is computed."""
     from dataclasses import dataclass
     from typing import ClassVar
 
     from lowprec.physics import Regression
-    from lowprec.precision import current_policy
-
-    seen = []
 
     @dataclass(frozen=True)
     class Spy(Regression):
         name: ClassVar[str] = "spy"
 
         def loss_terms(self, c, batch):
-            seen.append((current_policy(), torch.is_autocast_enabled("cpu")))
+            record(c)
             return super().loss_terms(c, batch)
 
-    train(Spy(), "mixed", TrainConfig(steps=1, measure_memory=False))
+    return Spy()
+
+
+def test_loss_is_computed_inside_the_modes_precision_policy():
+    """The mode enters a lowprec PrecisionPolicy (autocast off: the working copy already has the dtype)."""
+    from lowprec.precision import current_policy
+
+    seen = []
+    spy = _spy_regression(lambda c: seen.append((current_policy(), torch.is_autocast_enabled("cpu"))))
+    train(spy, "mixed", TrainConfig(steps=1, measure_memory=False))
     policy, autocast = seen[0]
     assert policy == get_mode("mixed").policy and policy.contract_dtype == F16
     assert policy.autocast_dtype is None and autocast is False
+
+
+def test_fp32_finish_switches_the_compute_and_keeps_master_weights_and_adam_state():
+    """mixed_then_fp32: fp16 compute, then fp32 for the last steps on the same weights and optimizer."""
+    seen = []
+    spy = _spy_regression(lambda c: seen.append((c.dtype, {p.dtype for p in c.net.parameters() if p.ndim})))
+    mode = get_mode("mixed_then_fp32").replace(fp32_finish=0.25)
+    assert mode.finish_step(20) == 15 and get_mode("mixed_then_fp32").finish_step(20000) == 18000
+    r = train(spy, mode, TrainConfig(steps=20, measure_memory=False))
+    assert seen[:15] == [(F16, {F16})] * 15 and seen[15:] == [(F32, {F32})] * 5
+    assert r.working is r.master and {p.dtype for p in r.master.parameters()} == {F32}
+    steps = {int(s["step"]) for s in r.optimizer.state.values()}
+    assert steps == {20}  # one Adam state from the first step to the last
+    assert [h.loss_scale for h in r.history[15:]] == [1.0] * 5  # no loss scaling in fp32
+    assert r.mode.name == "mixed_then_fp32" and "last 25% of steps" in r.mode.describe()
+    from lowprec.physics.compare import format_table
+    assert "mixed_then_fp32 runs its last 25% of steps in fp32" in format_table([r])
+    assert r.error < r.evals[0]["error"]
+
+
+def test_fp32_finish_needs_fp32_master_weights_and_a_lower_compute_dtype():
+    assert get_mode("mixed").finish_step(100) is None
+    with pytest.raises(ValueError, match="fp32 finish needs fp32 master weights"):
+        get_mode("fp16").replace(fp32_finish=0.1)
+    with pytest.raises(ValueError, match="fp32 finish needs fp32 master weights"):
+        get_mode("fp32").replace(fp32_finish=0.1)
+    with pytest.raises(ValueError, match=r"fraction of the steps in \[0, 1\)"):
+        get_mode("mixed").replace(fp32_finish=1.0)
+    assert get_mode("bf16").replace(fp32_finish=0.1).finish().compute_dtype == F32
 
 
 def test_bad_train_config_is_rejected():

@@ -8,8 +8,7 @@ training loop, per-step diagnostics and the comparison across modes::
     result = train(get_problem("burgers"), "mixed", TrainConfig(steps=2000))
     print(result.error)
 
-Command line: ``lowprec pinn burgers --compare`` / ``lowprec deeponet advection --compare``
-(``python -m lowprec.physics.cli`` until the top-level CLI registers them).
+Command line: ``lowprec pinn burgers --compare`` / ``lowprec deeponet advection --compare``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ import dataclasses
 import sys
 from typing import Optional, Sequence
 
-PRECISIONS = ("fp32", "fp16", "mixed", "bf16")
+PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
+COMPARED = PRECISIONS[:4]  # --compare's default: the paper's four modes
 _KIND_HELP = {
     "pinn": "train a physics-informed neural network in fp32, fp16, mixed or bf16 precision",
     "deeponet": "train a DeepONet (data-driven, POD or physics-informed) in fp32, fp16, mixed or bf16",
@@ -44,7 +45,9 @@ def add_subcommands(subparsers) -> None:
                        help="precision mode of a single run (default: mixed)")
         p.add_argument("--compare", action="store_true",
                        help="run every mode (--modes) on the same seed and print one table")
-        p.add_argument("--modes", default=",".join(PRECISIONS), help="modes for --compare (default: all four)")
+        p.add_argument("--modes", default=",".join(COMPARED),
+                       help=f"modes for --compare (default: {','.join(COMPARED)}; also mixed_then_fp32: mixed, "
+                            "then fp32 for the last 10%% of steps)")
         p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the problem's)")
         p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 1e-3)")
         p.add_argument("--seed", type=int, default=0, help="seed of weights, data and batches (default: 0)")
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
                              lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
                              loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
-                             log_every=args.log_every)
+                             log_every=args.log_every, progress=not args.log_every)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         bad = [m for m in modes if m not in PRECISIONS]
         if bad:

@@ -164,10 +164,15 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         "computed them (loss scale included); stalled updates: share of weights an update leaves unchanged "
         "when the weight is stored in fp16 (bf16 for the bf16 row) - for fp32/mixed/bf16, what pure fp16 "
         "would have lost. Both: mean over the last 10% of steps. skipped: steps dropped by the loss scaler.",
-        "Errors are measured with the working copy in the compute dtype; ms/step: median; peak MiB: "
+        "Errors are measured with the working copy in the compute dtype (fp32 after an fp32 finish); "
+        "ms/step: median; peak MiB: "
         + ("CUDA allocator peak." if first.device.startswith("cuda") else
            "persistent state plus the peak of one profiled training step (CPU)."),
     ]
+    for name, runs in groups.items():
+        if runs[0].mode.fp32_finish:
+            notes.append(f"{name} runs its last {runs[0].mode.fp32_finish:.0%} of steps in fp32: its diagnostics "
+                         "(last 10% of steps) show that phase, its ms/step is the median over both phases.")
     if not first.device.startswith("cuda"):
         notes.append("CPU timings are not representative of a GPU: CPUs have no fp16 arithmetic (matrix products "
                      "run as fp32 products of fp16 operands, elementwise ops in software fp16); bf16 runs natively. "
@@ -178,9 +183,10 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
                      "parentheses.")
     if not math.isnan(ref_err):
         verdict = []
-        if "mixed" in groups and not math.isnan(mean_error(groups["mixed"])):
-            rel = mean_error(groups["mixed"]) / ref_err - 1
-            verdict.append(f"mixed vs fp32: {rel:+.1%} ({'within' if rel <= 0.10 else 'NOT within'} 10%)")
+        for name in ("mixed", "mixed_then_fp32"):
+            if name in groups and not math.isnan(mean_error(groups[name])):
+                rel = mean_error(groups[name]) / ref_err - 1
+                verdict.append(f"{name} vs fp32: {rel:+.1%} ({'within' if rel <= 0.10 else 'NOT within'} 10%)")
         if "fp16" in groups:
             fp16 = groups["fp16"]
             if all(r.failure for r in fp16):

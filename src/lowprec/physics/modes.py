@@ -26,6 +26,10 @@ zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; we reproduce it rather
 than hide it, and keep the same safety measures (fp32 loss sums, loss scaling,
 residual guard) in fp16 and mixed so that the only difference between them is
 where the weights and the update live.
+
+*mixed_then_fp32* is mixed with an fp32 finish (the last 10 % of steps): see
+``PrecisionMode.fp32_finish`` for the floor that fp16 working weights set on a
+converging PINN, and what the finish buys.
 """
 
 from __future__ import annotations
@@ -73,6 +77,14 @@ class PrecisionMode:
             error, in exactly the steep units that carry a shock. Matrix products (the
             cost) stay fp16. Burgers, 3 seeds, 20000 steps: mixed +16 % against fp32 with
             fp16 activations, +7 % with fp32 ones.
+        fp32_finish: fraction of the steps, at the end, run in the master dtype: the working
+            copy is dropped and the same master weights and Adam state go on, without loss
+            scaling or residual guard. Why: fp16 working weights hold 11 significant bits, and
+            near a PINN's optimum the gradient is that sensitive to them -- at the fp32 run's
+            final Burgers-inverse weights, rounding them to fp16 alone moves the gradient by
+            45 % (benchmarks/burgers_inverse_fp16_floor.py), so mixed keeps converging, but
+            slower. A short fp32 finish takes the last steps at fp32's pace (Tu et al.'s
+            schedule for operators ends in full precision for the same reason).
     """
 
     name: str
@@ -82,6 +94,7 @@ class PrecisionMode:
     loss_scaling: bool = False
     residual_guard: bool = False
     activation_dtype: Optional[torch.dtype] = None
+    fp32_finish: float = 0.0
 
     def __post_init__(self):
         for field in ("compute_dtype", "master_dtype", "activation_dtype"):
@@ -92,6 +105,22 @@ class PrecisionMode:
                                  f"lowprec trains in; use one of {list(_DTYPE_NAMES)}.")
         if not self.adam_eps > 0:
             raise ValueError(f"adam_eps must be positive, got {self.adam_eps}.")
+        if not 0 <= self.fp32_finish < 1:
+            raise ValueError(f"fp32_finish is a fraction of the steps in [0, 1), got {self.fp32_finish}.")
+        if self.fp32_finish and (not self.is_mixed or self.master_dtype != torch.float32):
+            raise ValueError(f"mode {self.name}: an fp32 finish needs fp32 master weights and a lower compute "
+                             f"dtype (mixed or bf16), not master {dtype_name(self.master_dtype)} / compute "
+                             f"{dtype_name(self.compute_dtype)}.")
+
+    def finish_step(self, steps: int) -> Optional[int]:
+        """The step at which a run of ``steps`` switches to fp32 (None: it never does)."""
+        n = round(steps * self.fp32_finish)
+        return steps - n if n > 0 else None
+
+    def finish(self) -> "PrecisionMode":
+        """The mode of the fp32 finish: compute in the master dtype, nothing to scale or guard."""
+        return self.replace(compute_dtype=self.master_dtype, loss_scaling=False, residual_guard=False,
+                            activation_dtype=None, fp32_finish=0.0)
 
     @property
     def is_mixed(self) -> bool:
@@ -131,7 +160,8 @@ class PrecisionMode:
                 f"{dtype_name(self.compute_dtype)}, Adam eps {self.adam_eps:g}, loss scaling "
                 f"{'on' if self.loss_scaling else 'off'}, residual guard "
                 f"{'on' if self.residual_guard else 'off'}"
-                + (f", activations {dtype_name(self.activation_dtype)}" if self.activation_dtype else ""))
+                + (f", activations {dtype_name(self.activation_dtype)}" if self.activation_dtype else "")
+                + (f"; fp32 for the last {self.fp32_finish:.0%} of steps" if self.fp32_finish else ""))
 
 
 MODES: dict[str, PrecisionMode] = {
@@ -139,6 +169,8 @@ MODES: dict[str, PrecisionMode] = {
     "fp16": PrecisionMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
     "mixed": PrecisionMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
     "bf16": PrecisionMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
+    "mixed_then_fp32": PrecisionMode("mixed_then_fp32", torch.float16, torch.float32, 1e-8, True, True,
+                                     activation_dtype=torch.float32, fp32_finish=0.1),
 }
 
 

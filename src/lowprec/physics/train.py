@@ -29,6 +29,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from lowprec.precision import LossScaler, PrecisionOverflowError
 
@@ -62,6 +63,7 @@ class TrainConfig:
             failing mode does not hide the others).
         measure_memory: profile one step for peak memory.
         log_every: print a progress line every this many steps (0: quiet).
+        progress: show a progress bar with the latest error (the CLI turns it on).
     """
 
     steps: int = 1000
@@ -77,6 +79,7 @@ class TrainConfig:
     on_nonfinite: str = "raise"
     measure_memory: bool = True
     log_every: int = 0
+    progress: bool = False
 
     def __post_init__(self):
         if self.steps < 1:
@@ -299,29 +302,46 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
         return StepRecord(step, float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, gnorm,
                           underflow, stalled, scaler.scale_value if scaler.enabled else 1.0, skipped, ms)
 
-    profile_step = 1 if (config.measure_memory and not cuda and config.steps > 2) else -1
-    peak_step_bytes = None
+    switch = mode.finish_step(config.steps)
+    profile = config.measure_memory and not cuda and config.steps > 2
+    profile_steps = {1, switch + 1} if profile and switch is not None else {1} if profile else set()
+    peak_step_bytes, state_before_switch = None, 0
     evaluate(0)
+    bar = tqdm(total=config.steps, desc=f"{problem.name} {mode.name} seed {config.seed}", unit="step",
+               disable=not config.progress, leave=False, mininterval=2.0)
     for step in range(config.steps):
+        if step == switch:
+            # The fp32 finish: same master weights, same Adam state; only the compute changes.
+            state_before_switch = weights.state_bytes(optimizer)
+            mode = mode.finish()
+            weights = WeightCopies(weights.master, mode)
+            result.working = weights.working
+            scaler = LossScaler(enabled=False)
+            guard = ResidualGuard(enabled=False)
         batch = _to(problem.batch(data, step, gen), dev)
-        if step == profile_step:
+        if step in profile_steps:
             holder = []
-            peak_step_bytes = _profile_peak_bytes(lambda: holder.append(one_step(step, batch)))
+            peak = _profile_peak_bytes(lambda: holder.append(one_step(step, batch)))
+            if peak is not None:
+                peak_step_bytes = max(peak, peak_step_bytes or 0)
             rec = holder[0] if holder else None
         else:
             rec = one_step(step, batch)
         if rec is None:
             break
-        if step == profile_step:
+        if step in profile_steps:
             rec.ms = math.nan  # profiler overhead: not a timing
         result.history.append(rec)
         result.steps_done = step + 1
+        bar.update(1)
         if (step + 1) % eval_every == 0 or step + 1 == config.steps:
             metrics = evaluate(step + 1)
+            bar.set_postfix(error=f"{metrics['error']:.4g}", refresh=False)
             if config.log_every and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
                 print(f"[{problem.name} {mode.name}] step {step + 1}: loss {rec.loss:.3e} error "
                       f"{metrics['error']:.4f} |g| {rec.grad_norm:.2e} underflow {rec.underflow:.1%} "
                       f"stalled {rec.stalled:.1%} scale {rec.loss_scale:g} {rec.ms:.1f} ms", flush=True)
+    bar.close()
     if not result.evals or result.evals[-1]["step"] != result.steps_done:
         evaluate(result.steps_done)
     result.final = dict(result.evals[-1])
@@ -332,7 +352,7 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
         [r.ms for r in result.history if not math.isnan(r.ms)]
     result.ms_per_step = statistics.median(times) if times else math.nan
     result.guard_backoffs = guard.backoffs
-    state = weights.state_bytes(optimizer)
+    state = max(state_before_switch, weights.state_bytes(optimizer))
     result.state_mib = state / 2 ** 20
     if cuda:
         result.peak_mib = torch.cuda.max_memory_allocated(dev) / 2 ** 20
