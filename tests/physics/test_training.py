@@ -130,3 +130,28 @@ def test_inverse_problem_moves_the_viscosity_towards_the_truth(mode):
     r = train(prob, mode, TrainConfig(steps=300, lr=3e-3, eval_every=300, measure_memory=False))
     assert r.evals[0]["nu"] == pytest.approx(0.1, rel=1e-3)
     assert r.error < 0.5 * r.evals[0]["error"], [e["nu"] for e in r.evals]
+
+
+def test_cpu_peak_is_measured_once_quietly_and_failures_of_the_step_propagate(capfd):
+    """The profiled step runs once, its allocation shows in the peak, kineto's fd-2 chatter is dropped,
+    and an error raised by the step is not swallowed (nor the step retried) by the profiling."""
+    from lowprec.physics.train import _profile_peak_bytes
+
+    calls = []
+
+    def step():
+        calls.append(torch.ones(2 ** 20).sum())  # a 4 MiB temporary
+
+    peak = _profile_peak_bytes(step)
+    assert len(calls) == 1
+    assert peak is None or peak >= 4 * 2 ** 20
+    err = capfd.readouterr().err
+    assert "profiler_stop" not in err and "Memory block of unknown size" not in err
+
+    def failing():
+        calls.append(None)
+        raise NonFiniteLossError("step 1: loss term 'pde' not finite", 1, ["pde"], "fp16")
+
+    with pytest.raises(NonFiniteLossError):
+        _profile_peak_bytes(failing)
+    assert len(calls) == 2

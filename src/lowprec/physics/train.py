@@ -18,11 +18,14 @@ training step plus the persistent state (weights, gradients, Adam moments).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import math
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -160,21 +163,51 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send what C++ code writes to file descriptor 2 to /dev/null for the duration.
+
+    Kineto prints to fd 2 when the profiler starts and stops ("profiler_stop", "Memory block of
+    unknown size was allocated before the profiling started"): two lines per run that say nothing
+    about it and look like faults. Python's own sys.stderr is flushed first and restored after.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _profile_peak_bytes(fn) -> Optional[int]:
-    """Peak bytes allocated during ``fn()`` on CPU (above what was live before), from profiler events.
+    """Run ``fn()`` once; return the peak bytes it allocated on CPU (above what was live before).
 
     The profiler records each allocation and free as a signed "[memory]" event;
     their running sum peaks at the step's peak. Returns None if the profiler
     gives no memory events (the API is not public; we degrade rather than fail).
+    What ``fn`` raises propagates: only the profiler's own failures are absorbed.
     """
     from torch.profiler import ProfilerActivity, profile
+    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
     try:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            fn()
-        events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+        with _native_stderr_silenced():
+            prof.start()
     except Exception as exc:  # pragma: no cover - depends on the torch build
         log.warning("peak memory not measured: %s", exc)
         fn()
+        return None
+    try:
+        fn()
+    finally:
+        with _native_stderr_silenced():
+            prof.stop()
+    try:
+        events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    except Exception as exc:  # pragma: no cover - depends on the torch build
+        log.warning("peak memory not measured: %s", exc)
         return None
     if not events:
         return None
