@@ -8,7 +8,7 @@ tag=${TAG:-h100}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee $out/${tag}_gpu.txt
 
 # 0. The GPU-only tests (native fp16 FFT at 512^2, fp16 on non-power-of-two grids).
-pytest -m gpu tests/spectral tests/models -q
+pytest -m gpu tests/spectral tests/models tests/physics -q
 
 # 1. The target: FNO 2D, width 64, 4 layers, 32 modes, batch 8 (4 at 1024^2), one training
 #    step; every policy of ours beside neuraloperator's full/amp/half/mixed, same process.

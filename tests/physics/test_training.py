@@ -155,3 +155,14 @@ def test_cpu_peak_is_measured_once_quietly_and_failures_of_the_step_propagate(ca
     with pytest.raises(NonFiniteLossError):
         _profile_peak_bytes(failing)
     assert len(calls) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["fp32", "fp16", "mixed", "bf16", "mixed_then_fp32"])
+def test_every_mode_trains_on_cuda_and_reports_the_allocator_peak(mode):
+    """Not run on a GPU yet (no task has had one since it was written): the first GPU session runs it."""
+    prob = Burgers(n_domain=256, n_boundary=32, n_initial=64, nx_ref=64, nt_ref=20)
+    r = train(prob, mode, TrainConfig(steps=150, lr=3e-3, eval_every=150), device="cuda")
+    assert r.device.startswith("cuda") and r.peak_mib > r.state_mib > 0
+    assert r.failure is None and r.error < 0.9 * r.evals[0]["error"]
+    assert {p.dtype for p in r.master.parameters()} == ({torch.float16} if mode == "fp16" else {torch.float32})
