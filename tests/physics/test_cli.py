@@ -37,8 +37,11 @@ def test_compare_prints_one_table_and_writes_outputs(tmp_path, capsys):
         assert f"| {mode}" in text
     assert "not representative" in text
     assert sorted(os.listdir(out)) == ["curves.png", "results.json", "solution.png", "table.md"]
-    runs = json.loads((out / "results.json").read_text())["runs"]
-    assert [r["mode"] for r in runs] == ["fp32", "fp16", "mixed", "bf16"]
+    saved = json.loads((out / "results.json").read_text())
+    assert [r["mode"] for r in saved["runs"]] == ["fp32", "fp16", "mixed", "bf16"]
+    # The CPU's model is recorded: the same seed trains differently on different CPUs.
+    assert saved["machine"].startswith("CPU ") and "torch" in saved["machine"] and saved["date"]
+    assert saved["machine"] in text
 
 
 def test_single_deeponet_run(tmp_path, capsys):

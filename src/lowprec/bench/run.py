@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Optional
@@ -20,7 +19,7 @@ from typing import Callable, Optional
 import torch
 
 from .. import __version__
-from .._device import resolve_device
+from .._device import describe_device, resolve_device
 from ..precision import PRESETS, LossScaler, PrecisionPolicy, get_policy
 from ..precision.policy import BACKENDS
 from ..spectral import resolve_backend
@@ -111,18 +110,6 @@ class BenchConfig:
     def shape(self, index: int) -> Shape:
         return Shape(self.dim, self.width, self.layers, self.modes, self.grids[index], self.batch_at(index),
                      self.factorization, self.rank)
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU {cpu}, {torch.get_num_threads()} threads"
 
 
 def backend_used(policy: PrecisionPolicy, shape: Shape, device: torch.device) -> str:

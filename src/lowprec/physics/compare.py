@@ -12,15 +12,16 @@ as Hayford et al. did over 10 seeds.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import os
-import platform
 import statistics
 from typing import Iterable, Optional, Sequence
 
 import torch
 
+from .._device import describe_device
 from .base import Problem
 from .modes import dtype_name, get_mode
 from .train import RunResult, TrainConfig, train
@@ -78,10 +79,7 @@ def _mean(xs: Iterable[float]) -> float:
 
 
 def machine_note(device: str) -> str:
-    if torch.device(device).type == "cuda":
-        return f"{torch.cuda.get_device_name(torch.device(device))}, torch {torch.__version__}"
-    return (f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), "
-            f"torch {torch.__version__}")
+    return f"{describe_device(device)}, torch {torch.__version__}"
 
 
 def by_mode(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
@@ -174,8 +172,9 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
             notes.append(f"{name} runs its last {runs[0].mode.fp32_finish:.0%} of steps in fp32: its diagnostics "
                          "(last 10% of steps) show that phase, its ms/step is the median over both phases.")
     if not first.device.startswith("cuda"):
-        notes.append("CPU timings are not representative of a GPU: CPUs have no fp16 arithmetic (matrix products "
-                     "run as fp32 products of fp16 operands, elementwise ops in software fp16); bf16 runs natively. "
+        notes.append("CPU timings are not representative of a GPU: on CPU, fp16 matrix products run as fp32 "
+                     "products of fp16 operands (a tensor core's arithmetic, not its speed) and elementwise ops in "
+                     "PyTorch's CPU fp16 kernels; bf16 runs natively. "
                      "The fp16 peaks include those products' fp32 temporaries, which a GPU does not allocate. "
                      "The paper's speed and memory gains need a GPU.")
     if inverse:
@@ -259,7 +258,8 @@ def save(results: Sequence[RunResult], peers: Sequence[dict], out_dir: str, tabl
     with open(paths[0], "w") as f:
         f.write(table + "\n")
     with open(paths[1], "w") as f:
-        json.dump({"runs": [r.summary() for r in results], "peers": list(peers)}, f, indent=1, default=str)
+        json.dump({"machine": machine_note(results[0].device), "date": datetime.date.today().isoformat(),
+                   "runs": [r.summary() for r in results], "peers": list(peers)}, f, indent=1, default=str)
     plot_curves(results, paths[2])
     if data is None:
         data = results[0].problem.training_data(results[0].config.seed)
