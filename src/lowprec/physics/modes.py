@@ -83,8 +83,11 @@ class PrecisionMode:
             near a PINN's optimum the gradient is that sensitive to them -- at the fp32 run's
             final Burgers-inverse weights, rounding them to fp16 alone moves the gradient by
             45 % (benchmarks/burgers_inverse_fp16_floor.py), so mixed keeps converging, but
-            slower. A short fp32 finish takes the last steps at fp32's pace (Tu et al.'s
-            schedule for operators ends in full precision for the same reason).
+            slower. A short fp32 finish takes the last steps at fp32's pace, as Tu et al.'s
+            schedule for operators ends in full precision. Measured (6 seeds, 20000 steps): on
+            the inverse problem under DeepXDE's setup, where mixed was +21 % of fp32's error,
+            +4.0 %; where mixed already tracks fp32 (the default inverse setup, +4.5 %; the
+            forward Burgers PINN) it changed nothing beyond the seed-to-seed spread.
     """
 
     name: str

@@ -336,8 +336,10 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
                           underflow, stalled, scaler.scale_value if scaler.enabled else 1.0, skipped, ms)
 
     switch = mode.finish_step(config.steps)
-    profile = config.measure_memory and not cuda and config.steps > 2
-    profile_steps = {1, switch + 1} if profile and switch is not None else {1} if profile else set()
+    profile_steps = set()
+    if config.measure_memory and not cuda and config.steps > 2:
+        # The first step of each phase: fp16 and fp32 compute have different peaks.
+        profile_steps = {1} if switch is None else {1, switch + 1}
     peak_step_bytes, state_before_switch = None, 0
     evaluate(0)
     bar = tqdm(total=config.steps, desc=f"{problem.name} {mode.name} seed {config.seed}", unit="step",
@@ -350,7 +352,7 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
             weights = WeightCopies(weights.master, mode)
             result.working = weights.working
             scaler = LossScaler(enabled=False)
-            guard = ResidualGuard(enabled=False)
+            guard.enabled = False  # every scale 1 from now on; its back-off count stays in the record
         batch = _to(problem.batch(data, step, gen), dev)
         if step in profile_steps:
             holder = []
