@@ -42,6 +42,8 @@ def test_compare_prints_one_table_and_writes_outputs(tmp_path, capsys):
     # The CPU's model is recorded: the same seed trains differently on different CPUs.
     assert saved["machine"].startswith("CPU ") and "torch" in saved["machine"] and saved["date"]
     assert saved["machine"] in text
+    # One seed's end point swings by more than the 10 % target: the verdict says it rests on one seed.
+    assert "Result: mixed vs fp32" in text and "This verdict rests on 1 seed:" in text
 
 
 def test_single_deeponet_run(tmp_path, capsys):
@@ -57,3 +59,4 @@ def test_compare_over_seeds_averages(capsys):
     text = capsys.readouterr().out
     assert "mean of 2 seeds" in text and "seeds 0, 1" in text and " ± " in text
     assert text.count("| mixed") == 1
+    assert "This verdict rests on 2 seeds" in text

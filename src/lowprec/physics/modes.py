@@ -82,7 +82,7 @@ class PrecisionMode:
             scaling or residual guard. Why: fp16 working weights hold 11 significant bits, and
             near a PINN's optimum the gradient is that sensitive to them -- at the fp32 run's
             final Burgers-inverse weights, rounding them to fp16 alone moves the gradient by
-            45 % (benchmarks/burgers_inverse_fp16_floor.py), so mixed keeps converging, but
+            45 % (benchmarks/pinn_fp16_floor.py), so mixed keeps converging, but
             slower. A short fp32 finish takes the last steps at fp32's pace, as Tu et al.'s
             schedule for operators ends in full precision. Measured (6 seeds, 20000 steps): on
             the inverse problem under DeepXDE's setup, where mixed was +21 % of fp32's error,
