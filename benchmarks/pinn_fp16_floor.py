@@ -151,7 +151,7 @@ class FromTrained(type(problem)):
         return copy.deepcopy(trained)
 
 
-curves = {}
+curves, curve_steps = {}, []
 every = max(1, args.continue_steps // 16)
 cfg = TrainConfig(steps=args.continue_steps, seed=args.seed, lr=args.continue_lr, eval_every=every,
                   measure_memory=False, progress=True)
@@ -161,13 +161,14 @@ for name, mode, patch in (("fp32", "fp32", contextlib.nullcontext), ("mixed", "m
     with patch():
         r = train(FromTrained(**dataclasses.asdict(problem)), mode, cfg, data=data)
     curves[name] = [e["error"] for e in r.evals]
+    curve_steps = [e["step"] for e in r.evals]  # the trainer's schedule: every `every` steps and the last
     print(f"  {name:20s} " + " ".join(f"{e:.4g}" for e in curves[name]))
 
 record = {"what": f"{problem.title}: mixed precision's gradient error and convergence from fp32-trained weights",
           "problem": args.problem, "problem_params": dataclasses.asdict(problem), "seed": args.seed,
           "fp32_steps": args.steps, "continue_steps": args.continue_steps, "continue_lr": args.continue_lr,
           "gradient_relative_error": probes, "loss_terms": term_values, "error_curves": curves,
-          "error_curve_steps": list(range(0, args.continue_steps + 1, every)),
+          "error_curve_steps": curve_steps,
           "machine": describe_device(torch.device("cpu")), "torch": torch.__version__,
           "date": datetime.date.today().isoformat()}
 path = out / f"floor_s{args.seed}.json"
