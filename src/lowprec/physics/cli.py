@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from typing import Optional, Sequence
 
-PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
+PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32", "mixed_split")
 COMPARED = PRECISIONS[:4]  # --compare's default: the paper's four modes
 _KIND_HELP = {
     "pinn": "train a physics-informed neural network in fp32, fp16, mixed or bf16 precision",
@@ -47,7 +47,7 @@ def add_subcommands(subparsers) -> None:
                        help="run every mode (--modes) on the same seed and print one table")
         p.add_argument("--modes", default=",".join(COMPARED),
                        help=f"modes for --compare (default: {','.join(COMPARED)}; also mixed_then_fp32: mixed, "
-                            "then fp32 for the last 10%% of steps)")
+                            "then fp32 for the last 10%% of steps; mixed_split: mixed with each weight an fp16 pair hi + lo)")
         p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the problem's)")
         p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 1e-3)")
         p.add_argument("--seed", type=int, default=0, help="seed of weights, data and batches (default: 0)")
@@ -55,6 +55,8 @@ def add_subcommands(subparsers) -> None:
                        help="with --compare: run seeds SEED .. SEED+N-1 and average the errors (default: 1)")
         p.add_argument("--lr-decay", type=float, default=None,
                        help="final lr / initial lr, exponential decay (default: the problem's)")
+        p.add_argument("--lr-drop", type=float, default=None, metavar="FRACTION",
+                       help="run the last FRACTION of the steps at a tenth of the lr (default: the problem's)")
         p.add_argument("--out", metavar="DIR", default=None,
                        help="write table.md, results.json, curves.png and solution.png here")
         p.add_argument("--eval-every", type=int, default=0, help="steps between error evaluations")
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
         problem = get_problem(args.problem, kind=args.kind, **_parse_params(PROBLEMS[args.problem], args.params))
         config = TrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
-                             lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
+                             lr_decay=args.lr_decay, lr_drop=args.lr_drop, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
                              loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
                              log_every=args.log_every, progress=not args.log_every)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
