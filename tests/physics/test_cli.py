@@ -11,7 +11,7 @@ def test_help_lists_problems_and_precisions(capsys):
         main(["pinn", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "--precision {fp32,fp16,mixed,bf16,mixed_then_fp32,mixed_split}" in out and "burgers" in out and "--compare" in out
+    assert "--precision {fp32,fp16,mixed,bf16,mixed_then_fp32}" in out and "burgers" in out and "--compare" in out
 
 
 def test_unknown_precision_is_rejected(capsys):

@@ -111,28 +111,3 @@ def test_burgers_imposes_the_residual_on_every_training_point():
     assert prob.residual_points(data).shape == (20, 2)
     torch.testing.assert_close(dataclasses.replace(prob, residual_everywhere=False).residual_points(data),
                                data["interior"])
-
-
-def test_split_weight_product_is_one_rounding_of_the_pair_product(monkeypatch):
-    """linear(x, hi, b_hi, lo, b_lo) = x @ (hi + lo).T + (b_hi + b_lo), rounded once to fp16: the low
-    halves survive, where two fp16 products (x @ hi.T, x @ lo.T) would each round away lo's share."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(200, 48, generator=gen).half().requires_grad_()
-    w32, b32 = 0.2 * torch.randn(24, 48, generator=gen), torch.randn(24, generator=gen)
-    hi, b_hi = w32.half().requires_grad_(), b32.half()
-    lo, b_lo = (w32 - hi.detach().float()).half(), (b32 - b_hi.float()).half()
-    exact = x.double() @ (hi.double() + lo.double()).T + (b_hi.double() + b_lo)
-    out = pinn_mod.linear(x, hi, b_hi, lo, b_lo)
-    assert out.dtype == torch.float16 and out.shape == (200, 24)
-    half_ulp = 0.5 * torch.finfo(torch.float16).eps * exact.abs().clamp_min(2 ** -14)
-    assert ((out.double() - exact).abs() <= half_ulp * 1.001).all()
-    # without the low halves, the same product misses by far more than a rounding
-    assert (pinn_mod.linear(x, hi, b_hi).double() - exact).abs().max() > 4 * half_ulp.max() / 2 ** 3
-    monkeypatch.setattr(pinn_mod, "CPU_HALF_GEMM", "native")
-    native = pinn_mod.linear(x, hi, b_hi, lo, b_lo)
-    assert ((native.double() - exact).abs() <= 2 * half_ulp * 1.001).all()
-    # the gradient reaches hi (the parameter) and is the gradient with respect to the pair's sum
-    g = torch.randn(200, 24, generator=gen).half()
-    dx, dw = torch.autograd.grad(out, (x, hi), g)
-    assert torch.allclose(dw.double(), g.double().T @ x.double(), rtol=2e-3, atol=1e-2)
-    assert torch.allclose(dx.double(), g.double() @ (hi.double() + lo.double()), rtol=2e-3, atol=1e-2)

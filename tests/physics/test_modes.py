@@ -192,36 +192,3 @@ def test_bad_train_config_is_rejected():
     with pytest.raises(ValueError, match=r"lr_drop is the fraction of steps at lr / 10, in \[0, 1\)"):
         TrainConfig(lr_drop=1.0)
 
-
-def test_split_weights_keep_the_masters_low_bits_in_fp16_pairs():
-    """mixed_split: every Linear weight and bias of the working copy is an fp16 pair hi + lo within
-    max(2^-25, 2^-22 |w|) of its fp32 master (fp16 alone: 2^-11 |w|), refreshed every step; the
-    products take fp16 operands and the gradients reach hi, in fp16."""
-    r = train(Burgers(**SMALL), "mixed_split", TrainConfig(steps=3, measure_memory=False))
-    pairs = 0
-    for w_mod, m_mod in zip(r.working.modules(), r.master.modules()):
-        if not isinstance(w_mod, torch.nn.Linear):
-            continue
-        for name in ("weight", "bias"):
-            hi, lo, m = getattr(w_mod, name), getattr(w_mod, f"{name}_lo"), getattr(m_mod, name).double()
-            assert hi.dtype == lo.dtype == F16 and hi.requires_grad and not lo.requires_grad
-            assert hi.grad is not None and hi.grad.dtype == F16
-            err = (m - hi.double() - lo.double()).abs()
-            assert (err <= 2 ** -25 + 2 ** -22 * m.abs()).all()
-            pairs += 1
-    assert pairs == 8  # 4 layers, weight and bias
-    from lowprec.physics.compare import format_table
-    assert "fp16 pair hi + lo" in format_table([r])
-    prob = Burgers(**SMALL)
-    weights = WeightCopies(prob.build_model(0), get_mode("mixed_split"))
-    weights.sync()
-    with OpDtypes() as rec:
-        sum(prob.loss_terms(Compute(weights.working, F16), prob.training_data(0)).values()).backward()
-    assert F16 in rec.seen["cat"]  # the product's operands [x, x, 1, 1] and [hi, lo, b_hi, b_lo]
-    assert "pairs hi + lo" in get_mode("mixed_split").describe()
-
-
-def test_split_weights_need_a_working_copy_and_the_fp32_finish_drops_them():
-    with pytest.raises(ValueError, match="split weights are a working copy's"):
-        get_mode("fp32").replace(split_weights=True)
-    assert get_mode("mixed_split").replace(fp32_finish=0.1).finish().split_weights is False

@@ -25,8 +25,6 @@ CPU's own fp16 kernel also accumulates in fp32: the two agree to one fp16
 rounding (tests/physics/test_models.py). Everything outside the product (bias add
 included in the rounding, derivatives) stays fp16 tensors; the activations too,
 unless ``MLP.activation_dtype`` says otherwise (the ``mixed`` mode sets fp32).
-A layer that carries ``weight_lo`` / ``bias_lo`` buffers (set by the
-``mixed_split`` mode's working copy) multiplies by the pair, see :func:`linear`.
 """
 
 from __future__ import annotations
@@ -59,26 +57,8 @@ def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return ACTIVATIONS[name]
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-           weight_lo: Optional[torch.Tensor] = None, bias_lo: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``x @ weight.T + bias``; fp16 on CPU runs as a tensor core would (fp32 accumulation).
-
-    x: (..., in); weight: (out, in); bias: (out,) or None -> (..., out).
-
-    ``weight_lo`` / ``bias_lo`` (same shapes as weight / bias) are the low halves of split
-    weights (``physics.PrecisionMode.split_weights``): the result is
-    ``x @ (weight + weight_lo).T + (bias + bias_lo)`` computed as ONE product,
-    ``[x, x, 1, 1] @ [weight, weight_lo, bias, bias_lo].T``, inner dimension 2 * in + 2.
-    Each fp16 x fp16 product is exact in the fp32 accumulator, so the pair acts as a weight
-    of about 22 significant bits while every multiply stays an fp16 one; two separate
-    products would each round to fp16 and lose the low half.
-    """
-    if weight_lo is not None:
-        xs, ws = [x, x], [weight, weight_lo]
-        if bias is not None:
-            xs.append(x.new_ones(x.shape[:-1] + (2,)))
-            ws += [bias[:, None], (torch.zeros_like(bias) if bias_lo is None else bias_lo)[:, None]]
-        x, weight, bias = torch.cat(xs, -1), torch.cat(ws, -1), None
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x @ weight.T + bias``; fp16 on CPU runs as a tensor core would (fp32 accumulation)."""
     if x.dtype == torch.float16 and x.device.type == "cpu" and CPU_HALF_GEMM == "fp32_accumulate":
         log_once("cpu_half_gemm", "fp16 matrix products on CPU run as fp32 products of fp16 operands, "
                  "rounded to fp16 (tensor-core arithmetic); CPU fp16 timings are not representative "
@@ -118,8 +98,7 @@ class MLP(nn.Module):
         """x: (..., sizes[0]) -> (..., sizes[-1])."""
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = linear(x, layer.weight, layer.bias, getattr(layer, "weight_lo", None),
-                       getattr(layer, "bias_lo", None))
+            x = linear(x, layer.weight, layer.bias)
             if i < last or self.last_activation:
                 dtype = self.activation_dtype
                 x = self.act(x) if dtype is None or dtype == x.dtype else self.act(x.to(dtype)).to(x.dtype)

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from typing import Optional, Sequence
 
-PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32", "mixed_split")
+PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
 COMPARED = PRECISIONS[:4]  # --compare's default: the paper's four modes
 _KIND_HELP = {
     "pinn": "train a physics-informed neural network in fp32, fp16, mixed or bf16 precision",
@@ -47,7 +47,7 @@ def add_subcommands(subparsers) -> None:
                        help="run every mode (--modes) on the same seed and print one table")
         p.add_argument("--modes", default=",".join(COMPARED),
                        help=f"modes for --compare (default: {','.join(COMPARED)}; also mixed_then_fp32: mixed, "
-                            "then fp32 for the last 10%% of steps; mixed_split: mixed with each weight an fp16 pair hi + lo)")
+                            "then fp32 for the last 10%% of steps)")
         p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the problem's)")
         p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 1e-3)")
         p.add_argument("--seed", type=int, default=0, help="seed of weights, data and batches (default: 0)")

@@ -174,9 +174,6 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         if runs[0].mode.fp32_finish:
             notes.append(f"{name} runs its last {runs[0].mode.fp32_finish:.0%} of steps in fp32: its diagnostics "
                          "(last 10% of steps) show that phase, its ms/step is the median over both phases.")
-        if runs[0].mode.split_weights:
-            notes.append(f"{name} keeps each working weight as an fp16 pair hi + lo and multiplies by both in one "
-                         "product: twice mixed's multiply-adds, fp16 operands, fp32 accumulation.")
     if not first.device.startswith("cuda"):
         notes.append("CPU timings are not representative of a GPU: on CPU, fp16 matrix products run as fp32 "
                      "products of fp16 operands (a tensor core's arithmetic, not its speed) and elementwise ops in "

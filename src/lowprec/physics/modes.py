@@ -30,10 +30,6 @@ where the weights and the update live.
 *mixed_then_fp32* is mixed with an fp32 finish (the last 10 % of steps): see
 ``PrecisionMode.fp32_finish`` for the floor that fp16 working weights set on a
 converging PINN, and what the finish buys.
-
-*mixed_split* is mixed whose working copy keeps each weight as an fp16 pair,
-hi + lo (``PrecisionMode.split_weights``): the products stay fp16 x fp16 with fp32
-accumulation, at twice the multiply-adds, and the weights keep about 22 bits.
 """
 
 from __future__ import annotations
@@ -94,14 +90,6 @@ class PrecisionMode:
             forward Burgers PINN) it changed nothing beyond the seed-to-seed spread; on Kovasznay
             at 5 x 100, where mixed lags from early on rather than near an optimum, nothing
             either (seed 0: 0.0395 against mixed's 0.0387 and fp32's 0.0212).
-        split_weights: the working copy holds each ``nn.Linear`` weight and bias as a pair
-            of compute-dtype tensors, ``hi`` (the parameter, rounded to nearest) and
-            ``lo = master - hi`` rounded (buffers ``weight_lo`` / ``bias_lo``), and the
-            networks multiply by both in one product (``lowprec.models.pinn.linear``):
-            still fp16 x fp16 multiplies with fp32 accumulation, so tensor cores run it, at
-            twice the multiply-adds and twice the saved product inputs. The pair holds a
-            weight w to within max(2**-25, 2**-22 |w|) (fp16: 2**-11 |w|). Gradients reach
-            ``hi`` only; they are the gradients with respect to the pair's sum.
     """
 
     name: str
@@ -112,7 +100,6 @@ class PrecisionMode:
     residual_guard: bool = False
     activation_dtype: Optional[torch.dtype] = None
     fp32_finish: float = 0.0
-    split_weights: bool = False
 
     def __post_init__(self):
         for field in ("compute_dtype", "master_dtype", "activation_dtype"):
@@ -125,10 +112,6 @@ class PrecisionMode:
             raise ValueError(f"adam_eps must be positive, got {self.adam_eps}.")
         if not 0 <= self.fp32_finish < 1:
             raise ValueError(f"fp32_finish is a fraction of the steps in [0, 1), got {self.fp32_finish}.")
-        if self.split_weights and not self.is_mixed:
-            raise ValueError(f"mode {self.name}: split weights are a working copy's; they need master weights "
-                             f"in a higher dtype than the compute dtype (mixed), not both "
-                             f"{dtype_name(self.compute_dtype)}.")
         if self.fp32_finish and (not self.is_mixed or self.master_dtype != torch.float32):
             raise ValueError(f"mode {self.name}: an fp32 finish needs fp32 master weights and a lower compute "
                              f"dtype (mixed or bf16), not master {dtype_name(self.master_dtype)} / compute "
@@ -142,7 +125,7 @@ class PrecisionMode:
     def finish(self) -> "PrecisionMode":
         """The mode of the fp32 finish: compute in the master dtype, nothing to scale or guard."""
         return self.replace(compute_dtype=self.master_dtype, loss_scaling=False, residual_guard=False,
-                            activation_dtype=None, fp32_finish=0.0, split_weights=False)
+                            activation_dtype=None, fp32_finish=0.0)
 
     @property
     def is_mixed(self) -> bool:
@@ -183,7 +166,6 @@ class PrecisionMode:
                 f"{'on' if self.loss_scaling else 'off'}, residual guard "
                 f"{'on' if self.residual_guard else 'off'}"
                 + (f", activations {dtype_name(self.activation_dtype)}" if self.activation_dtype else "")
-                + (f", weights as {dtype_name(self.compute_dtype)} pairs hi + lo" if self.split_weights else "")
                 + (f"; fp32 for the last {self.fp32_finish:.0%} of steps" if self.fp32_finish else ""))
 
 
@@ -194,8 +176,6 @@ MODES: dict[str, PrecisionMode] = {
     "bf16": PrecisionMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
     "mixed_then_fp32": PrecisionMode("mixed_then_fp32", torch.float16, torch.float32, 1e-8, True, True,
                                      activation_dtype=torch.float32, fp32_finish=0.1),
-    "mixed_split": PrecisionMode("mixed_split", torch.float16, torch.float32, 1e-8, True, True,
-                                 activation_dtype=torch.float32, split_weights=True),
 }
 
 
@@ -233,9 +213,6 @@ class WeightCopies:
                 if hasattr(module, "activation_dtype"):
                     module.activation_dtype = mode.activation_dtype
         self._pairs = list(zip(self.working.parameters(), self.master.parameters()))
-        self._splits: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (lo, hi, master)
-        if mode.split_weights:
-            self._split_linears()
         eps16 = torch.tensor(mode.adam_eps, dtype=mode.master_dtype)
         if mode.master_dtype in (torch.float16, torch.bfloat16) and eps16 == 0:
             log_once(("adam_eps_zero", mode.adam_eps, mode.master_dtype),
@@ -243,35 +220,12 @@ class WeightCopies:
                      "weight whose second moment underflows will get a 0/0 update. Hayford et al. use "
                      "1e-4 for fp16 (--adam-eps 1e-4).")
 
-    def _split_linears(self) -> None:
-        """Give each working ``nn.Linear`` the low halves of its weights (``PrecisionMode.split_weights``)."""
-        split = set()
-        for w_mod, m_mod in zip(self.working.modules(), self.master.modules()):
-            if not isinstance(w_mod, nn.Linear):
-                continue
-            for name in ("weight", "bias"):
-                hi = getattr(w_mod, name)
-                if hi is None:
-                    continue
-                lo = torch.zeros_like(hi)
-                w_mod.register_buffer(f"{name}_lo", lo)
-                self._splits.append((lo, hi, getattr(m_mod, name)))
-                split.add(id(hi))
-        plain = [name for name, w in self.working.named_parameters() if w.ndim > 0 and id(w) not in split]
-        if plain:
-            log_once(("split_plain", tuple(plain)),
-                     f"mode {self.mode.name}: parameters {plain} are not nn.Linear weights and stay a plain "
-                     f"{dtype_name(self.mode.compute_dtype)} copy (only nn.Linear layers multiply by hi + lo pairs).")
-
     @torch.no_grad()
     def sync(self) -> None:
-        """Copy master weights into the working copy (rounding to the compute dtype; split weights keep
-        the remainder in their ``*_lo`` buffers)."""
+        """Copy master weights into the working copy (rounding to the compute dtype)."""
         if self.working is not self.master:
             for w, m in self._pairs:
                 w.copy_(m)
-            for lo, hi, m in self._splits:
-                lo.copy_(m - hi.to(m.dtype))
 
     def zero_grad(self) -> None:
         self.working.zero_grad(set_to_none=True)
