@@ -189,6 +189,3 @@ def test_bad_train_config_is_rejected():
         TrainConfig(lr_decay=0.0)
     with pytest.raises(ValueError, match="on_nonfinite='ignore'"):
         TrainConfig(on_nonfinite="ignore")
-    with pytest.raises(ValueError, match=r"lr_drop is the fraction of steps at lr / 10, in \[0, 1\)"):
-        TrainConfig(lr_drop=1.0)
-

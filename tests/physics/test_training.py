@@ -166,22 +166,3 @@ def test_every_mode_trains_on_cuda_and_reports_the_allocator_peak(mode):
     assert r.device.startswith("cuda") and r.peak_mib > r.state_mib > 0
     assert r.failure is None and r.error < 0.9 * r.evals[0]["error"]
     assert {p.dtype for p in r.master.parameters()} == ({torch.float16} if mode == "fp16" else {torch.float32})
-
-
-def test_lr_drop_runs_the_last_steps_at_a_tenth_of_the_rate(monkeypatch):
-    """lr_drop=0.25 of 8 steps: steps 0-5 at lr, 6-7 at lr / 10, composed with an exponential decay."""
-    seen = []
-    step = torch.optim.Adam.step
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.param_groups[0]["lr"])
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", spy)
-    r = train(Regression(), "fp32", TrainConfig(steps=8, lr=1e-2, lr_drop=0.25, measure_memory=False))
-    assert seen == pytest.approx([1e-2] * 6 + [1e-3] * 2)
-    seen.clear()
-    train(Regression(), "fp32", TrainConfig(steps=8, lr=1e-2, lr_decay=0.5, lr_drop=0.25, measure_memory=False))
-    assert seen[-1] == pytest.approx(1e-3 * 0.5) and seen[0] == pytest.approx(1e-2)
-    from lowprec.physics.compare import format_table
-    assert "a tenth of that for the last 25% of steps" in format_table([r])

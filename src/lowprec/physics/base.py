@@ -288,7 +288,6 @@ class Problem(abc.ABC):
     default_steps: ClassVar[int] = 10000
     default_lr: ClassVar[float] = 1e-3
     default_lr_decay: ClassVar[float] = 1.0   # final lr / initial lr (exponential decay)
-    default_lr_drop: ClassVar[float] = 0.0    # fraction of the steps, at the end, at lr / 10
     default_eval_every: ClassVar[int] = 500
 
     @abc.abstractmethod

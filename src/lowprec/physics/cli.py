@@ -55,8 +55,6 @@ def add_subcommands(subparsers) -> None:
                        help="with --compare: run seeds SEED .. SEED+N-1 and average the errors (default: 1)")
         p.add_argument("--lr-decay", type=float, default=None,
                        help="final lr / initial lr, exponential decay (default: the problem's)")
-        p.add_argument("--lr-drop", type=float, default=None, metavar="FRACTION",
-                       help="run the last FRACTION of the steps at a tenth of the lr (default: the problem's)")
         p.add_argument("--out", metavar="DIR", default=None,
                        help="write table.md, results.json, curves.png and solution.png here")
         p.add_argument("--eval-every", type=int, default=0, help="steps between error evaluations")
@@ -116,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
         problem = get_problem(args.problem, kind=args.kind, **_parse_params(PROBLEMS[args.problem], args.params))
         config = TrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
-                             lr_decay=args.lr_decay, lr_drop=args.lr_drop, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
+                             lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
                              loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
                              log_every=args.log_every, progress=not args.log_every)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]

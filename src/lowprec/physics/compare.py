@@ -110,9 +110,6 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
     seed_txt = f"seeds {', '.join(map(str, seeds))}" if multi else f"seed {seeds[0]}"
     decay = p.default_lr_decay if cfg.lr_decay is None else cfg.lr_decay
     lr_txt = f"Adam lr {cfg.lr:g}" + (f" decaying to {cfg.lr * decay:g}" if decay != 1 else "")
-    drop = p.default_lr_drop if cfg.lr_drop is None else cfg.lr_drop
-    if drop:
-        lr_txt += f", a tenth of that for the last {drop:.0%} of steps"
     head = f"{p.title}: {cfg.steps} steps, {lr_txt}, {seed_txt}; {machine_note(first.device)}"
     cols = ["mode", f"final {error_name}", "vs fp32", "ms/step", "peak MiB", "state KiB",
             "grad underflow", "stalled updates", "skipped", "status"]
@@ -185,8 +182,8 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
                      "parentheses.")
     if not math.isnan(ref_err):
         verdict = []
-        for name in groups:
-            if name.startswith("mixed") and not math.isnan(mean_error(groups[name])):
+        for name in ("mixed", "mixed_then_fp32"):
+            if name in groups and not math.isnan(mean_error(groups[name])):
                 rel = mean_error(groups[name]) / ref_err - 1
                 verdict.append(f"{name} vs fp32: {rel:+.1%} ({'within' if rel <= 0.10 else 'NOT within'} 10%)")
         if "fp16" in groups:

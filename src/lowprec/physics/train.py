@@ -56,9 +56,6 @@ class TrainConfig:
             exponential decay (1: constant; None: the problem's default). A decayed
             rate lets the final error settle, so that comparing modes compares
             precision rather than where Adam's oscillation happened to stop.
-        lr_drop: fraction of the steps, at the end, run at a tenth of the learning rate
-            (0: none; None: the problem's default). Unlike an exponential decay it keeps
-            the full rate through the fast early phase and settles the end point.
         seed: seeds the weights, the training data and the batch order, so every
             mode of a comparison starts from the same weights and sees the same data.
         eval_every: steps between error evaluations (0: the problem's default).
@@ -75,7 +72,6 @@ class TrainConfig:
     steps: int = 1000
     lr: float = 1e-3
     lr_decay: Optional[float] = None
-    lr_drop: Optional[float] = None
     seed: int = 0
     eval_every: int = 0
     adam_eps: Optional[float] = None
@@ -95,8 +91,6 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}.")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must lie in (0, 1] (final lr / initial lr), got {self.lr_decay}.")
-        if self.lr_drop is not None and not 0 <= self.lr_drop < 1:
-            raise ValueError(f"lr_drop is the fraction of steps at lr / 10, in [0, 1); got {self.lr_drop}.")
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise ValueError(f"on_nonfinite={self.on_nonfinite!r}; choose one of {NONFINITE_ACTIONS}.")
 
@@ -255,8 +249,6 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
     dev = torch.device(device)
     eval_every = config.eval_every or problem.default_eval_every
     lr_decay = problem.default_lr_decay if config.lr_decay is None else config.lr_decay
-    lr_drop = problem.default_lr_drop if config.lr_drop is None else config.lr_drop
-    drop_step = config.steps - round(config.steps * lr_drop)
     torch.manual_seed(config.seed)
     data = problem.training_data(config.seed) if data is None else data
     weights = WeightCopies(problem.build_model(config.seed).to(dev), mode)
@@ -331,8 +323,7 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
             result.skipped_steps += 1
         else:
             for group in optimizer.param_groups:
-                group["lr"] = (config.lr * lr_decay ** (step / max(1, config.steps - 1))
-                               * (0.1 if step >= drop_step else 1.0))
+                group["lr"] = config.lr * lr_decay ** (step / max(1, config.steps - 1))
             optimizer.step()
             scaler.update(overflow=False)
             guard.update()
