@@ -88,6 +88,11 @@ def fp32_residual():
     finally:
         kv.kovasznay_residual = orig
 
+@contextlib.contextmanager
+def fp32_gemm_out_and_residual():
+    with fp32_gemm_out(), fp32_residual():
+        yield
+
 ref, tref = grad("fp32", torch.float64)
 print("fp64 terms", tref)
 def rel(g):
@@ -96,11 +101,7 @@ def rel(g):
 for label, m, ctx in [("mixed", "mixed", contextlib.nullcontext), ("mixed_split", "mixed_split", contextlib.nullcontext),
                       ("mixed, fp32 gemm out", "mixed", fp32_gemm_out), ("split, fp32 gemm out", "mixed_split", fp32_gemm_out),
                       ("split, fp32 residual combination", "mixed_split", fp32_residual),
-                      ("split, fp32 gemm out + fp32 residual", "mixed_split", None)]:
-    if label.endswith("+ fp32 residual"):
-        with fp32_gemm_out(), fp32_residual():
-            g, t = grad(m, torch.float16)
-    else:
-        with ctx():
-            g, t = grad(m, torch.float16)
+                      ("split, fp32 gemm out + fp32 residual", "mixed_split", fp32_gemm_out_and_residual)]:
+    with ctx():
+        g, t = grad(m, torch.float16)
     print(f"{label:40s} grad err {rel(g):.4f}  terms " + " ".join(f"{k} {v:.4e}" for k, v in t.items()))
