@@ -230,6 +230,14 @@ class Compute:
 
     def __init__(self, net: nn.Module, dtype: torch.dtype, guard: Optional[ResidualGuard] = None):
         self.net, self.dtype, self.guard = net, dtype, guard
+        #: When a list, every residual a loss term squares is appended to it (detached, fp64, in
+        #: call order): :func:`lowprec.physics.diagnostics.residual_rounding` compares two passes.
+        self.residuals: Optional[list] = None
+
+    def _record(self, r: torch.Tensor) -> torch.Tensor:
+        if self.residuals is not None:
+            self.residuals.append(r.detach().double())
+        return r
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Run the network on ``inputs`` cast to the compute dtype."""
@@ -272,11 +280,11 @@ class Compute:
 
     def mean_square(self, r: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """mean((r / scale)**2) in the loss dtype: an fp16 square overflows at |r| > 256, fp32 does not."""
-        return (r.to(self.loss_dtype) / scale).square().mean()
+        return self._record(r.to(self.loss_dtype) / scale).square().mean()
 
     def mse(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """mean((pred - target)**2), the difference and the sum in the loss dtype."""
-        return (pred.to(self.loss_dtype) - target.to(self.loss_dtype)).square().mean()
+        return self._record(pred.to(self.loss_dtype) - target.to(self.loss_dtype)).square().mean()
 
 
 class Problem(abc.ABC):

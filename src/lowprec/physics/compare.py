@@ -112,7 +112,7 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
     lr_txt = f"Adam lr {cfg.lr:g}" + (f" decaying to {cfg.lr * decay:g}" if decay != 1 else "")
     head = f"{p.title}: {cfg.steps} steps, {lr_txt}, {seed_txt}; {machine_note(first.device)}"
     cols = ["mode", f"final {error_name}", "vs fp32", "ms/step", "peak MiB", "state KiB",
-            "grad underflow", "stalled updates", "skipped", "status"]
+            "grad underflow", "stalled updates", "residual rounding", "skipped", "status"]
     rows = []
     for name, runs in groups.items():
         err = mean_error(runs)
@@ -138,6 +138,7 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
                      _num(_mean(r.peak_mib for r in runs), ".2f"), _num(runs[0].state_mib * 1024, ".1f"),
                      _pct(_mean(r.late_mean("underflow") for r in runs)),
                      _pct(_mean(r.late_mean("stalled") for r in runs)),
+                     _pct(_mean(r.final.get("residual_rounding", math.nan) for r in runs)),
                      str(sum(r.skipped_steps for r in runs)), status])
     for peer in peers:
         name = f"deepxde {peer.get('precision', '-')}"
@@ -147,9 +148,9 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
             if multi:
                 note += f" (seed {seeds[0]} only)"
             rows.append([name, f"{peer['error']:.4f}", _num(ratio, ".2f") + "x", _num(peer["ms_per_step"], ".1f"),
-                         "-", "-", "-", "-", "-", note])
+                         "-", "-", "-", "-", "-", "-", note])
         else:
-            rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", peer.get("failure", "?")])
+            rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", peer.get("failure", "?")])
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     out = [head, "", line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
@@ -162,6 +163,9 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         "computed them (loss scale included); stalled updates: share of weights an update leaves unchanged "
         "when the weight is stored in fp16 (bf16 for the bf16 row) - for fp32/mixed/bf16, what pure fp16 "
         "would have lost. Both: mean over the last 10% of steps. skipped: steps dropped by the loss scaler.",
+        "residual rounding: at the final weights, the rms of the loss residuals' rounding error in the compute "
+        "dtype (fp16 for the fp32 row: what mixed would make of them) over the residuals' rms: how much of what "
+        "the loss minimizes the compute dtype cannot resolve; the gradient is off by about as much.",
         "Errors are measured with the working copy in the compute dtype (fp32 after an fp32 finish); "
         "ms/step: median; peak MiB: "
         + ("CUDA allocator peak." if first.device.startswith("cuda") else
@@ -204,7 +208,8 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
 
 
 def plot_curves(results: Sequence[RunResult], path: str) -> None:
-    """Loss, error, stalled-update share and gradient underflow against step, one line per mode."""
+    """Loss, error and residual rounding, stalled-update share and gradient underflow against step, one line
+    per mode."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -217,14 +222,17 @@ def plot_curves(results: Sequence[RunResult], path: str) -> None:
         label = r.mode.name + (f" (failed @ {r.failed_step})" if r.failure else "")
         steps = [h.step for h in r.history if not h.skipped]
         ax_loss.semilogy(steps, [h.loss for h in r.history if not h.skipped], lw=0.8, label=label)
-        ax_err.semilogy([e["step"] for e in r.evals], [e["error"] for e in r.evals], "-o", ms=2, label=label)
+        line, = ax_err.semilogy([e["step"] for e in r.evals], [e["error"] for e in r.evals], "-o", ms=2,
+                                label=label)
+        ax_err.semilogy([e["step"] for e in r.evals], [e.get("residual_rounding", math.nan) for e in r.evals],
+                        "--", lw=0.8, color=line.get_color())
         for ax, key in ((ax_stall, "stalled"), (ax_uf, "underflow")):
             vals = [getattr(h, key) for h in r.history if not h.skipped]
             k = max(1, len(vals) // 100)  # running mean over 1% of the run, for readability
             smooth = [sum(vals[max(0, i - k):i + 1]) / len(vals[max(0, i - k):i + 1]) for i in range(len(vals))]
             ax.plot(steps, [100 * v for v in smooth], lw=1, label=label)
     ax_loss.set(title="training loss", xlabel="step")
-    ax_err.set(title="error against the reference", xlabel="step")
+    ax_err.set(title="error against the reference (-o), residual rounding (--)", xlabel="step")
     ax_stall.set(title="updates too small to change an fp16 weight (%)", xlabel="step")
     ax_uf.set(title="gradient entries that underflow (%)", xlabel="step")
     for ax in axes.ravel():

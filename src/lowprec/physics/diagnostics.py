@@ -14,13 +14,30 @@ gradients that underflow, and weight updates that go to zero):
   fp16(w)``, i.e. |dw| below half an fp16 ulp of w. In pure fp16 this is the
   update actually lost; with fp32 master weights it is what a pure fp16 run
   would have lost on the same step.
+
+And one number per evaluation, which explains when mixed precision stops keeping
+fp32's pace:
+
+* ``residual_rounding``: the rms of the rounding error in the residuals the loss
+  squares, relative to the residuals' rms. A PDE residual is a small difference
+  of large terms (Kovasznay at fp32's step-5000 weights: the terms' magnitudes
+  sum to ~400x the residual at the median point), and fp16 rounds each term to
+  2**-11 of its size, so as training drives the residual down, a fixed rounding
+  error becomes a growing share of it -- and of the gradient.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import math
 from typing import Iterable, Sequence
 
 import torch
+from torch import nn
+
+from .base import Compute, Problem
+from .modes import PrecisionMode, WeightCopies
 
 
 def smallest_subnormal(dtype: torch.dtype) -> float:
@@ -70,3 +87,44 @@ def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.T
         stalled += int(((w.double() + delta).to(dtype) == w).sum())
         count += w.numel()
     return stalled / count if count else 0.0
+
+
+def residual_rounding(problem: Problem, master: nn.Module, mode: PrecisionMode, batch: dict) -> float:
+    """rms of the residuals' rounding in ``mode``'s compute dtype over the rms of the residuals.
+
+    At ``master``'s weights, the loss terms are computed twice -- as ``mode`` computes them (its
+    working copy: weights rounded to the compute dtype, derivatives in it) and in fp64 -- and every
+    residual they square is compared (PDE residuals, and data misfits ``pred - target``)::
+
+        sqrt(sum_terms mean((r_mode - r_fp64)**2) / sum_terms mean(r_fp64**2))
+
+    Each term counts as it counts in the loss (a mean over its points), without the problem's loss
+    weights. 0: rounding is invisible in the residual; 0.1: it is a tenth of it; inf: the compute
+    dtype overflows (no residual guard is applied here); nan: the two passes did not square the
+    same residuals.
+
+    Args:
+        problem: the problem; its ``loss_terms`` must square residuals through ``Compute.mean_square``
+            / ``Compute.mse`` (every lowprec problem does).
+        master: the model in fp32 (or fp16 for pure fp16); it is not modified.
+        mode: the mode whose compute dtype is probed.
+        batch: the loss terms' input (a training batch).
+    """
+    passes = []
+    low = WeightCopies(copy.deepcopy(master), mode)
+    low.sync()
+    for net, dtype, policy in ((low.working, mode.compute_dtype, mode.policy),
+                               (copy.deepcopy(master).double(), torch.float64, None)):
+        c = Compute(net, dtype)
+        c.residuals = []
+        with torch.enable_grad(), (policy or contextlib.nullcontext()):
+            problem.loss_terms(c, batch)
+        passes.append(c.residuals)
+    low_r, ref_r = passes
+    if len(low_r) != len(ref_r) or any(a.shape != b.shape for a, b in zip(low_r, ref_r)):
+        return math.nan
+    noise = sum(float((a - b).square().mean()) for a, b in zip(low_r, ref_r))
+    size = sum(float(b.square().mean()) for b in ref_r)
+    if not math.isfinite(noise):
+        return math.inf
+    return math.sqrt(noise / size) if size > 0 else math.nan
