@@ -20,7 +20,7 @@ from .._hints import did_you_mean
 from .advection import Advection, PODAdvection, advection_residual
 from .base import Box, Compute, NonFiniteLossError, Problem, ResidualGuard
 from .burgers import Burgers, BurgersInverse, burgers_cole_hopf, burgers_fd, burgers_residual
-from .diagnostics import grad_norm, stalled_update_share, underflow_share
+from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
 from .diffusion_reaction import DiffusionReaction, diffusion_reaction_fd, dr_residual
 from .kovasznay import Kovasznay, KovasznayInverse, kovasznay_exact, kovasznay_residual
 from .modes import MODES, PrecisionMode, WeightCopies, get_mode
@@ -64,5 +64,5 @@ __all__ = [
     "NonFiniteLossError", "Regression", "Burgers", "BurgersInverse", "Kovasznay", "KovasznayInverse",
     "Advection", "PODAdvection", "DiffusionReaction", "burgers_cole_hopf", "burgers_fd", "burgers_residual",
     "kovasznay_exact", "kovasznay_residual", "advection_residual", "diffusion_reaction_fd", "dr_residual",
-    "grad_norm", "underflow_share", "stalled_update_share",
+    "grad_norm", "underflow_share", "stalled_update_share", "residual_rounding",
 ]
