@@ -11,8 +11,8 @@ The averages never feed back into training. Why: at lr 1e-3 mixed's loss oscilla
 late in training where fp32's sits lower with sparse spikes; an average of the iterates evaluates the
 centre of that band rather than wherever the last step landed.
 
-The averages are kept by wrapping Adam's ``step`` (the training loop has no callbacks, and the probe
-must not change it). Writes ``{mode}_s{seed}.json`` under ``--out``.
+The averages are kept by an Adam subclass swapped in for ``torch.optim.Adam`` (the training loop has no
+callbacks, and the probe must not change it). Writes ``{mode}_s{seed}.json`` under ``--out``.
 """
 from __future__ import annotations
 
@@ -55,11 +55,19 @@ def evaluate_average(avg: list[torch.Tensor]) -> float:
 
 
 class AveragingAdam(torch.optim.Adam):
+    """Adam that keeps the moving averages and evaluates them at the trainer's evaluation steps."""
+
     def __init__(self, params, **kw):
         super().__init__(params, **kw)
         self.params = [p for g in self.param_groups for p in g["params"]]
         self.averages = {d: [p.detach().clone() for p in self.params] for d in decays}
         self.steps = 0
+        optimizers.append(self)
+
+    def evaluate(self) -> None:
+        if not ema_evals or ema_evals[-1]["optimizer_step"] != self.steps:
+            ema_evals.append({"optimizer_step": self.steps,
+                              **{f"ema_{d:g}": evaluate_average(a) for d, a in self.averages.items()}})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -67,42 +75,18 @@ class AveragingAdam(torch.optim.Adam):
         self.steps += 1
         for d, avg in self.averages.items():
             torch._foreach_lerp_(avg, [p.detach() for p in self.params], 1 - d)
+        if self.steps % eval_every == 0:
+            self.evaluate()
         return loss
 
 
 optimizers: list[AveragingAdam] = []
-adam = torch.optim.Adam
-
-
-def make_adam(params, **kw):
-    opt = AveragingAdam(params, **kw)
-    optimizers.append(opt)
-    return opt
-
-
-torch.optim.Adam = make_adam
+adam, torch.optim.Adam = torch.optim.Adam, AveragingAdam
 cfg = TrainConfig(steps=args.steps, seed=args.seed, adam_eps=args.adam_eps, progress=True, measure_memory=False)
-
-# Evaluate the averages at the trainer's evaluation steps, by hooking the optimizer's step count.
-orig_step = AveragingAdam.step
-
-
-def step_and_evaluate(self, closure=None):
-    loss = orig_step(self, closure)
-    if self.steps % eval_every == 0:
-        ema_evals.append({"optimizer_step": self.steps,
-                          **{f"ema_{d:g}": evaluate_average(a) for d, a in self.averages.items()}})
-    return loss
-
-
-AveragingAdam.step = step_and_evaluate
 run = train(problem, mode, cfg, data=data)
 torch.optim.Adam = adam
-opt = optimizers[0]
 # Skipped steps (loss scaler) take no optimizer step: the final averages are evaluated here.
-if not ema_evals or ema_evals[-1]["optimizer_step"] != opt.steps:
-    ema_evals.append({"optimizer_step": opt.steps,
-                      **{f"ema_{d:g}": evaluate_average(a) for d, a in opt.averages.items()}})
+optimizers[0].evaluate()
 raw = [(e["step"], e["error"]) for e in run.evals]
 print(f"{mode.name} seed {args.seed}: raw error {run.error:.4g}; skipped steps {run.skipped_steps}")
 for e in ema_evals[-4:]:

@@ -43,9 +43,9 @@ from .modes import MODES, PrecisionMode, WeightCopies, dtype_name, get_mode
 log = logging.getLogger("lowprec")
 
 NONFINITE_ACTIONS = ("raise", "stop")
-#: residual_rounding above which a half-precision run is warned that its gradient is mostly noise-free no
-#: more. Measured (Burgers, seed 0, 20000 steps): fp16 peaks at 13 % and mixed keeps fp32's pace over three
-#: seeds; bf16 passes 25 % at step ~6000, reaches 46 % and ends 1.7-2.3x fp32's error.
+#: residual_rounding above which a half-precision run is warned that rounding now blurs its gradient.
+#: Measured (Burgers, seed 0, 20000 steps): fp16 peaks at 13 % and mixed keeps fp32's pace over three
+#: seeds; bf16 passes 25 % at step ~6000, ends at 95 % and 1.7-2.3x fp32's error (two hosts).
 RESIDUAL_ROUNDING_WARN = 0.25
 
 
@@ -278,11 +278,10 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
         with mode.policy:
             metrics = problem.evaluate(weights.working, mode.compute_dtype, data)
         # fp32 runs (and an fp32 finish) report what mixed's fp16 would make of their residuals.
-        probe = mode if mode.compute_dtype in (torch.float16, torch.bfloat16) else MODES["mixed"]
-        rounding = residual_rounding(problem, weights.master, probe, probe_batch)
+        half = mode.compute_dtype == mode.probe_dtype
+        rounding = residual_rounding(problem, weights.master, mode if half else MODES["mixed"], probe_batch)
         metrics = {"step": step, **metrics, "residual_rounding": rounding}
-        if (mode.compute_dtype in (torch.float16, torch.bfloat16) and rounding > RESIDUAL_ROUNDING_WARN
-                and not rounding_warned):
+        if half and rounding > RESIDUAL_ROUNDING_WARN and not rounding_warned:
             rounding_warned = True
             log.warning("%s, mode %s: at step %d rounding to %s is %.0f%% of the loss residual (rms), and "
                         "the gradient is off by about as much: from here the run is likely to fall behind fp32. "

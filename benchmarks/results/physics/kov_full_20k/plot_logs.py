@@ -10,6 +10,7 @@ mean over many evaluations compares the modes better than one end point.
 """
 import pathlib
 import re
+import statistics
 
 import matplotlib
 
@@ -25,9 +26,7 @@ common = min(rows[-1][0] for rows in runs.values())
 for name, rows in runs.items():
     late = [(e, r) for s, e, r in rows if 10000 <= s <= common]
     if late:
-        geo = 1.0
-        for e, _ in late:
-            geo *= e ** (1 / len(late))
+        geo = statistics.geometric_mean(e for e, _ in late)
         print(f"{name}: last step {rows[-1][0]:.0f}, error {rows[-1][1]:.4f}; steps 10000-{common:.0f} "
               f"({len(late)} evaluations): geometric mean error {geo:.4f}, min {min(e for e, _ in late):.4f}, "
               f"max {max(e for e, _ in late):.4f}, mean residual rounding {sum(r for _, r in late) / len(late):.1f} %")
