@@ -7,8 +7,16 @@ from torch import nn
 from lowprec.config import build_model as build_from_config
 from lowprec.config import load_config, make_config
 from lowprec.data import PDEDataset
-from lowprec.models import FNO, TFNO, FNOBlock, Normalized, available_models, build_model, register_model
-from lowprec.models import registry
+from lowprec.models import (
+    FNO,
+    TFNO,
+    FNOBlock,
+    Normalized,
+    available_models,
+    build_model,
+    register_model,
+    registry,
+)
 from lowprec.spectral import SpectralConv
 
 

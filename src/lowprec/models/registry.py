@@ -21,7 +21,8 @@ own defaults apply. :func:`model_kwargs` does that selection.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -121,5 +122,12 @@ def _parameters(builder: Callable) -> tuple[set[str], bool]:
     return named, not isinstance(builder, type)
 
 
-__all__ = ["register_model", "build_model", "available_models", "resolve_model", "model_kwargs", "normalize_name",
-           "MODEL_SETTINGS"]
+__all__ = [
+    "MODEL_SETTINGS",
+    "available_models",
+    "build_model",
+    "model_kwargs",
+    "normalize_name",
+    "register_model",
+    "resolve_model",
+]

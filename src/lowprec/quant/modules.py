@@ -46,8 +46,7 @@ from torch import nn
 
 from ..models.transformer import MatMul
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
-from ..spectral import SpectralConv
-from ..spectral.transforms import kept_modes
+from ..spectral.protocol import SpectralLayer, is_spectral_layer
 from .config import QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError
 
@@ -57,17 +56,18 @@ _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 def layer_kind(module: nn.Module) -> Optional[str]:
     """``"linear"``, ``"conv"``, ``"spectral"``, ``"matmul"`` for a quantizable float layer, else None."""
+    handler = _handler(module)
+    return handler[0] if handler else None
+
+
+def _handler(module: nn.Module) -> Optional[tuple[str, type]]:
+    """(kind, wrapper class) for a quantizable float layer: by its type (or a base's), else by protocol."""
     if isinstance(module, QuantLayer):
         return None
-    if isinstance(module, nn.Linear):
-        return "linear"
-    if isinstance(module, _CONVS + _TRANSPOSED):
-        return "conv"
-    if isinstance(module, SpectralConv):
-        return "spectral"
-    if isinstance(module, MatMul):
-        return "matmul"
-    return None
+    for cls in type(module).__mro__:
+        if cls in HANDLERS:
+            return HANDLERS[cls]
+    return ("spectral", QuantSpectralConv) if is_spectral_layer(module) else None
 
 
 class Identity(nn.Module):
@@ -183,7 +183,8 @@ class QuantMatMul(QuantLayer):
 
 
 class QuantSpectralConv(QuantLayer):
-    """Fake-quantized :class:`lowprec.spectral.SpectralConv` (1D/2D/3D; dense, Tucker or CP weights).
+    """Fake-quantized spectral layer: any :class:`lowprec.spectral.SpectralLayer`, such as
+    :class:`lowprec.spectral.SpectralConv` (1D/2D/3D; dense, Tucker or CP weights).
 
     Runs the layer itself under the active precision policy (stabilizer, dtypes, FFT or DFT
     backend), with fake-quantized weight factors and quantizers at its stages::
@@ -199,7 +200,7 @@ class QuantSpectralConv(QuantLayer):
 
     kind = "spectral"
 
-    def __init__(self, layer: SpectralConv, config: QuantConfig, name: str = ""):
+    def __init__(self, layer: SpectralLayer, config: QuantConfig, name: str = ""):
         super().__init__(layer, config, name)
         act = config.activation
         self.input_quant = _quantizer(act, config, f"{name} input")
@@ -207,13 +208,13 @@ class QuantSpectralConv(QuantLayer):
         # scale per tensor would round the high modes away. It costs no integer arithmetic: the
         # mixing sums over channels within a mode (the mode's scale factors out), and the
         # inverse transform's constants absorb the per-mode scales of its input.
-        kept = kept_modes(layer.n_modes)
+        kept = layer.spectrum_shape
         spectrum_shape, mode_axes = (1, 1, *kept, 1), tuple(range(2, 2 + len(kept)))
         self.spectrum_quant = _quantizer(act, config, f"{name} spectrum", spectrum_shape, mode_axes)
         self.mixed_quant = _quantizer(act, config, f"{name} mixed spectrum", spectrum_shape, mode_axes)
         self.output_quant = _quantizer(act, config, f"{name} output")
         quants = []
-        for k, (subscripts, tensor) in enumerate(layer.weight.factors()):
+        for k, (subscripts, tensor) in enumerate(layer.weight_factors()):
             axes = ((subscripts.index("o"),) if "o" in subscripts else ()) + (-1,)
             quants.append(_quantizer(config.weight, config, f"{name} weight factor {k} ({subscripts})",
                                      tensor.shape, axes, True))
@@ -221,7 +222,7 @@ class QuantSpectralConv(QuantLayer):
 
     def quantized_factors(self) -> list[tuple[str, torch.Tensor]]:
         """The weight's (subscripts, real tensor) factors, fake-quantized."""
-        return [(s, q(t)) for (s, t), q in zip(self.layer.weight.factors(), self.weight_quants)]
+        return [(s, q(t)) for (s, t), q in zip(self.layer.weight_factors(), self.weight_quants)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stages = {"input": self.input_quant, "spectrum": self.spectrum_quant, "mixed": self.mixed_quant,
@@ -229,15 +230,18 @@ class QuantSpectralConv(QuantLayer):
         return self.layer(x, factors=self.quantized_factors(), tap=lambda stage, t: stages[stage](t))
 
 
-WRAPPERS = {"linear": QuantLinear, "spectral": QuantSpectralConv, "matmul": QuantMatMul}
+# Quantizable float layers by type, found along a layer's MRO: (kind, wrapper). Spectral layers are
+# found by protocol (lowprec.spectral.SpectralLayer), so a new one needs no entry here.
+HANDLERS: dict[type, tuple[str, type]] = {
+    nn.Linear: ("linear", QuantLinear),
+    **{cls: ("conv", QuantConv) for cls in _CONVS},
+    **{cls: ("conv", QuantConvTranspose) for cls in _TRANSPOSED},
+    MatMul: ("matmul", QuantMatMul),
+}
 
 
 def _wrapper_for(module: nn.Module):
-    if isinstance(module, _TRANSPOSED):
-        return QuantConvTranspose
-    if isinstance(module, _CONVS):
-        return QuantConv
-    return WRAPPERS[layer_kind(module)]
+    return _handler(module)[1]
 
 
 def _skipped(name: str, patterns: Iterable[str]) -> bool:
@@ -276,8 +280,9 @@ def quantize_(model: nn.Module, config: Union[str, QuantConfig]) -> nn.Module:
     """Replace ``model``'s quantizable layers by fake-quantized wrappers, in place; returns ``model``.
 
     Args:
-        model: any module; Linear, Conv(Transpose)1d/2d/3d, SpectralConv and MatMul layers
-            are quantized as ``config`` says, everything else is left alone.
+        model: any module; Linear, Conv(Transpose)1d/2d/3d, spectral (any
+            :class:`lowprec.spectral.SpectralLayer`) and MatMul layers are quantized as
+            ``config`` says, everything else is left alone.
         config: a preset name (``"w8a8"``, ``"w4a4"``, ..., ``"float"``) or a QuantConfig.
 
     Then call :func:`calibrate` before training or evaluating (activation scales need data).
