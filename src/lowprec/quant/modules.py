@@ -46,7 +46,7 @@ from torch import nn
 
 from ..models.transformer import MatMul
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
-from ..spectral.protocol import SpectralLayer, is_spectral_layer
+from ..spectral.protocol import is_spectral_layer
 from .config import QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError
 
@@ -200,7 +200,7 @@ class QuantSpectralConv(QuantLayer):
 
     kind = "spectral"
 
-    def __init__(self, layer: SpectralLayer, config: QuantConfig, name: str = ""):
+    def __init__(self, layer: nn.Module, config: QuantConfig, name: str = ""):  # layer: a SpectralLayer
         super().__init__(layer, config, name)
         act = config.activation
         self.input_quant = _quantizer(act, config, f"{name} input")
@@ -240,8 +240,10 @@ HANDLERS: dict[type, tuple[str, type]] = {
 }
 
 
-def _wrapper_for(module: nn.Module):
-    return _handler(module)[1]
+def _wrapper_for(module: nn.Module) -> type:
+    handler = _handler(module)
+    assert handler is not None, "selected_layers yields quantizable layers only"
+    return handler[1]
 
 
 def _skipped(name: str, patterns: Iterable[str]) -> bool:
