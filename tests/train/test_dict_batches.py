@@ -104,3 +104,19 @@ def test_forward_overflow_on_dict_batches_names_the_layer():
         t.model.net[0].weight.mul_(1e6)  # fp16 overflows in the first layer
     with pytest.raises(PrecisionOverflowError, match=r"forward pass produced inf/NaN in net\.0 \(Conv1d\)"):
         t.fit()
+
+
+def test_quantization_aware_training_on_dict_batches():
+    from lowprec.quant import calibrate, is_calibrated, quantize_, quantizers
+
+    torch.manual_seed(0)
+    data = point_clouds()
+    model = quantize_(PointMLP(), "w8a8")
+    calibrate(model, data, n_batches=2, batch_size=8)  # named inputs, "y" left out
+    assert is_calibrated(model)
+    scales = [q.log_scale.detach().clone() for q in quantizers(model)]
+    trainer = Trainer(model, data, {"test": point_clouds(8, seed=1)},
+                      TrainConfig(epochs=3, batch_size=8, weight_decay=0.0, progress=False))
+    history = trainer.fit()
+    assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["test_l2"]) for r in history)
+    assert any(not torch.equal(s, q.log_scale) for s, q in zip(scales, quantizers(model)))  # LSQ scales learned

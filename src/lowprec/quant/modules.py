@@ -38,7 +38,7 @@ Usage::
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable, Optional, Union
+from typing import Iterable, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -315,6 +315,11 @@ def quantizers(model: nn.Module) -> list[FakeQuantizer]:
 
 
 def _batches(data, batch_size: int, n_batches: int):
+    """Model inputs, a batch at a time: tensors, or dicts of named inputs (the target ``"y"`` left out)."""
+    if hasattr(data, "batch"):  # a data set of named tensors (lowprec.data.DictDataset)
+        for start in range(0, min(len(data), batch_size * n_batches), batch_size):
+            yield {k: v for k, v in data.batch(slice(start, start + batch_size)).items() if k != "y"}
+        return
     if hasattr(data, "x") and isinstance(getattr(data, "x"), torch.Tensor):
         data = data.x
     if isinstance(data, torch.Tensor):
@@ -324,7 +329,10 @@ def _batches(data, batch_size: int, n_batches: int):
     for k, batch in enumerate(data):
         if k >= n_batches:
             break
-        yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        if isinstance(batch, Mapping):
+            yield {name: v for name, v in batch.items() if name != "y"}
+        else:
+            yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
 @torch.no_grad()
@@ -334,8 +342,9 @@ def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
 
     Args:
         model: a model after :func:`quantize_`.
-        data: a data set with ``.x`` (N, C, *grid), a tensor of inputs, or an iterable of
-            input batches or (x, y) pairs.
+        data: a data set with ``.x`` (N, C, *grid) or with ``batch(index)`` (named inputs,
+            e.g. :class:`lowprec.data.DictDataset`), a tensor of inputs, or an iterable of
+            input batches, (x, y) pairs or dicts (the model then gets every entry but ``"y"`` by name).
         n_batches, batch_size: how much data is observed (batch_size applies to tensors and
             data sets).
         policy: precision policy to run under (default: the active one).
@@ -356,9 +365,12 @@ def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
         q.observing = True
     try:
         seen = 0
-        for x in _batches(data, batch_size, n_batches):
+        for inputs in _batches(data, batch_size, n_batches):
             with policy:
-                model(x.to(device))
+                if isinstance(inputs, Mapping):
+                    model(**{k: v.to(device) for k, v in inputs.items()})
+                else:
+                    model(inputs.to(device))
             seen += 1
         if not seen:
             raise ValueError("calibrate() got no batches; pass a non-empty data set or iterable.")
