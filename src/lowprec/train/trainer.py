@@ -224,7 +224,7 @@ class Trainer:
         bad_params = self.scaler.unscale_(self.model)
         loss_value = loss.item()
         if bad_params or not torch.isfinite(loss):
-            self._overflow((args, named), policy, bad_params, loss_value)
+            self._overflow(args, named, policy, bad_params, loss_value)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update(overflow=True)
             return None
@@ -233,10 +233,10 @@ class Trainer:
         self._consecutive_skips = 0
         return loss_value
 
-    def _overflow(self, inputs: tuple, policy: PrecisionPolicy, bad_params: list[str], loss_value: float) -> None:
+    def _overflow(self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str],
+                  loss_value: float) -> None:
         where = f"epoch {self.epoch} step {self._step_in_epoch}"
         if not torch.isfinite(torch.tensor(loss_value)):
-            args, named = inputs
             with policy:
                 found = first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
