@@ -18,7 +18,7 @@ Nothing depends on the grid size: a model trained at 64x64 evaluates at
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -27,16 +27,23 @@ from torch import nn
 from ..spectral import SpectralConv
 from ..spectral.weights import Rank
 from .layers import ChannelMLP, DomainPadding, GridEmbedding, mark_coordinate_input, pointwise
+from .registry import register_model
 
 
 class FNOBlock(nn.Module):
-    """One Fourier layer with its linear skip and channel MLP; (B, C, *grid) -> (B, C, *grid)."""
+    """One Fourier layer with its linear skip and channel MLP; (B, C, *grid) -> (B, C, *grid).
+
+    ``conv_module`` builds the spectral layer as ``conv_module(channels, channels, n_modes,
+    factorization=..., rank=...)`` (neuraloperator's name for this seam); it must map
+    (B, C, *grid) to (B, C, *grid). To be quantized and counted by :mod:`lowprec.quant`, it
+    also implements :class:`lowprec.spectral.SpectralLayer`.
+    """
 
     def __init__(self, channels: int, n_modes: Sequence[int], channel_mlp_expansion: float,
-                 factorization: str, rank: Rank):
+                 factorization: str, rank: Rank, conv_module: Callable[..., nn.Module] = SpectralConv):
         super().__init__()
         dim = len(n_modes)
-        self.spectral = SpectralConv(channels, channels, n_modes, factorization=factorization, rank=rank)
+        self.spectral = conv_module(channels, channels, n_modes, factorization=factorization, rank=rank)
         self.skip = pointwise(channels, channels, dim, bias=False)
         hidden = max(1, round(channels * channel_mlp_expansion))
         self.mlp = ChannelMLP(channels, channels, hidden, dim) if channel_mlp_expansion > 0 else None
@@ -48,6 +55,7 @@ class FNOBlock(nn.Module):
         return F.gelu(y) if activate else y
 
 
+@register_model("fno")
 class FNO(nn.Module):
     """Fourier Neural Operator on 1, 2 or 3 spatial axes.
 
@@ -67,6 +75,8 @@ class FNO(nn.Module):
             (non-periodic problems; 0 for periodic ones).
         factorization, rank: spectral weights: ``"dense"``, ``"tucker"`` or ``"cp"`` and
             the factorization's rank (fraction of the dense size, or explicit).
+        conv_module: the spectral layer's class (see :class:`FNOBlock`), e.g. a spherical
+            convolution in place of the Fourier one.
 
     Shapes:
         (batch, in_channels, *grid) -> (batch, out_channels, *grid), any grid with
@@ -77,7 +87,7 @@ class FNO(nn.Module):
                  hidden_channels: int = 32, n_layers: int = 4, lifting_ratio: float = 2.0,
                  projection_ratio: float = 2.0, channel_mlp_expansion: float = 0.5,
                  positional_embedding: bool = True, grid_endpoint: bool = True, domain_padding: float = 0.0,
-                 factorization: str = "dense", rank: Rank = 1.0):
+                 factorization: str = "dense", rank: Rank = 1.0, conv_module: Callable[..., nn.Module] = SpectralConv):
         super().__init__()
         n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(n_modes)
         self.n_modes, self.dim = n_modes, len(n_modes)
@@ -89,7 +99,8 @@ class FNO(nn.Module):
             mark_coordinate_input(self.lifting.fc1, self.dim)
         self.padding = DomainPadding(domain_padding)
         self.blocks = nn.ModuleList(
-            [FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank) for _ in range(n_layers)])
+            [FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank, conv_module)
+             for _ in range(n_layers)])
         self.projection = ChannelMLP(hidden_channels, out_channels, round(hidden_channels * projection_ratio), self.dim)
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -120,6 +131,7 @@ class FNO(nn.Module):
         return self.projection(x)
 
 
+@register_model("tfno")
 class TFNO(FNO):
     """FNO with factorized spectral weights (Tucker by default; CP with ``factorization="cp"``).
 
