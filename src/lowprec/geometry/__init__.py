@@ -1,0 +1,17 @@
+"""Geometry for neural operators on point clouds: radius neighbours and graph neural operator layers.
+
+    from lowprec.geometry import radius_neighbors, GNOLayer
+    nbrs = radius_neighbors(points, queries, radius=0.1)         # CSR: index, splits
+    gno = GNOLayer(coord_dim=3, in_channels=8, transform="linear")
+    v = gno(points, queries, nbrs, f=features)                    # (M, 8)
+
+Files:
+    neighbors.py   radius_neighbors (k-d tree on CPU, blocked cdist on GPU), Neighbors (CSR)
+    gno.py         GNOLayer (kernel integral, chunked, fp32 accumulation), KernelMLP
+"""
+
+from .gno import REDUCTIONS, TRANSFORMS, GNOLayer, KernelMLP
+from .neighbors import METHODS, Neighbors, check_points, radius_neighbors
+
+__all__ = ["GNOLayer", "KernelMLP", "METHODS", "Neighbors", "REDUCTIONS", "TRANSFORMS", "check_points",
+           "radius_neighbors"]
