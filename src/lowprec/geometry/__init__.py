@@ -13,5 +13,13 @@ Files:
 from .gno import REDUCTIONS, TRANSFORMS, GNOLayer, KernelMLP
 from .neighbors import METHODS, Neighbors, check_points, radius_neighbors
 
-__all__ = ["GNOLayer", "KernelMLP", "METHODS", "Neighbors", "REDUCTIONS", "TRANSFORMS", "check_points",
-           "radius_neighbors"]
+__all__ = [
+           "METHODS",
+           "REDUCTIONS",
+           "TRANSFORMS",
+           "GNOLayer",
+           "KernelMLP",
+           "Neighbors",
+           "check_points",
+           "radius_neighbors",
+]

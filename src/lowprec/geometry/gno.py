@@ -40,6 +40,7 @@ empty the radius is too small for the geometry, and :meth:`GNOLayer.forward` rai
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -59,7 +60,7 @@ class KernelMLP(nn.Module):
     def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (64, 64)):
         super().__init__()
         widths = [in_features, *hidden, out_features]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         for k, layer in enumerate(self.layers):
@@ -177,4 +178,4 @@ class GNOLayer(nn.Module):
             raise ValueError(f"{name}: weights must be (n_points,) = ({y.shape[0]},), got {tuple(weights.shape)}.")
 
 
-__all__ = ["GNOLayer", "KernelMLP", "REDUCTIONS", "TRANSFORMS"]
+__all__ = ["REDUCTIONS", "TRANSFORMS", "GNOLayer", "KernelMLP"]

@@ -64,7 +64,7 @@ class Neighbors:
         """(n_pairs,) the query each pair belongs to (CSR rows expanded, COO form)."""
         return torch.repeat_interleave(torch.arange(self.n_queries, device=self.splits.device), self.counts)
 
-    def to(self, device) -> "Neighbors":
+    def to(self, device) -> Neighbors:
         return Neighbors(self.index.to(device), self.splits.to(device))
 
 
