@@ -152,13 +152,16 @@ def _conv_layer(module):
 
 
 @torch.no_grad()
-def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantConfig, None] = None,
-         policy: Union[str, PrecisionPolicy, None] = None) -> CostReport:
+def bops(model: nn.Module, input_shape: Optional[Sequence[int]] = None, config: Union[str, QuantConfig, None] = None,
+         policy: Union[str, PrecisionPolicy, None] = None, *, inputs: Optional[dict] = None) -> CostReport:
     """Count MACs and BOPs of one forward pass of ``model`` on an input of ``input_shape``.
 
     Args:
         model: float or quantized (after :func:`lowprec.quant.quantize_`).
         input_shape: (batch, C_in, *grid); pass batch 1 for the cost per sample.
+        inputs: instead of input_shape, named inputs ``{name: tensor or shape}`` for models called
+            as ``model(**inputs)`` (GINO: coords, latent); shapes become zeros. Pass real tensors
+            where the cost depends on the values (a point cloud's neighbour pairs).
         config: the bits to count: a preset name or QuantConfig, applied to the layers it
             would quantize (the model need not be quantized); None: the model's own
             quantizers (float layers at 32 bits).
@@ -176,7 +179,12 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
     device = param.device if param is not None else torch.device("cpu")
     bits = _Bits(model, config)
     label = config.name if config is not None else getattr(model, "quant_config", QuantConfig("float")).name
-    report = CostReport(tuple(input_shape), label)
+    if (input_shape is None) == (inputs is None):
+        raise ValueError("bops() takes input_shape (one tensor input) or inputs= (named inputs), not both or neither.")
+    if inputs is not None:
+        inputs = {k: (v if isinstance(v, torch.Tensor) else torch.zeros(tuple(v))).to(device) for k, v in inputs.items()}
+    shape = tuple(input_shape) if inputs is None else tuple((k, tuple(v.shape)) for k, v in inputs.items())
+    report = CostReport(shape, label)
     hooks = []
 
     def on_dense(name):
@@ -223,9 +231,11 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
     was_training = model.training
     model.eval()
     try:
-        x = torch.zeros(tuple(input_shape), device=device)
         with bypass(model), policy:
-            model(x)
+            if inputs is not None:
+                model(**inputs)
+            else:
+                model(torch.zeros(tuple(input_shape), device=device))
     finally:
         for h in hooks:
             h.remove()
