@@ -10,7 +10,7 @@ from lowprec.data import DictDataset
 from lowprec.models import GINO, available_models, build_model
 from lowprec.precision import PRESETS, get_policy
 from lowprec.quant import QuantLinear, bops, calibrate, quantize_
-from lowprec.train import Trainer, TrainConfig
+from lowprec.train import TrainConfig, Trainer
 
 R = 8
 
