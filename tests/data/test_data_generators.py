@@ -14,10 +14,11 @@ SMALL = {
     "diffusion_sorption": dict(resolution=32, t_final=55.0),
 }
 PERIODIC = {"navier_stokes", "burgers", "burgers_pdebench"}
+POINT_CLOUDS = {"bodies"}  # DictDatasets, tested in test_data_bodies.py
 
 
 def test_registry_names():
-    assert set(GENERATORS) == set(SMALL) == set(PROBLEMS)
+    assert set(GENERATORS) == set(SMALL) | POINT_CLOUDS == set(PROBLEMS)
     assert set(TRAJECTORIES) == {"navier_stokes", "burgers", "burgers_pdebench", "diffusion_sorption"}
 
 

@@ -132,14 +132,21 @@ def _generate(args) -> int:
                  f"default view x {tuple(pairs.x.shape)}, y {tuple(pairs.y.shape)}"
     else:
         data = problem.dataset(**common)
-        shapes = f"x {tuple(data.x.shape)}, y {tuple(data.y.shape)}"
+        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in data.fields.items()) if hasattr(data, "fields") \
+            else f"x {tuple(data.x.shape)}, y {tuple(data.y.shape)}"
     seconds = time.perf_counter() - start
     print(f"{problem.name}: {shapes} ({seconds:.1f} s{'' if args.cache else ', not cached'})")
     if out is None:
         if args.cache:
             print(f"cached in {data.meta.get('source')}; pass --out FILE to write a copy elsewhere")
         return 0
-    if args.format == "pdebench":
+    if hasattr(data, "fields"):  # named fields (bodies): their own HDF5 layout
+        from .bodies import save_bodies
+
+        if out.suffix.lower() == ".npz" or args.format != "lowprec":
+            raise ValueError(f"--out {out}: {problem.name} is written as HDF5 (.h5) in lowprec's layout.")
+        save_bodies(data, out)
+    elif args.format == "pdebench":
         if problem.name in ("burgers", "burgers_pdebench"):
             attrs = {"Nu": data.meta["params"]["nu"]} if problem.name == "burgers_pdebench" else \
                 {"Nu": data.meta["params"]["viscosity"] * np.pi}

@@ -13,6 +13,7 @@ import inspect
 from typing import Callable, Optional
 
 from .base import ProblemParams
+from .bodies import BodiesParams, bodies_dataset
 from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_dataset, burgers_pdebench_dataset,
                       burgers_pdebench_trajectories, burgers_trajectories)
 from .darcy import DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_pdebench_dataset
@@ -65,4 +66,7 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
     Problem("diffusion_sorption", "Diffusion-sorption 1D, PDEBench (101 steps to t = 500): x = first 10 "
             "snapshots, y = the rest", DiffusionSorptionParams, diffusion_sorption_dataset,
             diffusion_sorption_trajectories),
+    Problem("bodies", "3D bodies in potential flow (GINO): random ellipsoids (exact Cp) or car-like bodies "
+            "(panel method); coords = surface vertices, latent = signed distance on the grid, y = Cp",
+            BodiesParams, bodies_dataset),
 )}

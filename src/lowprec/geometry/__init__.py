@@ -8,6 +8,9 @@
 Files:
     neighbors.py   radius_neighbors (k-d tree on CPU, blocked cdist on GPU), Neighbors (CSR)
     gno.py         GNOLayer (kernel integral, chunked, fp32 accumulation), KernelMLP
+    potential.py   exact potential flow past an ellipsoid (Lamb sec. 114): surface velocity, Cp
+    panel.py       constant-strength source panels (Hess and Smith 1967): Cp on a closed body
+    mesh.py        panels, vertex normals, signed distance, icospheres, ellipsoids, car-like bodies
 """
 
 from .gno import REDUCTIONS, TRANSFORMS, GNOLayer, KernelMLP
