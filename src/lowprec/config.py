@@ -347,8 +347,15 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
     from .models.registry import build_model as build_registered
     from .models.registry import model_kwargs
 
-    dim, c_in, c_out = train_set.x.ndim - 2, train_set.x.shape[1], train_set.y.shape[1]
     settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "model"}
+    if not hasattr(train_set, "x"):  # named inputs (DictDataset, e.g. GINO's coords / latent / x): no normalizers
+        fields = train_set.fields
+        latent, x = fields.get("latent"), fields.get("x")
+        settings.update(out_channels=train_set.y.shape[1], in_channels=x.shape[1] if x is not None else 0,
+                        latent_channels=latent.shape[1] if latent is not None else 0,
+                        latent_resolution=latent.shape[-1] if latent is not None else None)
+        return build_registered(cfg.model, **model_kwargs(cfg.model, settings))
+    dim, c_in, c_out = train_set.x.ndim - 2, train_set.x.shape[1], train_set.y.shape[1]
     settings.update(dim=dim, in_channels=c_in, out_channels=c_out,
                     grid_endpoint=getattr(train_set, "grid", "nodes") != "periodic")
     kwargs = model_kwargs(cfg.model, settings)

@@ -133,3 +133,13 @@ def test_bad_inputs_name_the_fix():
     with pytest.warns(RuntimeWarning, match="2 of 3 query points have no latent node"):
         out = model(coords, latent, queries=queries)
     assert torch.isfinite(out).all()
+
+
+def test_config_builds_gino_from_dict_data():
+    from lowprec.config import ModelConfig
+    from lowprec.config import build_model as build_from_config
+
+    data = _dataset(2)
+    model = build_from_config(ModelConfig(model="gino", n_modes=(4,), hidden_channels=8, n_layers=2), data)
+    assert isinstance(model, GINO) and model.latent_resolution == R and model.latent_channels == 1
+    assert model(**{k: v for k, v in data.batch(slice(0, 2)).items() if k != "y"}).shape == data.y.shape
