@@ -7,8 +7,9 @@
 Two searches, chosen by device (``method="auto"``):
 
 * ``"kdtree"`` (CPU tensors): scipy's ``cKDTree.query_ball_point``. A k-d tree finds the
-  pairs in O((N + M) log N + pairs) and never forms the M x N distance matrix; on the CPU
-  it is faster than the brute force at every size GINO uses (3.6k points x 16^3..64^3 queries).
+  pairs in O((N + M) log N + pairs) and never forms the M x N distance matrix. On one CPU
+  thread, 3586 random points against a 16^3 grid (radius 1.5 cells) took 0.05 s against the
+  blocked brute force's 0.8 s, and 0.2-0.7 s against 7.3 s at 32^3.
 * ``"brute"`` (CUDA tensors, or asked for): ``torch.cdist`` on blocks of queries, so the
   distance block (block x N) bounds the memory and the work stays on the device instead
   of a round trip through scipy; a GPU evaluates the dense block faster than a tree walk.
