@@ -18,6 +18,7 @@ Files:
     grf.py                 Gaussian random fields (cosine series; periodic Fourier series)
     dataset.py             PDEDataset: validated (x, y) pairs, split / subset / subsample / resample
     dict_dataset.py        DictDataset: named tensors (inputs by name, target "y"), e.g. point clouds
+    bodies.py              3D bodies in potential flow for GINO (ellipsoids exact, cars by panels); car-CFD reader
     timeseries.py          Trajectories (N, T, *grid): pairs and autoregressive windows
     normalize.py           per-channel UnitGaussianNormalizer, RangeNormalizer (nn.Modules)
     io.py                  load_dataset / load_trajectories for ours, PDEBench, FNO .mat, neuraloperator
@@ -28,6 +29,7 @@ Files:
 from .._device import resolve_device
 from .base import (CacheError, CacheMismatchError, ProblemParams, atomic_write, default_cache_dir,
                    load_or_generate, read_cache, write_cache)
+from .bodies import BodiesParams, bodies_dataset, load_car_cfd
 from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, burgers_dataset,
                       burgers_pdebench_dataset, burgers_pdebench_trajectories, burgers_trajectories,
                       pdebench_initial, solve_burgers_fv, solve_burgers_spectral)
@@ -74,4 +76,5 @@ __all__ = [
     "load_dataset", "load_trajectories", "detect_layout", "inventory", "save_h5", "save_npz",
     "save_trajectories", "save_pdebench_1d", "save_pdebench_groups", "save_pdebench_darcy",
     "RangeNormalizer", "UnitGaussianNormalizer",
+    "BodiesParams", "bodies_dataset", "load_car_cfd",
 ]
