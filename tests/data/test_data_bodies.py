@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lowprec.data import GENERATORS, PROBLEMS, CacheError, CacheMismatchError
-from lowprec.data.bodies import BodiesParams, bodies_dataset, load_car_cfd
+from lowprec.data.bodies import BodiesParams, bodies_dataset, load_bodies, load_car_cfd
 from lowprec.geometry.mesh import ellipsoid_mesh, latent_grid, signed_distance
 from lowprec.geometry.potential import ellipsoid_cp
 
@@ -62,6 +62,11 @@ def test_cli_generate_writes_hdf5(tmp_path, capsys):
     assert "coords (1, 42, 3)" in capsys.readouterr().out
     with h5py.File(out) as f:
         assert f["vertices"].shape == (1, 42, 3) and f["faces"].shape == (80, 3) and f["sdf"].shape == (1, 6, 6, 6)
+    back = load_bodies(out)
+    cached = bodies_dataset(resolution=6, n=1, kind="ellipsoid", subdivisions=1, progress=False)
+    for name in ("coords", "latent", "y"):
+        assert torch.equal(back.fields[name], cached.fields[name])
+    assert back.meta["params"]["kind"] == "ellipsoid" and torch.equal(back.meta["faces"], cached.meta["faces"])
 
 
 def _write_car_cfd(root, ids, press_extra=0):

@@ -224,6 +224,25 @@ def save_bodies(data: DictDataset, path: PathLike) -> Path:
     return Path(path)
 
 
+def load_bodies(path: PathLike) -> DictDataset:
+    """Read a file written by :func:`save_bodies` (``lowprec data generate bodies --out``), checked."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        missing = [k for k in ARRAYS if k not in f]
+        if missing:
+            raise ValueError(f"{path} is not a bodies file: it lacks {missing} (expected {list(ARRAYS)}).")
+        arrays = {k: torch.from_numpy(f[k][()]) for k in ARRAYS}
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+    n, v = arrays["vertices"].shape[:2]
+    for name in ("vertices", "normals", "cp", "sdf"):
+        t = arrays[name]
+        if t.shape[0] != n or (name != "sdf" and t.shape[1] != v) or not torch.isfinite(t).all():
+            raise ValueError(f"{path}: {name} {tuple(t.shape)} does not match {n} bodies of {v} vertices, or is "
+                             "not finite.")
+    meta = {"problem": attrs.pop("problem", "bodies"), "source": str(path), "params": attrs}
+    return as_dict_dataset({k: t.float() if k != "faces" else t for k, t in arrays.items()}, meta)
+
+
 # ------------------------------------------------------------------------------ neuraloperator's car-CFD layout
 
 def _ids(root: Path, split: str) -> list[str]:
@@ -296,5 +315,5 @@ def load_car_cfd(root: PathLike, split: str = "train", n: int | None = None, res
     return as_dict_dataset(arrays, meta)
 
 
-__all__ = ["ARRAYS", "KINDS", "BodiesParams", "as_dict_dataset", "bodies_dataset", "load_car_cfd",
+__all__ = ["ARRAYS", "KINDS", "BodiesParams", "as_dict_dataset", "bodies_dataset", "load_bodies", "load_car_cfd",
            "load_or_generate_bodies", "read_bodies", "save_bodies", "write_bodies"]
