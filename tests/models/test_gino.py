@@ -143,3 +143,16 @@ def test_config_builds_gino_from_dict_data():
     model = build_from_config(ModelConfig(model="gino", n_modes=(4,), hidden_channels=8, n_layers=2), data)
     assert isinstance(model, GINO) and model.latent_resolution == R and model.latent_channels == 1
     assert model(**{k: v for k, v in data.batch(slice(0, 2)).items() if k != "y"}).shape == data.y.shape
+
+
+@pytest.mark.parametrize("name", ["mixed", "bf16"])
+def test_recomputed_chunks_give_the_same_gradients_under_autocast(name):
+    coords, latent = _inputs()
+    grads = []
+    for chunk in (1 << 20, 300):  # one chunk (activations kept) / many (recomputed in backward)
+        model = _model(chunk_size=chunk)
+        with get_policy(name):
+            out = model(coords, latent)
+        out.float().square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=1e-3 * grads[0].abs().max().item())
