@@ -22,7 +22,7 @@ none means 1.
 Precision: the kernel MLP runs in whatever the active policy says (under ``with policy:``
 autocast runs its Linear layers in fp16/bf16; a model in bf16 end to end runs them in bf16),
 and so does the product with f and w. The sum over neighbours is a reduction of up to
-hundreds of terms per query, so it accumulates into an fp32 buffer (``index_add_``; fp64
+hundreds of terms per query, so it accumulates into an fp32 buffer (``scatter_add_``; fp64
 when the inputs are fp64) and is rounded to the kernel's dtype once at the end. An fp16
 result that would overflow raises :class:`OverflowError` naming the layer and the remedy.
 
