@@ -85,7 +85,7 @@ def _dataset(n=8):
     return DictDataset({"coords": coords, "latent": latent, "y": y})
 
 
-@pytest.mark.parametrize("precision", ["full", "bf16"])
+@pytest.mark.parametrize("precision", ["full", "bf16", "mixed"])
 def test_training_reduces_the_loss(precision):
     data = _dataset()
     model = _model()
