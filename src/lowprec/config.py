@@ -71,6 +71,7 @@ class ModelConfig:
     positional_embedding: bool = True
     channel_mlp_expansion: float = 0.5
     patch_size: int = 4
+    recompute: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,8 @@ HELP = {
     "positional_embedding": "append grid coordinates as input channels",
     "channel_mlp_expansion": "hidden width of each block's channel MLP, as a multiple of the width",
     "patch_size": "Transformer patch size in grid points per axis",
+    "recompute": "FNO/TFNO: keep only each stage's input for backward and recompute the rest (less memory, "
+                 "about one more forward pass a step)",
     "epochs": "training epochs",
     "batch_size": "training batch size",
     "eval_batch_size": "evaluation batch size",
@@ -346,7 +349,7 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
             n_modes, in_channels=c_in, out_channels=c_out, hidden_channels=cfg.hidden_channels,
             n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank, domain_padding=cfg.domain_padding,
             positional_embedding=cfg.positional_embedding, grid_endpoint=nodes,
-            channel_mlp_expansion=cfg.channel_mlp_expansion)
+            channel_mlp_expansion=cfg.channel_mlp_expansion, recompute=cfg.recompute)
     elif cfg.model == "unet":
         net = UNet(dim, c_in, c_out, features=cfg.hidden_channels, depth=cfg.n_layers)
     elif cfg.model == "transformer":

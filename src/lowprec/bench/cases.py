@@ -45,6 +45,7 @@ class Shape:
     batch: int
     factorization: str = "dense"
     rank: float = 0.05
+    recompute: bool = False
 
     @property
     def n_modes(self) -> tuple[int, ...]:
@@ -69,7 +70,8 @@ def neuralop_version() -> "str | None":
 # -- models -------------------------------------------------------------------------------------
 def our_fno(shape: Shape) -> nn.Module:
     return FNO(shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width, n_layers=shape.layers,
-               factorization=shape.factorization, rank=1.0 if shape.factorization == "dense" else shape.rank)
+               factorization=shape.factorization, rank=1.0 if shape.factorization == "dense" else shape.rank,
+               recompute=shape.recompute)
 
 
 def neuralop_fno(shape: Shape, precision: str) -> nn.Module:

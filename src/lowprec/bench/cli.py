@@ -66,6 +66,11 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 gives steadier timings on a busy machine)")
     p.add_argument("--no-accuracy", action="store_true", help="skip the forward-pass error against fp64")
+    p.add_argument("--recompute", choices=("off", "on", "both"), default="off",
+                   help="our FNO with per-stage recomputation (FNO(recompute=True)): off, on, or both rows "
+                        "(step mode; default: off)")
+    p.add_argument("--memory-report", action="store_true",
+                   help="print which module saved which tensors for the backward pass, per row (also in the JSON)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, metavar="PATH.json",
                    help="where to write the JSON; the PNG goes beside it (default: bench_<mode>_<device>.json)")
@@ -73,7 +78,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def _bench(args) -> int:
-    from .report import format_table, save
+    from .report import format_table, memory_tables, save
     from .run import resolve_device, run_bench
 
     # DESIGN.md's configuration: batch 8, and 4 at 1024^2.
@@ -82,10 +87,13 @@ def _bench(args) -> int:
                          layers=args.layers, modes=args.modes, factorization=args.factorization, rank=args.rank,
                          policies=args.policies, backends=args.backends, compare=args.compare,
                          compile=args.compile, warmup=args.warmup, repeats=args.repeats, device=args.device,
-                         threads=args.threads, accuracy=not args.no_accuracy, seed=args.seed)
+                         threads=args.threads, accuracy=not args.no_accuracy, seed=args.seed,
+                         recompute=args.recompute, memory_report=args.memory_report)
     out = args.out or f"bench_{config.mode}_{resolve_device(config.device).type}.json"
     result = run_bench(config, command=config.command(out), log=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_table(result))
+    if config.memory_report:
+        print(memory_tables(result))
     json_path, png_path = save(result, out)
     print(f"\nwrote {json_path} and {png_path}")
     return 0

@@ -52,6 +52,18 @@ def format_table(result: dict) -> str:
     return head + "\n".join(t.rstrip() for t in text) + ("\n" + "\n".join(notes) if notes else "")
 
 
+def memory_tables(result: dict, top: int = 12) -> str:
+    """For every row with a memory report: its largest saved-tensor groups (see :mod:`lowprec.bench.memory`)."""
+    from .memory import SavedTensorReport
+
+    parts = []
+    for row in result["rows"]:
+        if row.get("memory_report"):
+            parts.append(f"\nsaved for backward: {row['grid']}^{result['meta']['config']['dim']} batch {row['batch']} "
+                         f"{row['impl']}:{row['policy']}\n" + SavedTensorReport(row["memory_report"]).table(top))
+    return "\n".join(parts)
+
+
 def save(result: dict, path: "str | Path") -> tuple[Path, Path]:
     """Write ``path`` (JSON) and a PNG beside it (same name, .png); return both paths."""
     path = Path(path)

@@ -27,9 +27,11 @@ from ..spectral.transforms import compute_dtype
 from .accuracy import fp64_copy, layer_error, model_reference, relative_error
 from .cases import (NEURALOP_PRECISIONS, Shape, activation_dtype, layer_step, neuralop_context, neuralop_fno,
                     neuralop_layer, neuralop_version, our_fno, our_layer, training_step)
+from .memory import saved_tensor_report
 from .timing import saved_mib, time_step
 
 MODES = ("step", "layer")
+RECOMPUTE = ("off", "on", "both")
 
 
 @dataclass
@@ -60,6 +62,8 @@ class BenchConfig:
     threads: int = 0
     accuracy: bool = True
     seed: int = 0
+    recompute: str = "off"
+    memory_report: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -82,6 +86,14 @@ class BenchConfig:
             raise ValueError(f"unknown neuraloperator precision(s) {bad}; choose from {NEURALOP_PRECISIONS}.")
         if self.repeats < 1 or self.warmup < 0:
             raise ValueError("repeats must be >= 1 and warmup >= 0.")
+        if self.recompute not in RECOMPUTE:
+            raise ValueError(f"recompute={self.recompute!r}: choose one of {RECOMPUTE}.")
+        if self.recompute != "off" and self.mode != "step":
+            raise ValueError("--recompute applies to --mode step (it recomputes whole FNO stages).")
+
+    @property
+    def recompute_options(self) -> tuple[bool, ...]:
+        return {"off": (False,), "on": (True,), "both": (False, True)}[self.recompute]
 
     def batch_at(self, index: int) -> int:
         return self.batches[index if len(self.batches) > 1 else 0]
@@ -103,6 +115,10 @@ class BenchConfig:
             parts.append("--compile")
         if not self.accuracy:
             parts.append("--no-accuracy")
+        if self.recompute != "off":
+            parts.append(f"--recompute {self.recompute}")
+        if self.memory_report:
+            parts.append("--memory-report")
         if out:
             parts.append(f"--out {out}")
         return " ".join(parts)
@@ -164,9 +180,11 @@ def _seeded(build: Callable[[], torch.nn.Module], seed: int, device: torch.devic
 
 
 # -- our cases ----------------------------------------------------------------------------------
-def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: bool, device: torch.device) -> dict:
-    shape = grid.shape
-    row = {"impl": "lowprec" + ("+compile" if compiled else ""), "policy": policy.name,
+def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: bool, device: torch.device,
+          recompute: bool = False) -> dict:
+    shape = dataclasses.replace(grid.shape, recompute=recompute)
+    row = {"impl": "lowprec" + ("+compile" if compiled else "") + ("+recompute" if recompute else ""),
+           "policy": policy.name,
            "backend": f"{policy.backend}->{backend_used(policy, shape, device)}"}
 
     def work() -> dict:
@@ -198,6 +216,8 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
                     return run(x.detach().requires_grad_())
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
+        if config.memory_report:
+            out["memory_report"] = saved_tensor_report(forward, run).rows
         return out
 
     return _guarded(row, work, device)
@@ -233,6 +253,8 @@ def _neuralop(config: BenchConfig, grid: _Grid, precision: str, device: torch.de
             forward = lambda: _call(layer, context, grid.x.detach().requires_grad_())  # noqa: E731
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
+        if config.memory_report:
+            out["memory_report"] = saved_tensor_report(forward, model if config.mode == "step" else layer).rows
         return out
 
     return _guarded(row, work, device)
@@ -308,10 +330,11 @@ def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[
             for backend in backends:
                 policy = get_policy(name) if backend is None else get_policy(name).replace(backend=backend)
                 for compiled in (False, True) if config.compile else (False,):
-                    if compiled:
-                        torch._dynamo.reset()
-                    grid.rows.append(_ours(config, grid, policy, compiled, device))
-                    log(_progress(grid.rows[-1], grid.shape))
+                    for recompute in config.recompute_options:
+                        if compiled:
+                            torch._dynamo.reset()
+                        grid.rows.append(_ours(config, grid, policy, compiled, device, recompute))
+                        log(_progress(grid.rows[-1], grid.shape))
         for precision in compare:
             grid.rows.append(_neuralop(config, grid, precision, device))
             log(_progress(grid.rows[-1], grid.shape))

@@ -7,6 +7,10 @@ across and compare like for like:
 
     FNOBlock(v) = act( MLP( act(SpectralConv(v) + W v) ) + v )   (no act after the last block)
 
+Blocks hand each other the pre-activation and each block applies the GELU
+of the one before, which saves a full-size activation per pointwise layer in
+training (see :class:`FNOBlock`).
+
 Every spectral layer reads the active precision policy (``with policy:``), so
 the same model runs in fp32, amp, half, mixed or bf16 without rebuilding.
 Under the ``bf16`` and ``fp16`` policies every activation between layers stays
@@ -26,11 +30,17 @@ from torch import nn
 
 from ..spectral import SpectralConv
 from ..spectral.weights import Rank
-from .layers import ChannelMLP, DomainPadding, GridEmbedding, mark_coordinate_input, pointwise
+from .layers import (ChannelMLP, DomainPadding, GridEmbedding, gelu_pointwise, mark_coordinate_input, pointwise,
+                     recomputed)
 
 
 class FNOBlock(nn.Module):
-    """One Fourier layer with its linear skip and channel MLP; (B, C, *grid) -> (B, C, *grid)."""
+    """One Fourier layer with its linear skip and channel MLP; (B, C, *grid) -> (B, C, *grid).
+
+    Blocks pass pre-activations: ``forward(v, activate_input=True)`` applies the GELU that
+    ends the previous block, so the block's 1x1 convolutions can keep ``v`` rather than both
+    ``v`` and ``gelu(v)`` for the backward pass (see :func:`~lowprec.models.layers.gelu_pointwise`).
+    """
 
     def __init__(self, channels: int, n_modes: Sequence[int], channel_mlp_expansion: float,
                  factorization: str, rank: Rank):
@@ -41,11 +51,20 @@ class FNOBlock(nn.Module):
         hidden = max(1, round(channels * channel_mlp_expansion))
         self.mlp = ChannelMLP(channels, channels, hidden, dim) if channel_mlp_expansion > 0 else None
 
-    def forward(self, x: torch.Tensor, activate: bool = True) -> torch.Tensor:
-        y = self.spectral(x) + self.skip(x)
+    def forward(self, v: torch.Tensor, activate_input: bool = False) -> torch.Tensor:
+        """``v``: the block input, or the previous block's pre-activation with ``activate_input``.
+
+        Returns this block's pre-activation: ``gelu`` of it is the next block's input.
+        """
+        if activate_input:
+            x = F.gelu(v)
+            y = self.spectral(x) + gelu_pointwise(v, self.skip)
+        else:
+            x = v
+            y = self.spectral(x) + self.skip(x)
         if self.mlp is not None:
-            y = self.mlp(F.gelu(y)) + x
-        return F.gelu(y) if activate else y
+            y = self.mlp(y, activate_input=True) + x
+        return y
 
 
 class FNO(nn.Module):
@@ -67,6 +86,10 @@ class FNO(nn.Module):
             (non-periodic problems; 0 for periodic ones).
         factorization, rank: spectral weights: ``"dense"``, ``"tucker"`` or ``"cp"`` and
             the factorization's rank (fraction of the dense size, or explicit).
+        recompute: keep only each stage's input (lifting, every block, projection) for the
+            backward pass and recompute the rest there: saved activations fall to about one
+            field per block, for about one more forward pass per training step. An attribute,
+            so it can be switched on an existing model.
 
     Shapes:
         (batch, in_channels, *grid) -> (batch, out_channels, *grid), any grid with
@@ -77,8 +100,9 @@ class FNO(nn.Module):
                  hidden_channels: int = 32, n_layers: int = 4, lifting_ratio: float = 2.0,
                  projection_ratio: float = 2.0, channel_mlp_expansion: float = 0.5,
                  positional_embedding: bool = True, grid_endpoint: bool = True, domain_padding: float = 0.0,
-                 factorization: str = "dense", rank: Rank = 1.0):
+                 factorization: str = "dense", rank: Rank = 1.0, recompute: bool = False):
         super().__init__()
+        self.recompute = recompute
         n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(n_modes)
         self.n_modes, self.dim = n_modes, len(n_modes)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -111,13 +135,16 @@ class FNO(nn.Module):
         self.check_input(x)
         if self.embedding is not None:
             x = self.embedding(x)
-        x = self.lifting(x)
+        x = self._stage(self.lifting, x)
         grid = x.shape[2:]
         x = self.padding.pad(x)
         for k, block in enumerate(self.blocks):
-            x = block(x, activate=k < len(self.blocks) - 1)
+            x = self._stage(block, x, k > 0)
         x = self.padding.unpad(x, grid)
-        return self.projection(x)
+        return self._stage(self.projection, x)
+
+    def _stage(self, module: nn.Module, *args) -> torch.Tensor:
+        return recomputed(module, *args) if self.recompute else module(*args)
 
 
 class TFNO(FNO):

@@ -198,6 +198,13 @@ def current_policy() -> PrecisionPolicy:
     return stack[-1][0] if stack else FULL
 
 
+def active_policy() -> Optional[PrecisionPolicy]:
+    """The innermost policy entered with ``with policy:``, or None outside any (where plain
+    ``torch.autocast`` may be in charge)."""
+    stack = _state().stack
+    return stack[-1][0] if stack else None
+
+
 PRESETS: dict[str, PrecisionPolicy] = {
     "full": FULL,
     "amp": PrecisionPolicy("amp", torch.float16, torch.float32, torch.float32, None, True),
