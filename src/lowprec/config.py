@@ -55,10 +55,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The solver. ``factorization`` defaults to dense for FNO and Tucker for TFNO.
+    """The solver. ``model`` is a name in :func:`lowprec.models.available_models`.
 
-    UNet and Transformer read ``hidden_channels`` as their width (UNet features, Transformer
-    embedding) and ``n_layers`` as their depth; ``patch_size`` is the Transformer's.
+    ``factorization`` defaults to dense for FNO and Tucker for TFNO. UNet and Transformer read
+    ``hidden_channels`` as their width (UNet features, Transformer embedding) and ``n_layers``
+    as their depth; ``patch_size`` is the Transformer's. Each model takes the settings its
+    builder names (:mod:`lowprec.models.registry`).
     """
 
     model: str = "fno"
@@ -72,6 +74,11 @@ class ModelConfig:
     channel_mlp_expansion: float = 0.5
     patch_size: int = 4
     recompute: bool = False
+
+    def __post_init__(self):
+        from .models.registry import resolve_model
+
+        resolve_model(self.model)  # an unknown name raises here, listing the registered ones
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,7 @@ HELP = {
     "data_seed": "seed of the generated data (test sets use data_seed + 1)",
     "normalize": "fit per-channel unit-Gaussian normalizers on the training data",
     "cache_dir": "where generated data is cached (default: $LOWPREC_CACHE or ~/.cache/lowprec)",
-    "model": "fno, tfno, unet or transformer",
+    "model": "a registered model: fno, tfno, unet, transformer (lowprec.models.available_models())",
     "n_modes": "Fourier modes per axis (one value: the same on every axis)",
     "hidden_channels": "width of the Fourier layers",
     "n_layers": "number of Fourier layers",
@@ -333,30 +340,28 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
 
 
 def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn.Module:
-    """The configured solver for ``train_set``'s channels and dimension, with normalizers attached."""
+    """The configured solver for ``train_set``'s channels and dimension, with normalizers attached.
+
+    The model is built by name through :mod:`lowprec.models.registry`, from the settings of
+    ``cfg`` and of the data that its builder names (see ``MODEL_SETTINGS`` there).
+    """
     from .data import UnitGaussianNormalizer
-    from .models import FNO, TFNO, Normalized, Transformer, UNet
+    from .models import Normalized
+    from .models.registry import build_model as build_registered
+    from .models.registry import model_kwargs
 
     dim, c_in, c_out = train_set.x.ndim - 2, train_set.x.shape[1], train_set.y.shape[1]
-    nodes = getattr(train_set, "grid", "nodes") != "periodic"
-    if cfg.model in ("fno", "tfno"):
+    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "model"}
+    settings.update(dim=dim, in_channels=c_in, out_channels=c_out,
+                    grid_endpoint=getattr(train_set, "grid", "nodes") != "periodic")
+    kwargs = model_kwargs(cfg.model, settings)
+    if "n_modes" in kwargs:
         n_modes = cfg.n_modes * dim if len(cfg.n_modes) == 1 else cfg.n_modes
         if len(n_modes) != dim:
             raise ValueError(f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
                              f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one.")
-        factorization = cfg.factorization or ("tucker" if cfg.model == "tfno" else "dense")
-        net = (TFNO if cfg.model == "tfno" else FNO)(
-            n_modes, in_channels=c_in, out_channels=c_out, hidden_channels=cfg.hidden_channels,
-            n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank, domain_padding=cfg.domain_padding,
-            positional_embedding=cfg.positional_embedding, grid_endpoint=nodes,
-            channel_mlp_expansion=cfg.channel_mlp_expansion, recompute=cfg.recompute)
-    elif cfg.model == "unet":
-        net = UNet(dim, c_in, c_out, features=cfg.hidden_channels, depth=cfg.n_layers)
-    elif cfg.model == "transformer":
-        net = Transformer(dim, c_in, c_out, patch_size=cfg.patch_size, embed_dim=cfg.hidden_channels,
-                          depth=cfg.n_layers, grid_endpoint=nodes)
-    else:
-        raise ValueError(f"unknown model {cfg.model!r}; choose one of fno, tfno, unet, transformer.")
+        kwargs["n_modes"] = n_modes
+    net = build_registered(cfg.model, **kwargs)
     if not normalize:
         return net
     return Normalized(net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y))

@@ -17,6 +17,7 @@ Files:
     diffusion_sorption.py  diffusion-sorption 1D (PDEBench): implicit finite volumes, torch
     grf.py                 Gaussian random fields (cosine series; periodic Fourier series)
     dataset.py             PDEDataset: validated (x, y) pairs, split / subset / subsample / resample
+    dict_dataset.py        DictDataset: named tensors (inputs by name, target "y"), e.g. point clouds
     timeseries.py          Trajectories (N, T, *grid): pairs and autoregressive windows
     normalize.py           per-channel UnitGaussianNormalizer, RangeNormalizer (nn.Modules)
     io.py                  load_dataset / load_trajectories for ours, PDEBench, FNO .mat, neuraloperator
@@ -33,6 +34,7 @@ from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, b
 from .darcy import (DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_matrix, darcy_pdebench_dataset,
                     solve_darcy)
 from .dataset import PDEDataset, fourier_resample, resample
+from .dict_dataset import DictDataset
 from .diffusion_sorption import (DiffusionSorptionParams, diffusion_sorption_dataset,
                                  diffusion_sorption_trajectories, solve_diffusion_sorption, solve_tridiagonal)
 from .grf import (cosine_basis, evaluate_cosine_series, grf_scales, periodic_field, periodic_grf_coefficients,
@@ -66,7 +68,7 @@ __all__ = [
     "solve_burgers_fv", "burgers_cole_hopf", "pdebench_initial",
     "DiffusionSorptionParams", "diffusion_sorption_dataset", "diffusion_sorption_trajectories",
     "solve_diffusion_sorption", "solve_tridiagonal",
-    "PDEDataset", "fourier_resample", "resample", "Trajectories", "cut",
+    "PDEDataset", "DictDataset", "fourier_resample", "resample", "Trajectories", "cut",
     "cosine_basis", "evaluate_cosine_series", "grf_scales", "sample_grf", "periodic_field",
     "periodic_grf_coefficients", "sample_periodic_grf",
     "load_dataset", "load_trajectories", "detect_layout", "inventory", "save_h5", "save_npz",

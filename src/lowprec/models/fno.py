@@ -22,7 +22,7 @@ Nothing depends on the grid size: a model trained at 64x64 evaluates at
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,7 @@ from ..spectral import SpectralConv
 from ..spectral.weights import Rank
 from .layers import (ChannelMLP, DomainPadding, GridEmbedding, gelu_pointwise, mark_coordinate_input, pointwise,
                      recomputed)
+from .registry import register_model
 
 
 class FNOBlock(nn.Module):
@@ -40,13 +41,18 @@ class FNOBlock(nn.Module):
     Blocks pass pre-activations: ``forward(v, activate_input=True)`` applies the GELU that
     ends the previous block, so the block's 1x1 convolutions can keep ``v`` rather than both
     ``v`` and ``gelu(v)`` for the backward pass (see :func:`~lowprec.models.layers.gelu_pointwise`).
+
+    ``conv_module`` builds the spectral layer as ``conv_module(channels, channels, n_modes,
+    factorization=..., rank=...)`` (neuraloperator's name for this seam); it must map
+    (B, C, *grid) to (B, C, *grid). To be quantized and counted by :mod:`lowprec.quant`, it
+    also implements :class:`lowprec.spectral.SpectralLayer`.
     """
 
     def __init__(self, channels: int, n_modes: Sequence[int], channel_mlp_expansion: float,
-                 factorization: str, rank: Rank):
+                 factorization: str, rank: Rank, conv_module: Callable[..., nn.Module] = SpectralConv):
         super().__init__()
         dim = len(n_modes)
-        self.spectral = SpectralConv(channels, channels, n_modes, factorization=factorization, rank=rank)
+        self.spectral = conv_module(channels, channels, n_modes, factorization=factorization, rank=rank)
         self.skip = pointwise(channels, channels, dim, bias=False)
         hidden = max(1, round(channels * channel_mlp_expansion))
         self.mlp = ChannelMLP(channels, channels, hidden, dim) if channel_mlp_expansion > 0 else None
@@ -67,6 +73,7 @@ class FNOBlock(nn.Module):
         return y
 
 
+@register_model("fno")
 class FNO(nn.Module):
     """Fourier Neural Operator on 1, 2 or 3 spatial axes.
 
@@ -86,6 +93,8 @@ class FNO(nn.Module):
             (non-periodic problems; 0 for periodic ones).
         factorization, rank: spectral weights: ``"dense"``, ``"tucker"`` or ``"cp"`` and
             the factorization's rank (fraction of the dense size, or explicit).
+        conv_module: the spectral layer's class (see :class:`FNOBlock`), e.g. a spherical
+            convolution in place of the Fourier one.
         recompute: keep only each stage's input (lifting, every block, projection) for the
             backward pass and recompute the rest there: saved activations fall to about one
             field per block, for about one more forward pass per training step. An attribute,
@@ -100,7 +109,8 @@ class FNO(nn.Module):
                  hidden_channels: int = 32, n_layers: int = 4, lifting_ratio: float = 2.0,
                  projection_ratio: float = 2.0, channel_mlp_expansion: float = 0.5,
                  positional_embedding: bool = True, grid_endpoint: bool = True, domain_padding: float = 0.0,
-                 factorization: str = "dense", rank: Rank = 1.0, recompute: bool = False):
+                 factorization: str = "dense", rank: Rank = 1.0, conv_module: Callable[..., nn.Module] = SpectralConv,
+                 recompute: bool = False):
         super().__init__()
         self.recompute = recompute
         n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(n_modes)
@@ -113,7 +123,8 @@ class FNO(nn.Module):
             mark_coordinate_input(self.lifting.fc1, self.dim)
         self.padding = DomainPadding(domain_padding)
         self.blocks = nn.ModuleList(
-            [FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank) for _ in range(n_layers)])
+            [FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank, conv_module)
+             for _ in range(n_layers)])
         self.projection = ChannelMLP(hidden_channels, out_channels, round(hidden_channels * projection_ratio), self.dim)
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -147,6 +158,7 @@ class FNO(nn.Module):
         return recomputed(module, *args) if self.recompute else module(*args)
 
 
+@register_model("tfno")
 class TFNO(FNO):
     """FNO with factorized spectral weights (Tucker by default; CP with ``factorization="cp"``).
 

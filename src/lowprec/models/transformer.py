@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import GridEmbedding, check_grid_input, mark_coordinate_input
+from .registry import register_model
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
@@ -140,3 +141,11 @@ class Transformer(nn.Module):
     def tokens(grid, patch_size: int) -> int:
         """Number of tokens for a grid: prod(ceil(N_k / patch_size))."""
         return math.prod(-(-n // patch_size) for n in grid)
+
+
+@register_model("transformer")
+def transformer_from_settings(dim: int, in_channels: int, out_channels: int, hidden_channels: int = 64,
+                              n_layers: int = 4, patch_size: int = 4, grid_endpoint: bool = True) -> Transformer:
+    """A :class:`Transformer` in the config's words: ``hidden_channels`` is its token width, ``n_layers`` its depth."""
+    return Transformer(dim, in_channels, out_channels, patch_size=patch_size, embed_dim=hidden_channels,
+                       depth=n_layers, grid_endpoint=grid_endpoint)

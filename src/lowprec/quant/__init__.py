@@ -17,7 +17,8 @@ Files:
     cli.py      ``lowprec quantize`` and ``lowprec pareto``
 """
 
-from .bops import CostReport, LayerCost, bops, cost_vs_resolution, dft_macs, fft_macs
+from ..spectral.backend import dft_macs, fft_macs
+from .bops import CostReport, LayerCost, bops, cost_vs_resolution
 from .config import PRESETS, QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError, fake_quantize
 from .int8 import compare_int8, convert_int8, latency_table, measure_latency

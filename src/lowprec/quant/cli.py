@@ -16,7 +16,7 @@ from pathlib import Path
 from .config import PRESETS
 
 _HELP = {
-    "model": "fno, unet or transformer",
+    "model": "a registered model: fno, tfno, unet, transformer (lowprec.models.available_models())",
     "dataset": "data generator from lowprec.data.GENERATORS (darcy, burgers, ...)",
     "problem_params": "generator parameters, KEY=VALUE (e.g. viscosity=0.01)",
     "resolution": "full grid points per axis (node grids: factors must divide resolution-1, e.g. 65)",

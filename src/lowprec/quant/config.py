@@ -46,7 +46,7 @@ from typing import Optional
 from .._hints import did_you_mean, lookup
 
 OBSERVERS = ("minmax", "moving_average")
-# Layer kinds quantize_ can handle: Linear, Conv1d/2d/3d (+ transposed), SpectralConv, attention MatMul.
+# Layer kinds quantize_ can handle: Linear, Conv1d/2d/3d (+ transposed), spectral layers, attention MatMul.
 LAYER_TYPES = ("linear", "conv", "spectral", "matmul")
 MIN_BITS, MAX_BITS = 2, 16
 
@@ -126,7 +126,8 @@ class QuantConfig:
             hint = did_you_mean(bad[0], LAYER_TYPES)
             raise ValueError(f"QuantConfig.layers names {bad[0]!r}, which quantize_ cannot quantize.{hint} "
                              f"Quantizable layer kinds: {', '.join(LAYER_TYPES)} (nn.Linear; nn.Conv1d/2d/3d and "
-                             "their transposes; lowprec.spectral.SpectralConv; lowprec.models.transformer.MatMul). "
+                             "their transposes; lowprec.spectral.SpectralConv or any lowprec.spectral.SpectralLayer; "
+                             "lowprec.models.transformer.MatMul). "
                              "Leave other layers out of `layers`; they stay in float.")
         if not 2 <= self.transform_bits <= 32:
             raise ValueError(f"QuantConfig.transform_bits={self.transform_bits}: use 2..16, or 32 for float.")

@@ -37,11 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.registry import model_kwargs, resolve_model
 from .bops import bops
 from .config import PRESETS, get_config
 from .modules import calibrate, quantize_
 
-MODELS = ("fno", "unet", "transformer")
 # Fields that may differ between runs of one sweep file: what is swept, not how each point is made.
 _SWEPT = {"presets", "factors"}
 # Fields the float model does not depend on.
@@ -53,7 +53,8 @@ class StudyConfig:
     """One sweep: data, model, float training, QAT, and the grid of (preset, factor) points.
 
     Attributes:
-        model: ``"fno"``, ``"unet"`` or ``"transformer"``.
+        model: a registered model (:func:`lowprec.models.available_models`): ``"fno"``, ``"unet"``,
+            ``"transformer"``...
         dataset: a generator in ``lowprec.data.GENERATORS`` (``"darcy"``, ``"burgers"``...).
         problem_params: the generator's parameters, as (key, value) pairs.
         resolution: full grid points per axis; every factor must divide it (node grids:
@@ -89,8 +90,7 @@ class StudyConfig:
     factors: tuple = (1, 2, 4, 8)
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; the study knows {', '.join(MODELS)}.")
+        resolve_model(self.model)  # an unknown name raises, listing the registered ones
         for preset in self.presets:
             get_config(preset)
         if not self.factors or any(int(f) < 1 for f in self.factors):
@@ -130,7 +130,7 @@ def check_factors(cfg: StudyConfig, train_set) -> None:
                              f"({cells} cells): choose factors dividing {cells}, or a resolution such as "
                              f"{'65 or 129' if grid_kind == 'nodes' else '256 or 1024'}.")
         coarsest = cells // max(cfg.factors) + (grid_kind == "nodes")
-        if cfg.model == "fno" and cfg.n_modes > coarsest:
+        if "n_modes" in model_kwargs(cfg.model, {"n_modes": cfg.n_modes}) and cfg.n_modes > coarsest:
             raise ValueError(f"n_modes={cfg.n_modes} does not fit the coarsest grid ({coarsest} points at factor "
                              f"{max(cfg.factors)}); use n_modes <= {coarsest}, a finer resolution, or smaller factors.")
 
@@ -141,9 +141,9 @@ def build_solver(cfg: StudyConfig, train_set) -> nn.Module:
 
     nodes = getattr(train_set, "grid", "nodes") == "nodes"
     torch.manual_seed(cfg.seed)
-    # Non-periodic (node) grids get domain padding, as in neuraloperator's Darcy setting.
+    # Non-periodic (node) grids get domain padding, as in neuraloperator's Darcy setting (for the models that pad).
     return build_model(ModelConfig(model=cfg.model, n_modes=(cfg.n_modes,), hidden_channels=cfg.width,
-                                   n_layers=cfg.depth, domain_padding=0.1 if nodes and cfg.model == "fno" else 0.0,
+                                   n_layers=cfg.depth, domain_padding=0.1 if nodes else 0.0,
                                    patch_size=cfg.patch_size), train_set)
 
 

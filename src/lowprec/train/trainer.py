@@ -9,8 +9,12 @@ checkpoint. A resumed run draws the same batches and random numbers as an
 uninterrupted one and ends with the same weights, bit for bit.
 
 Datasets are anything with tensors ``x`` (N, C_in, *grid) and ``y``
-(N, C_out, *grid) (e.g. :class:`lowprec.data.PDEDataset`); batches are
-indexed from them directly, so batch order depends only on (seed, epoch).
+(N, C_out, *grid) (e.g. :class:`lowprec.data.PDEDataset`), or with a
+``batch(index)`` method returning a dict of named tensors whose ``"y"`` is
+the target (e.g. :class:`lowprec.data.DictDataset`, for point clouds): the
+model gets the other entries by name, ``model(**inputs)``, and the loss and
+metrics read ``y``. Batches are indexed from the data set directly, so batch
+order depends only on (seed, epoch).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -91,10 +95,35 @@ def as_schedule(precision: Precision) -> PrecisionSchedule:
     return PrecisionSchedule([(1.0, get_policy(precision))])
 
 
+# -- batches -------------------------------------------------------------------------------------
+
+def take(dataset, index) -> tuple[torch.Tensor, torch.Tensor] | dict[str, torch.Tensor]:
+    """Samples ``index`` (slice or index tensor) of a data set: ``dataset.batch(index)`` where it has one
+    (a dict of named tensors), else the tensors ``(x[index], y[index])``."""
+    if hasattr(dataset, "batch"):
+        return dataset.batch(index)
+    return dataset.x[index], dataset.y[index]
+
+
+def unpack(batch, device: torch.device) -> tuple[tuple, dict[str, Any], torch.Tensor]:
+    """(positional inputs, named inputs, target) on ``device``: ``(x, y)`` -> ``((x,), {}, y)``,
+    ``{"y": y, **named}`` -> ``((), named, y)``; the model is called as ``model(*args, **named)``."""
+    if isinstance(batch, Mapping):
+        named = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "y"}
+        return (), named, batch["y"].to(device, non_blocking=True)
+    x, y = batch
+    return (x.to(device, non_blocking=True),), {}, y.to(device, non_blocking=True)
+
+
+def on_grid(dataset) -> bool:
+    """Whether a data set's targets lie on a grid (H1 defined): PDEDatasets do; a DictDataset with grid=None not."""
+    return getattr(dataset, "grid", "nodes") is not None
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full", batch_size: int = 64,
              device: Optional[torch.device] = None) -> dict:
-    """Mean relative L2 and H1 errors of ``model`` on ``dataset`` under ``policy``.
+    """Mean relative L2 and (for targets on a grid) H1 errors of ``model`` on ``dataset`` under ``policy``.
 
     The H1 derivatives wrap round when ``dataset.grid == "periodic"``.
     """
@@ -102,20 +131,21 @@ def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full"
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    dim = dataset.x.ndim - 2
-    periodic = is_periodic(dataset)
+    dim = dataset.y.ndim - 2
+    periodic, gridded = is_periodic(dataset), on_grid(dataset)
     l2, h1 = [], []
     try:
-        for start in range(0, len(dataset.x), batch_size):
-            x = dataset.x[start:start + batch_size].to(device)
-            y = dataset.y[start:start + batch_size].to(device)
+        for start in range(0, len(dataset.y), batch_size):
+            args, named, y = unpack(take(dataset, slice(start, start + batch_size)), device)
             with policy:
-                out = model(x)
+                out = model(*args, **named)
             l2.append(relative_l2(out, y))
-            h1.append(relative_h1(out, y, dim, periodic=periodic))
+            if gridded:
+                h1.append(relative_h1(out, y, dim, periodic=periodic))
     finally:
         model.train(was_training)
-    return {"l2": torch.cat(l2).mean().item(), "h1": torch.cat(h1).mean().item()}
+    scores = {"l2": torch.cat(l2).mean().item()}
+    return {**scores, "h1": torch.cat(h1).mean().item()} if gridded else scores
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -146,8 +176,8 @@ class Trainer:
     """Train ``model`` on ``train_set``, evaluating on each of ``test_sets`` every epoch.
 
     Args:
-        model: maps (B, C_in, *grid) to (B, C_out, *grid).
-        train_set: has tensors ``x`` and ``y``.
+        model: maps (B, C_in, *grid) to (B, C_out, *grid), or named inputs to a prediction of ``y``.
+        train_set: has tensors ``x`` and ``y``, or ``batch(index)`` giving dicts with ``"y"`` (module docstring).
         test_sets: name -> dataset (e.g. ``{"test_32": ..., "test_64": ...}``).
         config: a :class:`TrainConfig`.
         out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (None: keep nothing on disk).
@@ -160,7 +190,10 @@ class Trainer:
         self.model = model.to(self.device)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
-        self.loss_fn = make_loss(config.loss, train_set.x.ndim - 2, periodic=is_periodic(train_set))
+        if config.loss == "h1" and not on_grid(train_set):
+            raise ValueError("loss 'h1' needs targets on a grid, and this data set has grid=None (points); use "
+                             "loss 'l2', or give the data set its grid ('nodes' or 'periodic').")
+        self.loss_fn = make_loss(config.loss, train_set.y.ndim - 2, periodic=is_periodic(train_set))
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(parameter_groups(model, config.weight_decay), lr=config.lr, eps=config.adam_eps)
         if config.scheduler == "cosine":
@@ -180,18 +213,18 @@ class Trainer:
         policy = self.schedule.policy_at(epoch, self.config.epochs)
         return policy.replace(on_overflow=self.config.on_overflow) if self.config.on_overflow else policy
 
-    def _step(self, x, y, policy: PrecisionPolicy, meter) -> Optional[float]:
-        """One optimizer step; returns the loss, or None when the step was skipped."""
+    def _step(self, args: tuple, named: dict, y, policy: PrecisionPolicy, meter) -> Optional[float]:
+        """One optimizer step on ``model(*args, **named)`` against ``y``; returns the loss, or None when skipped."""
         self.scaler.enabled = policy.loss_scaling
         self.optimizer.zero_grad(set_to_none=True)
         with meter, policy:
-            out = self.model(x)
+            out = self.model(*args, **named)
         loss = self.loss_fn(out, y)
         self.scaler.scale(loss).backward()
         bad_params = self.scaler.unscale_(self.model)
         loss_value = loss.item()
         if bad_params or not torch.isfinite(loss):
-            self._overflow(x, policy, bad_params, loss_value)
+            self._overflow(args, named, policy, bad_params, loss_value)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update(overflow=True)
             return None
@@ -200,11 +233,12 @@ class Trainer:
         self._consecutive_skips = 0
         return loss_value
 
-    def _overflow(self, x, policy: PrecisionPolicy, bad_params: list[str], loss_value: float) -> None:
+    def _overflow(self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str],
+                  loss_value: float) -> None:
         where = f"epoch {self.epoch} step {self._step_in_epoch}"
         if not torch.isfinite(torch.tensor(loss_value)):
             with policy:
-                found = first_nonfinite_module(self.model, x)
+                found = first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
             what = f"forward pass produced inf/NaN in {layer}"
         else:
@@ -229,7 +263,7 @@ class Trainer:
     def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
         """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
         cfg, data = self.config, self.train_set
-        n = len(data.x)
+        n = len(data.y)
         steps_per_epoch = -(-n // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
         bar = tqdm(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
@@ -251,7 +285,7 @@ class Trainer:
         cfg, data = self.config, self.train_set
         policy = self.policy_at(self.epoch)
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
-        order = torch.randperm(len(data.x), generator=generator)
+        order = torch.randperm(len(data.y), generator=generator)
         self.model.train()
         reset_peak_memory(self.device)
         self._skipped, losses, seen = 0, [], 0
@@ -259,9 +293,9 @@ class Trainer:
         start = time.perf_counter()
         bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs} [{policy.name}]")
         for self._step_in_epoch, idx in enumerate(order.split(cfg.batch_size)):
-            x = data.x[idx].to(self.device, non_blocking=True)
-            y = data.y[idx].to(self.device, non_blocking=True)
-            loss = self._step(x, y, policy, meter if self._step_in_epoch == 0 else contextlib.nullcontext())
+            args, named, y = unpack(take(data, idx), self.device)
+            loss = self._step(args, named, y, policy,
+                              meter if self._step_in_epoch == 0 else contextlib.nullcontext())
             if loss is not None:
                 losses.append(loss * len(idx))
                 seen += len(idx)
@@ -276,7 +310,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "train_loss": sum(losses) / seen if seen else float("nan"),
             "seconds": seconds,
-            "samples_per_s": len(data.x) / seconds,
+            "samples_per_s": len(data.y) / seconds,
             "activation_mib": meter.mib,
             "peak_memory_mib": peak_memory_mib(self.device),
             "loss_scale": self.scaler.scale_value if policy.loss_scaling else None,
