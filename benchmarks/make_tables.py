@@ -15,6 +15,8 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``pareto FILE.jsonl``: a ``lowprec pareto`` sweep's table (as in its ``pareto.md``) and its front.
 * ``pareto_vs_float FILE.jsonl ...``: every preset against the float model at full resolution.
 * ``pareto_fronts FILE.jsonl ...``: each sweep's front: its points, their kind, its span in BOPs.
+* ``memory FILE.json``: saved activations and CPU time per step, stored against recomputed, from
+  ``benchmarks/memory_cpu.py``; ratios against neuraloperator fp32 and against the same policy stored.
 * ``int8 FILE.json``: the int8 kernels of ``lowprec quantize --int8``, as the command prints them.
 * ``physics_hosts FILE.json``: the machines the experiments name.
 * ``physics_errors FILE.json GROUP``: mean final error per mode of each experiment of a group, and mixed
@@ -192,6 +194,25 @@ def pareto_fronts(*paths: Path) -> str:
     )
 
 
+def memory(path: Path) -> str:
+    result = json.loads(path.read_text())
+    rows = result["rows"]
+    body = []
+    for r in rows:
+        base = next((b for b in rows if b["grid"] == r["grid"] and b["impl"] == "neuralop"), None)
+        stored = next(b for b in rows if b["grid"] == r["grid"] and b["impl"] == r["impl"]
+                      and b["policy"] == r["policy"] and not b["recompute"])
+        option = "recompute" if r["recompute"] else "stored"
+        body.append([f"{r['grid']}^2", r["impl"], r["policy"], option, f"{r['saved_mib']:.1f}",
+                     f"{r['saved_mib'] / base['saved_mib']:.2f}x" if base else "-",
+                     f"{r['cpu_s']:.3f}", f"{r['cpu_s'] / stored['cpu_s']:.2f}x"])
+    header = ["grid", "impl", "policy", "activations", "saved MiB", "vs neuralop fp32", "CPU s/step",
+              "vs stored"]
+    meta = result["meta"]
+    return (f"{meta['device']}, torch {meta['torch']}, neuraloperator {meta['neuraloperator'] or '-'}, "
+            f"{meta['date'][:10]}; `{meta['command']}`\n\n" + _markdown(header, body))
+
+
 def int8(path: Path) -> str:
     from lowprec.quant.int8 import latency_table
     from lowprec.report import format_table
@@ -302,6 +323,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "pareto_vs_float": pareto_vs_float,
     "pareto_fronts": pareto_fronts,
     "int8": int8,
+    "memory": memory,
     "physics_errors": physics_errors,
     "physics_hosts": physics_hosts,
     "physics_seeds": physics_seeds,
