@@ -17,7 +17,7 @@ def test_a_file_gets_plain_lines_without_carriage_returns():
     for _ in range(50):
         bar.update(1)
         bar.set_postfix(loss="0.1234", refresh=False)
-    bar.write("epoch   1 [full] loss=0.1234")
+    bar.write("epoch   1 [full] loss=0.1234", file=out)
     bar.close()
     text = out.getvalue()
     assert "\r" not in text and text.endswith("\n")

@@ -94,8 +94,10 @@ class LineProgress:
         self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
 
     def write(self, s: str, file=None, end: str = "\n") -> None:
-        (file or self.file).write(s + end)
-        (file or self.file).flush()
+        """A message beside the bar; to stdout, as ``tqdm.write``."""
+        file = sys.stdout if file is None else file
+        file.write(s + end)
+        file.flush()
 
     def refresh(self) -> None:
         pass
@@ -113,4 +115,4 @@ class LineProgress:
         percent = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         elapsed = time.monotonic() - self.start
         text = f"{self.desc + ': ' if self.desc else ''}{count} {self.unit}{percent}, {elapsed:.0f} s"
-        self.write(text + (f", {self.postfix}" if self.postfix else ""))
+        self.write(text + (f", {self.postfix}" if self.postfix else ""), file=self.file)

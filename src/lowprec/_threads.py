@@ -26,9 +26,10 @@ def default_threads(cores: Optional[int] = None, load: Optional[float] = None) -
 
     torch's own default takes every core. When other processes keep those cores busy, its OpenMP
     threads wait for each other at every barrier and a step slows many times over: an FNO step
-    (width 32, 33x33, batch 10) took 1116 ms on 2 threads against 178 ms on 1 on a loaded 2-core
-    machine. So the 1-minute load average is subtracted from the core count (rounded to nearest);
-    an idle machine keeps all its cores. ``cores``, ``load``: defaults read from the OS.
+    (width 32, 33x33, batch 10) took 8042 ms on 2 threads against 268 ms on 1 on a 2-core machine
+    at load 8.8, and 53 ms against 51-59 ms idle (docs/performance.md). So the 1-minute load
+    average is subtracted from the core count (rounded to nearest); an idle machine keeps all its
+    cores. ``cores``, ``load``: defaults read from the OS.
     """
     cores = usable_cores() if cores is None else cores
     if load is None:
