@@ -21,7 +21,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(cores: Optional[int] = None, load: Optional[float] = None) -> int:
+def load_average() -> float:
+    """The 1-minute load average (0 where the OS keeps none, as on Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def default_threads(cores: int, load: float) -> int:
     """Intra-op threads for a command that was not told: the cores that other jobs leave idle, at least 1.
 
     torch's own default takes every core. When other processes keep those cores busy, its OpenMP
@@ -29,23 +37,18 @@ def default_threads(cores: Optional[int] = None, load: Optional[float] = None) -
     (width 32, 33x33, batch 10) took 8042 ms on 2 threads against 268 ms on 1 on a 2-core machine
     at load 8.8, and 53 ms against 51-59 ms idle (docs/performance.md). So the 1-minute load
     average is subtracted from the core count (rounded to nearest); an idle machine keeps all its
-    cores. ``cores``, ``load``: defaults read from the OS.
+    cores.
     """
-    cores = usable_cores() if cores is None else cores
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # Windows: no load average
-            load = 0.0
     return max(1, min(cores, int(cores - load + 0.5)))
 
 
-def resolve_threads(requested: Optional[int] = None, environ=os.environ, **kw) -> tuple[int, str]:
+def resolve_threads(requested: Optional[int] = None, environ=os.environ, cores: Optional[int] = None,
+                    load: Optional[float] = None) -> tuple[int, str]:
     """The intra-op thread count for a command, and why: ``(threads, reason)``.
 
     ``requested`` (``--threads``) wins; 0 or ``None`` means choose: ``OMP_NUM_THREADS`` or
     ``MKL_NUM_THREADS`` set in the environment is the user's choice and is kept; otherwise
-    :func:`default_threads` (``**kw`` passed on).
+    :func:`default_threads` of ``cores`` and ``load`` (default: read from the OS).
 
     Raises:
         ValueError: for a negative count.
@@ -57,8 +60,9 @@ def resolve_threads(requested: Optional[int] = None, environ=os.environ, **kw) -
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         if environ.get(var, "").strip().isdigit() and int(environ[var]) > 0:
             return int(environ[var]), var
-    threads = default_threads(**kw)
-    return threads, "idle cores (cores minus the 1-minute load average)"
+    cores = usable_cores() if cores is None else cores
+    load = load_average() if load is None else load
+    return default_threads(cores, load), f"{cores} cores at 1-minute load {load:.1f}"
 
 
 def configure_threads(requested: Optional[int] = None) -> int:

@@ -51,7 +51,7 @@ COLUMNS = [
     ("h1", "test H1", ".4f"),
     ("ms_per_step", "ms/step", ".1f"),
     ("samples_per_s", "samples/s", ".1f"),
-    ("seconds", "train time s", ".1f"),
+    ("seconds", "time s (train+eval)", ".1f"),
     ("activation_mib", "saved activations MiB", ".2f"),
     ("peak_memory_mib", "peak GPU MiB", ".0f"),
 ]

@@ -313,7 +313,7 @@ def _plot(args) -> int:
         panels = [("x (input)", x), ("y (output)", y)]
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
         for ax, (title, a) in zip(axes[0], panels):
-            if a.ndim == 2 and a.shape[0] <= 4:  # (C, X): lines
+            if a.ndim == 2 and a.shape[0] <= LINE_SNAPSHOTS:  # (C, X), few channels: lines
                 grid = np.linspace(0, 1, a.shape[-1], endpoint=ds.grid != "periodic")
                 for c in range(a.shape[0]):
                     ax.plot(grid, a[c], label=f"channel {c}")
