@@ -29,8 +29,11 @@ def test_tiny_demo_compares_the_policies_for_this_cpu(tmp_path, capsys, monkeypa
     assert (out / "prediction.png").stat().st_size > 10_000 and (out / "curves.png").is_file()
 
 
-def test_unknown_size_is_one_clear_error(capsys):
+def test_unknown_size_or_policy_is_one_clear_error_before_any_work(tmp_path):
     from lowprec.demo import run_demo
 
     with pytest.raises(ValueError, match="not one of default, tiny"):
         run_demo(size="huge")
+    with pytest.raises(ValueError, match="unknown precision policy 'bogus'"):
+        run_demo({"out_dir": str(tmp_path / "demo")}, policies=("full", "bogus"), size="tiny")
+    assert not (tmp_path / "demo").exists() and not (tmp_path / "cache").exists()

@@ -95,6 +95,8 @@ def run_demo(overrides: dict = None, policies=None, echo=print, size: str = "def
     reason = "policies chosen on the command line."
     if policies is None:
         policies, reason = demo_policies(device)
+    for policy in policies:
+        get_policy(policy)  # an unknown name fails here, not after the first run has trained
     res, hi = cfg.data.resolution, (cfg.data.test_resolutions or (cfg.data.resolution,))[-1]
     echo(f"lowprec demo on {describe_device(device)}\n"
          f"Darcy flow, train {cfg.data.n_train} samples at {res}x{res}, test at {res}x{res} and "
