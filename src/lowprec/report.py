@@ -51,16 +51,24 @@ def save_figure(fig, path: "str | Path", title: str = "") -> Path:
 
 
 def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path", title: str = "") -> Path:
-    """Training loss and every test error against epoch, one line per run, log scale."""
+    """Training loss and every test error against epoch, one line per run, log scale.
+
+    Runs that agree draw on top of each other, so each run has its own marker, shrinking from
+    the first run (hollow, large) to the last (filled, small): coinciding curves show one marker
+    inside another instead of hiding the first run.
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, history in histories.items():
+    markers = "osD^v<>"
+    for i, (name, history) in enumerate(histories.items()):
         epochs = [r["epoch"] for r in history]
-        line, = axes[0].semilogy(epochs, [r["train_loss"] for r in history], label=name)
+        mark = dict(marker=markers[i % len(markers)], markersize=max(3.0, 9.0 - 2.5 * i),
+                    fillstyle="none" if i == 0 else "full", markevery=max(1, len(epochs) // 12))
+        line, = axes[0].semilogy(epochs, [r["train_loss"] for r in history], label=name, **mark)
         for key in [k for k in history[0] if k.endswith("_l2")]:
             style = "-" if key == next(k for k in history[0] if k.endswith("_l2")) else "--"
             axes[1].semilogy(epochs, [r[key] for r in history], style, color=line.get_color(),
-                             label=f"{name} {key[:-3]}")
+                             label=f"{name} {key[:-3]}", **mark)
     axes[0].set(xlabel="epoch", ylabel="training loss", title="training")
     axes[1].set(xlabel="epoch", ylabel="relative L2 error", title="test")
     for ax in axes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._threads import add_threads_flag
 from ..precision import PRESETS
 from .cases import NEURALOP_PRECISIONS
 from .run import BenchConfig
@@ -63,8 +64,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed steps first (default: 3)")
     p.add_argument("--repeats", type=int, default=defaults.repeats, help="timed steps (default: 10)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default: torch's choice; 1 gives steadier timings on a busy machine)")
+    add_threads_flag(p)
     p.add_argument("--no-accuracy", action="store_true", help="skip the forward-pass error against fp64")
     p.add_argument("--recompute", choices=("off", "on", "both"), default="off",
                    help="our FNO with per-stage recomputation (FNO(recompute=True)): off, on, or both rows "

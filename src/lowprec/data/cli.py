@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._threads import add_threads_flag
 from .problems import PROBLEMS, VIEW_KEYS
 
 COMMON = ("resolution", "n", "seed")
@@ -103,6 +104,7 @@ def _add_problem_parser(sub, problem) -> None:
     speed.add_argument("--no-cache", dest="cache", action="store_false",
                        help="neither read nor write the cache")
     speed.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_threads_flag(speed)
     p.set_defaults(func=_generate, problem=problem.name)
 
 
@@ -257,6 +259,11 @@ def _read_all(path: Path, inv: dict, limit: int = 2**28) -> dict[str, np.ndarray
 
 # ------------------------------------------------------------------------------------------ plot
 
+# Up to this many snapshots a 1D trajectory is drawn as one line per snapshot: an image of so few
+# rows is interpolated into a smooth space-time field that was never computed.
+LINE_SNAPSHOTS = 8
+
+
 def _plot(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
@@ -272,7 +279,16 @@ def _plot(args) -> int:
         traj = load_trajectories(path)
         _check_index(i, len(traj), path)
         u, t = traj.u[i].numpy(), traj.t.numpy()
-        if u.ndim == 2:  # (T, X): space-time image
+        if u.ndim == 2 and len(t) <= LINE_SNAPSHOTS:  # (T, X), few snapshots: one line each, not an image
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            grid = np.linspace(0, 1, u.shape[-1], endpoint=traj.grid != "periodic")
+            for k in range(len(t)):
+                ax.plot(grid, u[k], marker="o" if u.shape[-1] <= 64 else None, markersize=3,
+                        color=plt.cm.viridis(k / max(1, len(t) - 1)), label=f"t = {t[k]:g}")
+            ax.set_xlabel("x")
+            ax.set_ylabel("u")
+            ax.legend(fontsize=8)
+        elif u.ndim == 2:  # (T, X): space-time image
             fig, ax = plt.subplots(figsize=(7, 4.5))
             im = ax.imshow(u, origin="lower", aspect="auto", cmap="RdBu_r", extent=(0, 1, t[0], t[-1]))
             ax.set_xlabel("x")
@@ -297,7 +313,7 @@ def _plot(args) -> int:
         panels = [("x (input)", x), ("y (output)", y)]
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
         for ax, (title, a) in zip(axes[0], panels):
-            if a.ndim == 2 and a.shape[0] <= 4:  # (C, X): lines
+            if a.ndim == 2 and a.shape[0] <= LINE_SNAPSHOTS:  # (C, X), few channels: lines
                 grid = np.linspace(0, 1, a.shape[-1], endpoint=ds.grid != "periodic")
                 for c in range(a.shape[0]):
                     ax.plot(grid, a[c], label=f"channel {c}")
@@ -356,7 +372,8 @@ def add_subcommands(subparsers) -> None:
 
     plot = sub.add_parser("plot", help="a PNG of one sample",
                           description="Plot one sample of a data file: 1D fields as lines, 2D fields as "
-                                      "images, time series as a space-time image (1D) or snapshots (2D).")
+                                      "images, time series as a space-time image (1D; lines when it holds at most "
+                                      f"{LINE_SNAPSHOTS} snapshots) or snapshots (2D).")
     plot.add_argument("file", help="a .h5/.hdf5, .npz, .pt or .mat file")
     plot.add_argument("--index", type=int, default=0, help="which sample (default 0)")
     plot.add_argument("--out", help="PNG to write (default: <file stem>_sample<index>.png here)")

@@ -52,8 +52,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from .base import PathLike, ProblemParams, load_or_generate
 from .dataset import PDEDataset
 from .grf import sample_grf
@@ -169,7 +169,7 @@ def _solve_all(sample, n: int, s: int, desc: str, progress: bool, workers: Optio
     x = np.empty((n, 1, s, s), dtype=np.float32)
     y = np.empty((n, 1, s, s), dtype=np.float32)
     workers = workers or min(4, os.cpu_count() or 1)
-    bar = tqdm(total=n, desc=desc, unit="sample", disable=not progress)
+    bar = progress_bar(total=n, desc=desc, unit="sample", disable=not progress)
     pool = ThreadPoolExecutor(workers)
     try:
         for i, (a, u) in enumerate(pool.map(sample, range(n))):

@@ -43,9 +43,9 @@ from typing import ClassVar, Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._progress import progress_bar
 from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate
 from .dataset import PDEDataset
 from .timeseries import SnapshotTimes, Trajectories, cut, whole_ratio
@@ -144,8 +144,8 @@ def solve_diffusion_sorption(u0: torch.Tensor, t_final: float = 500.0, record_dt
     rec["mass"][:, 0] = h * m_now.sum(-1)
     q_in = q_out = 0.0                      # cumulative fluxes
     dq_in = dq_out = None                   # last step's increments (BDF2 recursion)
-    for r in tqdm(range(1, n_records + 1), desc=f"diffusion-sorption {N}", unit="record",
-                  disable=not progress, leave=False):
+    for r in progress_bar(range(1, n_records + 1), desc=f"diffusion-sorption {N}", unit="record",
+                          disable=not progress, leave=False):
         for _ in range(steps_per_record):
             # BDF2: h (3 m^{n+1} - 4 m^n + m^{n-1}) / 2 = dt (b - A u^{n+1}); first step BE.
             first = m_prev is None
@@ -235,8 +235,8 @@ class DiffusionSorptionParams(SnapshotTimes, ProblemParams):
         """u: (n, T, N) float32 at t = 0, record_dt, ..., t_final."""
         device = resolve_device(device)
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
-        bar = tqdm(total=self.n, desc=f"diffusion-sorption {self.resolution}", unit="traj",
-                   disable=not progress)
+        bar = progress_bar(total=self.n, desc=f"diffusion-sorption {self.resolution}", unit="traj",
+                           disable=not progress)
         coefficients = {k: getattr(self, k) for k in ("D", "porosity", "rho_s", "k_f", "n_f", "eps")}
         for lo in range(0, self.n, batch_size):
             hi = min(lo + batch_size, self.n)

@@ -42,9 +42,9 @@ from typing import ClassVar, Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._progress import progress_bar
 from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate, solver_dtype
 from .dataset import PDEDataset
 from .grf import sample_periodic_grf
@@ -144,8 +144,8 @@ def solve_navier_stokes(w0: torch.Tensor, viscosity: float, t_final: float, reco
     out = torch.empty((B, n_records + 1, s, s), dtype=real, device=w0.device)
     out[:, 0] = torch.fft.irfft2(w_h, s=(s, s))
     n_prev = None
-    bar = tqdm(total=n_records * steps_per_record, desc=f"navier-stokes {s}x{s}", unit="step",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=n_records * steps_per_record, desc=f"navier-stokes {s}x{s}", unit="step",
+                       disable=not progress, leave=False)
     for r in range(1, n_records + 1):
         for _ in range(steps_per_record):
             n_now = nonlinear(w_h)
@@ -239,8 +239,8 @@ class NavierStokesParams(SnapshotTimes, ProblemParams):
         forcing = (fno_forcing(S, self.forcing_amplitude, device, real)
                    if self.forcing_amplitude else None)
         out = torch.empty((self.n, len(self.times()), self.resolution, self.resolution), dtype=torch.float32)
-        bar = tqdm(total=self.n, desc=f"navier-stokes {self.resolution}x{self.resolution} "
-                   f"nu={self.viscosity:g}", unit="traj", disable=not progress)
+        bar = progress_bar(total=self.n, desc=f"navier-stokes {self.resolution}x{self.resolution} "
+                           f"nu={self.viscosity:g}", unit="traj", disable=not progress)
         for lo in range(0, self.n, batch_size):
             hi = min(lo + batch_size, self.n)
             w0 = torch.from_numpy(np.stack([self.initial_vorticity(i) for i in range(lo, hi)]))

@@ -12,6 +12,8 @@ import dataclasses
 import sys
 from typing import Optional, Sequence
 
+from .._threads import add_threads_flag
+
 PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
 COMPARED = PRECISIONS[:4]  # --compare's default: the paper's four modes
 _KIND_HELP = {
@@ -71,9 +73,7 @@ def add_subcommands(subparsers) -> None:
                             "needs pip install 'lowprec[compare]'")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--log-every", type=int, default=0, help="print progress every N steps (0: quiet)")
-        p.add_argument("--threads", type=int, default=0,
-                       help="CPU threads for torch (default: torch's); 1 avoids thread thrashing when "
-                            "other jobs share the cores")
+        add_threads_flag(p)
         p.set_defaults(func=run, kind=kind)
 
 
@@ -129,9 +129,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"lowprec {args.kind}: error: {exc}", file=sys.stderr)
         return 2
 
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
     if args.compare:
         seeds = list(range(args.seed, args.seed + args.seeds))
         print(f"{problem.describe()}\ntraining {len(modes)} modes x {len(seeds)} seed(s) x {config.steps} steps...",

@@ -32,10 +32,10 @@ from typing import Optional
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lowprec.precision import LossScaler, PrecisionOverflowError
 
+from .._progress import progress_bar
 from .base import Compute, NonFiniteLossError, Problem, ResidualGuard
 from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
 from .modes import MODES, PrecisionMode, WeightCopies, dtype_name, get_mode
@@ -360,8 +360,8 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
         profile_steps = {1} if switch is None else {1, switch + 1}
     peak_step_bytes, state_before_switch = None, 0
     evaluate(0)
-    bar = tqdm(total=config.steps, desc=f"{problem.name} {mode.name} seed {config.seed}", unit="step",
-               disable=not config.progress, leave=False, mininterval=2.0)
+    bar = progress_bar(total=config.steps, desc=f"{problem.name} {mode.name} seed {config.seed}", unit="step",
+                       disable=not config.progress, leave=False, mininterval=2.0)
     for step in range(config.steps):
         if step == switch:
             # The fp32 finish: same master weights, same Adam state; only the compute changes.

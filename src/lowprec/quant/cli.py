@@ -13,6 +13,7 @@ import json
 import typing
 from pathlib import Path
 
+from .._threads import add_threads_flag
 from .config import PRESETS
 
 _HELP = {
@@ -82,13 +83,6 @@ def _study_config(args):
     return StudyConfig(**values)
 
 
-def _threads(args) -> None:
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-
 def run_quantize(args) -> int:
     """One point: float model (trained or reused), QAT at 1/factor resolution, scores, cost table, int8 check."""
     import torch
@@ -99,7 +93,6 @@ def run_quantize(args) -> int:
     from .int8 import compare_int8, latency_table
     from .study import check_factors, evaluate_full, load_data, run_point, train_float
 
-    _threads(args)
     cfg = _study_config(args)
     config = get_config(args.preset)
     cfg = dataclasses.replace(cfg, presets=(config.name,), factors=(args.factor,))
@@ -141,7 +134,6 @@ def run_pareto(args) -> int:
     """A resumable sweep over presets x resolution factors; JSONL, front, table and plot in --out."""
     from .study import run_sweep, table
 
-    _threads(args)
     cfg = _study_config(args)
     result = run_sweep(cfg, args.out, progress=args.progress)
     print("\n" + table(result.points))
@@ -166,8 +158,9 @@ def add_subcommands(subparsers) -> None:
     q.add_argument("--int8", action="store_true", help="convert Linear/Conv layers to int8 kernels, check and time")
     q.add_argument("--int8-batch", type=int, default=16, help="test samples used by the int8 check")
     q.add_argument("--out", default="runs/quantize", help="output directory (the float model goes in OUT/float)")
-    q.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    q.add_argument("--progress", action="store_true", help="progress bars")
+    q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars (on a terminal; plain lines in a file or pipe)")
+    add_threads_flag(q)
     _add_study_flags(q, swept=False)
     q.set_defaults(func=run_quantize)
 
@@ -180,8 +173,9 @@ def add_subcommands(subparsers) -> None:
         epilog="example: lowprec pareto --model fno --dataset darcy --factors 1 2 4 8 --out runs/pareto-fno-darcy",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default="runs/pareto", help="output directory")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars (on a terminal; plain lines in a file or pipe)")
+    add_threads_flag(p)
     _add_study_flags(p, swept=True)
     p.set_defaults(func=run_pareto)
 

@@ -31,9 +31,9 @@ from typing import Any, Mapping, Optional, Union
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._progress import progress_bar
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -266,8 +266,8 @@ class Trainer:
         n = len(data.y)
         steps_per_epoch = -(-n // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
-        bar = tqdm(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
-                   disable=not cfg.progress, dynamic_ncols=True)
+        bar = progress_bar(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
+                           disable=not cfg.progress)
         self._consecutive_skips = 0
         try:
             while self.epoch < last:
