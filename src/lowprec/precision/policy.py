@@ -57,10 +57,11 @@ overflows. lowprec's forward transform is normalized (``norm="forward"``), so
 every coefficient it returns is an average, no larger than max|x|. When that
 transform runs in fp32 (``mixed``) or in bf16 (fp32's exponent range), the
 stabilizer has nothing to prevent and only changes the function the model
-computes (it squashes every layer's input into [-1, 1]), an error of its own
-that fp16 rounding of the contraction does not come close to. It stays on in ``half``, the paper's setting, where a native fp16
-FFT may run on a GPU: cuFFT sums before it scales, and although lowprec
-splits the 1/N around it (see :mod:`lowprec.spectral.transforms`), its
+computes (it squashes every spectral layer's input into [-1, 1]), an error of
+its own far larger than fp16 rounding of the contraction. It stays on in
+``half``, the paper's setting, where a native fp16 FFT may run on a GPU:
+cuFFT sums before it scales, and although lowprec splits the 1/N around it
+(see :mod:`lowprec.spectral.transforms`), its
 values still reach sqrt(N) max|x|, past fp16's range at 1024² once
 max|x| > 64; tanh keeps max|x| <= 1. ``fp16`` drops it because its DFT
 divides before it sums. ``mixed_tanh`` is the paper's mixed setting verbatim,
