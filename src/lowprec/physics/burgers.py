@@ -168,8 +168,7 @@ class Burgers(Problem):
 
     The defaults are DeepXDE's choices (raw inputs, Hammersley points, the residual on every
     point); with them fp32 reaches a lower error than with normalized inputs, Sobol points and
-    the residual inside only (``benchmarks/burgers_pinn_setup_ablation.py`` compares the two;
-    results are indexed in ``benchmarks/README.md``).
+    the residual inside only (the setup ablation is indexed in ``benchmarks/README.md``).
     """
 
     name: ClassVar[str] = "burgers"

@@ -79,12 +79,11 @@ class PrecisionMode:
         fp32_finish: fraction of the steps, at the end, run in the master dtype: the working
             copy is dropped and the same master weights and Adam state go on, without loss
             scaling or residual guard. Why: fp16 working weights hold 11 significant bits, and
-            near a PINN's optimum the gradient is sensitive to rounding them (the script
-            ``benchmarks/pinn_fp16_floor.py`` measures by how much), so mixed keeps converging,
-            but more slowly than fp32. A short fp32 finish takes the last steps at fp32's pace,
-            as Tu et al.'s schedule for operators ends in full precision. It helps where mixed
-            trails fp32 in the last phase of training; it cannot recover a lag built up
-            earlier at a large learning rate.
+            near a PINN's optimum the gradient is sensitive to rounding them, so mixed keeps
+            converging, but more slowly than fp32. A short fp32 finish takes the last steps at
+            fp32's pace, as Tu et al.'s schedule for operators ends in full precision. It helps
+            where mixed trails fp32 in the last phase of training; it cannot recover a lag built
+            up earlier at a large learning rate.
     """
 
     name: str
