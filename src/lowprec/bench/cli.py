@@ -20,7 +20,7 @@ relative error of one forward pass against fp64. With neuraloperator installed
 same process, and every row shows its speed-up and memory against
 neuraloperator in fp32. --mode layer times one spectral layer alone.
 
-The defaults are DESIGN.md's configuration (FNO 2D, width 64, 4 layers, 32
+The defaults are a GPU-sized configuration (FNO 2D, width 64, 4 layers, 32
 modes, batch 8, batch 4 at 1024^2); on a CPU pass small sizes, e.g.
   lowprec bench --device cpu --grids 32,64 --batch 4 --width 16 --layers 2 --modes 8
 """
@@ -81,7 +81,7 @@ def _bench(args) -> int:
     from .report import format_table, memory_tables, save
     from .run import resolve_device, run_bench
 
-    # DESIGN.md's configuration: batch 8, and 4 at 1024^2.
+    # Batch 8, halved at 1024^2 to keep one step's saved activations within one GPU's memory.
     batches = args.batch or tuple(4 if g >= 1024 else 8 for g in args.grids)
     config = BenchConfig(mode=args.mode, grids=args.grids, batches=batches, dim=args.dim, width=args.width,
                          layers=args.layers, modes=args.modes, factorization=args.factorization, rank=args.rank,

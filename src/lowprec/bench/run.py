@@ -36,7 +36,7 @@ RECOMPUTE = ("off", "on", "both")
 
 @dataclass
 class BenchConfig:
-    """What to benchmark. The defaults are DESIGN.md's configuration (an H100 run).
+    """What to benchmark. The defaults are a GPU-sized configuration (FNO 2D, width 64, 4 layers).
 
     ``batches`` holds one batch size for every grid, or one per grid. ``backends``
     empty: each policy with its own backend; otherwise every policy once per backend.

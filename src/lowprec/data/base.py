@@ -100,8 +100,8 @@ def cpu_threads_for(numel: int, device: Union[str, torch.device], threshold: int
 
     A solver step is a few dozen whole-array operations; below about a million elements
     each one is too short to share between threads, and on a busy machine waiting for
-    the second thread costs more than the work (measured: 50x slower for 3 x 128 Burgers
-    on 2 loaded cores). The previous thread count is restored afterwards.
+    the second thread costs more than the work (a small Burgers batch on loaded cores
+    runs many times slower multi-threaded). The previous thread count is restored afterwards.
     """
     if torch.device(device).type != "cpu" or numel >= threshold or torch.get_num_threads() == 1:
         yield

@@ -28,8 +28,8 @@ positive definite for any positive a. (The harmonic mean is the exact 1D flux
 across a jump, but a jump mid-cell limits either scheme to first order.)
 
 The (s-2)² interior unknowns form one scipy.sparse matrix per sample, solved by
-SuperLU with a symmetric minimum-degree ordering (measured 1.5x faster than the
-default COLAMD at 128²). Samples are independent, so a thread pool solves several
+SuperLU with a symmetric minimum-degree ordering (the matrix is symmetric, and this
+ordering is faster than the default COLAMD on it). Samples are independent, so a thread pool solves several
 at once (SuperLU releases the GIL).
 
 Why scipy and not torch: a sparse direct solve is exact, needs no tuning and takes

@@ -16,8 +16,8 @@ them, and a cast of the module (``.half()``) casts them too.
 
 Half-precision matrix products on CPU
 -------------------------------------
-CPU PyTorch has no fp16 GEMM kernel: it emulates one in software, about 25x
-slower than fp32 on our 2-core test machine. A tensor-core fp16 GEMM
+CPU PyTorch has no fast fp16 GEMM kernel: it emulates one in software, an order
+of magnitude slower than fp32. A tensor-core fp16 GEMM
 multiplies fp16 operands, accumulates in fp32 and rounds the result to fp16.
 :func:`linear` does exactly that on CPU (fp32 product of the fp16 operands,
 result rounded to fp16), which gives the GPU's arithmetic at fp32 speed. The
@@ -47,7 +47,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 #: How fp16 GEMMs run on CPU: "fp32_accumulate" (default, see module docstring) or
-#: "native" (PyTorch's software fp16 kernel: same numbers, ~25x slower).
+#: "native" (PyTorch's software fp16 kernel: same numbers, much slower).
 CPU_HALF_GEMM = "fp32_accumulate"
 
 

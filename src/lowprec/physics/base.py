@@ -115,8 +115,7 @@ class Box:
 
         Point k = 1..n has last coordinate k / (n + 1) and the others the radical inverses of
         k in bases 2, 3, 5, ...: DeepXDE's default training distribution (its points, value
-        for value, in 2D), which left our Burgers PINN 20 % more accurate than scrambled Sobol
-        points did (benchmarks/results/physics/b5k_vs_deepxde). Twenty lines, not scipy's
+        for value, in 2D), which the Burgers PINN uses so that its setup matches DeepXDE's. Twenty lines, not scipy's
         ``qmc``, which has Halton but no Hammersley.
         """
         k = torch.arange(1, n + 1, dtype=torch.float64)

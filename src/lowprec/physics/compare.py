@@ -199,8 +199,9 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         notes.append("Result: " + "; ".join(verdict) + ".")
         n_seeds = min(len(runs) for runs in groups.values())
         if n_seeds < 3:
-            # Measured: Burgers seed 0 alone gave mixed +33 % on one host and +80 % on another, while the
-            # 3-seed means agreed (+7.2 %, +7.5 %); a verdict on so few seeds says more about the seed.
+            # A single run's end point depends on the seed and even on the CPU (different kernels round
+            # differently), while means over a few seeds agree; a verdict on so few seeds says more about
+            # the seed than about the precision.
             notes.append(f"This verdict rests on {n_seeds} seed{'s' if n_seeds > 1 else ''}: single-run end "
                          "points of these problems swing by more than 10 % between seeds and hosts; compare "
                          "means over --seeds 3 or more.")

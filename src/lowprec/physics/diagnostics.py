@@ -20,14 +20,14 @@ dtype can resolve:
 
 * ``residual_rounding``: the rms of the rounding error in the residuals the loss
   squares, relative to the residuals' rms. A PDE residual is a small difference
-  of large terms (Kovasznay at fp32's step-5000 weights: the terms' magnitudes
-  sum to ~400x the residual at the median point), and fp16 rounds each term to
-  2**-11 of its size, so as training drives the residual down, a fixed rounding
-  error becomes a growing share of it -- and of the gradient (measured there:
-  11 % of the residual, 13.5 % of the gradient; bf16 103 % and 140 %). How much
-  a run suffers from it depends on the problem: Kovasznay's mixed run falls
-  behind fp32 from 4-6 %, Burgers' keeps pace at 10-13 %
-  (benchmarks/results/physics/README.md).
+  of large terms (in Kovasznay's momentum equations the terms' magnitudes sum to
+  hundreds of times the residual once training has converged), and fp16 rounds
+  each term to 2**-11 of its size, so as training drives the residual down, a
+  fixed rounding error becomes a growing share of it -- and of the gradient. It
+  is measured by evaluating the residuals in the compute dtype and in fp64 on
+  the same weights. How large a share a problem tolerates before mixed falls
+  behind fp32 depends on the problem; the ``--compare`` table reports the share
+  beside the error, and the trainer warns past 25 %.
 """
 
 from __future__ import annotations

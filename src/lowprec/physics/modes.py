@@ -22,7 +22,7 @@ gradients back to fp32 for the optimizer. The one exception is the activation
 function, evaluated in fp32 and rounded back (see ``activation_dtype``). *fp16* has only the fp16
 copy: Adam's moments and the update are fp16 too, and updates smaller than
 half an fp16 ulp of a weight are lost. That, with Adam's epsilon rounding to
-zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; we reproduce it rather
+zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; the mode reproduces it rather
 than hide it, and keep the same safety measures (fp32 loss sums, loss scaling,
 residual guard) in fp16 and mixed so that the only difference between them is
 where the weights and the update live.
@@ -75,21 +75,15 @@ class PrecisionMode:
             forms tanh' as 1 - tanh(z)^2 from the saved output, and a saturated unit's
             fp16 output (ulp 4.9e-4 near 1) leaves that difference with tens of percent
             error, in exactly the steep units that carry a shock. Matrix products (the
-            cost) stay fp16. Burgers, 3 seeds, 20000 steps: mixed +16 % against fp32 with
-            fp16 activations, +7 % with fp32 ones.
+            cost) stay fp16; only the elementwise activation and its derivative are fp32.
         fp32_finish: fraction of the steps, at the end, run in the master dtype: the working
             copy is dropped and the same master weights and Adam state go on, without loss
             scaling or residual guard. Why: fp16 working weights hold 11 significant bits, and
-            near a PINN's optimum the gradient is that sensitive to them -- at the fp32 run's
-            final Burgers-inverse weights, rounding them to fp16 alone moves the gradient by
-            45 % (benchmarks/pinn_fp16_floor.py), so mixed keeps converging, but
-            slower. A short fp32 finish takes the last steps at fp32's pace, as Tu et al.'s
-            schedule for operators ends in full precision. Measured (6 seeds, 20000 steps): on
-            the inverse problem under DeepXDE's setup, where mixed was +21 % of fp32's error,
-            +4.0 %; where mixed already tracks fp32 (the default inverse setup, +4.5 %; the
-            forward Burgers PINN) it changed nothing beyond the seed-to-seed spread; on Kovasznay
-            at 5 x 100, where mixed's lag builds up at lr 1e-3 before the finish begins, nothing
-            either (seed 0: 0.0395 against mixed's 0.0387 and fp32's 0.0212).
+            near a PINN's optimum the gradient is sensitive to rounding them, so mixed keeps
+            converging, but more slowly than fp32. A short fp32 finish takes the last steps at
+            fp32's pace, as Tu et al.'s schedule for operators ends in full precision. It helps
+            where mixed trails fp32 in the last phase of training; it cannot recover a lag built
+            up earlier at a large learning rate.
     """
 
     name: str
@@ -203,9 +197,10 @@ class WeightCopies:
         self.working = copy.deepcopy(self.master).to(mode.compute_dtype) if mode.is_mixed else self.master
         if self.working is not self.master:
             # Scalar parameters (an inverse problem's PDE coefficient) keep the master dtype, as
-            # autocast keeps them: they cost no compute, and an fp16 copy of the Burgers viscosity's
-            # log stalled its recovery at a 0.25 % grid (measured) while fp32 went on to 0.17 %.
-            # Where a scalar meets an fp16 field, type promotion rounds it there (5e-4 relative).
+            # autocast keeps them: they cost no compute, and an fp16 copy would confine the
+            # recovered coefficient to fp16's grid (2**-11 relative steps), which is coarser than the
+            # accuracy an inverse problem reaches. Where a scalar meets an fp16 field, type
+            # promotion rounds it there, once per use.
             for w, m in zip(self.working.parameters(), self.master.parameters()):
                 if w.ndim == 0:
                     w.data = w.data.to(m.dtype)
