@@ -20,11 +20,17 @@ PLUGINS = ("lowprec.physics.cli", "lowprec.data.cli", "lowprec.bench.cli", "lowp
 def _train(args) -> int:
     from .config import build_run, flag_overrides, load_config
     from .report import plot_history
-    from .train import Trainer
+    from .train import Trainer, distributed
 
+    if args.nproc is not None and not distributed.launched_by_torchrun():
+        return distributed.launch(distributed.without_flags(args.argv, ("--nproc", "--max-restarts")), args.nproc,
+                                  args.max_restarts)
     cfg = load_config(args.config, flag_overrides(args))
+    ranks = distributed.init_from_env(cfg.train.device)
     out = Path(cfg.out_dir)
     saved = out / "config.yaml"
+    # A worker restarted by torchrun's elastic agent continues from the last checkpoint, if there is one yet.
+    args.resume = args.resume or (distributed.elastic_restart() and (out / "checkpoint.pt").exists())
     if args.resume:
         if not saved.is_file():
             raise SystemExit(f"error: --resume given but {out} holds no run (no config.yaml); "
@@ -37,14 +43,23 @@ def _train(args) -> int:
     elif (out / "checkpoint.pt").exists():
         raise SystemExit(f"error: {out} already holds a run; continue it with --resume, or choose another "
                          "--out-dir (nothing is overwritten).")
-    model, train_set, test_sets = build_run(cfg, progress=cfg.train.progress)
+    # Rank 0 generates (and caches) the data first; the other ranks then read the cache.
+    model, train_set, test_sets = distributed.rank_zero_first(
+        ranks, lambda: build_run(cfg, progress=cfg.train.progress and ranks.is_writer))
+    trainer = Trainer(model, train_set, test_sets, cfg.train, out)
+    if not ranks.is_writer:
+        if args.resume:
+            trainer.resume(out)
+        trainer.fit()
+        distributed.shutdown()
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    trainer = Trainer(model, train_set, test_sets, cfg.train, out)
     if args.resume:
         trainer.resume(out)
         print(f"resumed {out} after epoch {trainer.epoch}")
     history = trainer.fit()
+    distributed.shutdown()
     plot = plot_history({str(trainer.schedule): history}, out / "curves.png")
     print(f"\nfinished {len(history)} epochs; metrics in {out / 'metrics.jsonl'}, curves in {plot}, "
           f"checkpoint in {out / 'checkpoint.pt'}")
@@ -73,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
                                        "data/model/train sections) and are overridden by flags.")
     train.add_argument("--config", help="YAML configuration file")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out-dir")
+    train.add_argument("--nproc", type=int, metavar="N",
+                       help="train data-parallel in N processes on this machine (torchrun's elastic agent; "
+                            "GPUs: one per process, NCCL; CPU: gloo); batch_size is per process")
+    train.add_argument("--max-restarts", type=int, default=0, metavar="N",
+                       help="with --nproc: restart all processes up to N times when one fails; they resume "
+                            "from the last checkpoint in --out-dir (default: 0)")
     add_config_flags(train)
     add_threads_flag(train)
     train.set_defaults(func=_train)
@@ -106,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc` starts workers with these
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
                         stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from .._progress import progress_bar
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .distributed import current_ranks, previous_world_size
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
 
@@ -188,6 +190,11 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
+        # One process, or this rank of a torchrun job (lowprec.train.distributed): the model it trains
+        # (DDP-wrapped when there are several ranks), its batches, and who writes.
+        self.ranks = current_ranks(self.device)
+        self.ranks.check_dataset(len(train_set.y))
+        self.train_model = self.ranks.wrap(self.model)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
         if config.loss == "h1" and not on_grid(train_set):
@@ -218,12 +225,13 @@ class Trainer:
         self.scaler.enabled = policy.loss_scaling
         self.optimizer.zero_grad(set_to_none=True)
         with meter, policy:
-            out = self.model(*args, **named)
+            out = self.train_model(*args, **named)
         loss = self.loss_fn(out, y)
         self.scaler.scale(loss).backward()
         bad_params = self.scaler.unscale_(self.model)
         loss_value = loss.item()
-        if bad_params or not torch.isfinite(loss):
+        # All ranks skip together: no rank may step (or move its loss scale) alone.
+        if self.ranks.any(bool(bad_params) or not torch.isfinite(loss)):
             self._overflow(args, named, policy, bad_params, loss_value)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update(overflow=True)
@@ -236,7 +244,9 @@ class Trainer:
     def _overflow(self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str],
                   loss_value: float) -> None:
         where = f"epoch {self.epoch} step {self._step_in_epoch}"
-        if not torch.isfinite(torch.tensor(loss_value)):
+        if not bad_params and math.isfinite(loss_value):
+            what = "step overflowed on another rank"
+        elif not math.isfinite(loss_value):
             with policy:
                 found = first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
@@ -267,16 +277,17 @@ class Trainer:
         steps_per_epoch = -(-n // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
         bar = progress_bar(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
-                           disable=not cfg.progress)
+                           disable=not cfg.progress or not self.ranks.is_writer)
         self._consecutive_skips = 0
         try:
             while self.epoch < last:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
-                if self.out_dir is not None:
+                if self.out_dir is not None and self.ranks.is_writer:
                     self.save(self.out_dir / "checkpoint.pt")
                     write_jsonl(self.out_dir / "metrics.jsonl", self.history)
-                (bar.write if cfg.progress else log.info)(format_record(record))
+                if self.ranks.is_writer:
+                    (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
             bar.close()
         return self.history
@@ -284,15 +295,14 @@ class Trainer:
     def _epoch(self, bar, steps_per_epoch: int) -> dict:
         cfg, data = self.config, self.train_set
         policy = self.policy_at(self.epoch)
-        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
-        order = torch.randperm(len(data.y), generator=generator)
         self.model.train()
         reset_peak_memory(self.device)
         self._skipped, losses, seen = 0, [], 0
         meter = SavedTensorMeter()
         start = time.perf_counter()
         bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs} [{policy.name}]")
-        for self._step_in_epoch, idx in enumerate(order.split(cfg.batch_size)):
+        batches = self.ranks.batches(len(data.y), cfg.batch_size, cfg.seed, self.epoch)
+        for self._step_in_epoch, idx in enumerate(batches):
             args, named, y = unpack(take(data, idx), self.device)
             loss = self._step(args, named, y, policy,
                               meter if self._step_in_epoch == 0 else contextlib.nullcontext())
@@ -304,17 +314,19 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
+        loss_sum, seen = self.ranks.sum([sum(losses), seen])
         record = {
             "epoch": self.epoch + 1,
             "policy": policy.name,
             "lr": self.optimizer.param_groups[0]["lr"],
-            "train_loss": sum(losses) / seen if seen else float("nan"),
+            "train_loss": loss_sum / seen if seen else float("nan"),
             "seconds": seconds,
             "samples_per_s": len(data.y) / seconds,
             "activation_mib": meter.mib,
             "peak_memory_mib": peak_memory_mib(self.device),
             "loss_scale": self.scaler.scale_value if policy.loss_scaling else None,
             "skipped_steps": self._skipped,
+            "world_size": self.ranks.world_size,
         }
         if self.scheduler is not None:
             with warnings.catch_warnings():
@@ -322,7 +334,7 @@ class Trainer:
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                 self.scheduler.step()
         for name, test_set in self.test_sets.items():
-            scores = evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device)
+            scores = self.ranks.evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device)
             record.update({f"{name}_{k}": v for k, v in scores.items()})
         self.epoch += 1
         return record
@@ -363,7 +375,15 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.epoch, self.history = state["epoch"], state["history"]
-        if self.out_dir is not None:
+        before = previous_world_size(self.history)
+        if before not in (None, self.ranks.world_size):
+            # The model and optimizer states are whole on every rank, so any world size can resume; only the
+            # global batch (batch_size per rank times the world size) changes, and with it the result.
+            log.warning("resuming %s, trained on %d process(es), on %d: the global batch changes from %d to %d "
+                        "samples, so the run will not match an uninterrupted one.", path, before,
+                        self.ranks.world_size, before * self.config.batch_size,
+                        self.ranks.world_size * self.config.batch_size)
+        if self.out_dir is not None and self.ranks.is_writer:
             write_jsonl(self.out_dir / "metrics.jsonl", self.history)
         return self
 

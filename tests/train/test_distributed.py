@@ -1,0 +1,172 @@
+"""Data-parallel training: two gloo processes on the CPU against one process, and the errors around it.
+
+The two-rank run is spawned once per module (torch.multiprocessing, a file rendezvous) and plays several
+scenarios; the tests compare what each rank saved with what one process computes here.
+"""
+
+import os
+import types
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from lowprec.models import FNO
+from lowprec.precision import get_policy
+from lowprec.train import TrainConfig, Trainer
+from lowprec.train import checkpoint as checkpoint_module
+from lowprec.train.distributed import Ranks, init_from_env, without_flags
+
+N_TRAIN, BATCH = 16, 2
+
+
+def toy_data(n, s=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, s, s, generator=g)
+    return types.SimpleNamespace(x=x, y=x ** 2 + 0.5 * x, grid="periodic")
+
+
+def make(config, out_dir=None):
+    torch.manual_seed(0)
+    model = FNO((4, 4), hidden_channels=8, n_layers=2)
+    return Trainer(model, toy_data(N_TRAIN), {"test": toy_data(7, seed=1)}, config, out_dir)
+
+
+def config(batch_size, **kw):
+    return TrainConfig(**{"epochs": 3, "batch_size": batch_size, "scheduler": "none", "lr": 1e-2,
+                          "progress": False, **kw})
+
+
+# A policy that scales the loss, in fp32, so that a skipped step visibly lowers the scale.
+SCALED = get_policy("full").replace(name="full_scaled", loss_scaling=True)
+
+
+def _scenarios(rank: int, world: int, init: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
+    writes = []
+    original = checkpoint_module.atomic_write
+
+    def logged(path, write):
+        writes.append(str(path))
+        original(path, write)
+
+    checkpoint_module.atomic_write = logged
+    try:
+        # 1. per-rank batch BATCH on two ranks, two of three epochs written to out/run.
+        trainer = make(config(BATCH), os.path.join(out, "run"))
+        trainer.fit(max_epochs=2)
+        torch.save({"model": trainer.model.state_dict(), "history": trainer.history, "writes": writes},
+                   os.path.join(out, f"ddp_rank{rank}.pt"))
+        # 2. an overflow on rank 1 alone, at its first step.
+        trainer = make(config(BATCH, epochs=1, precision=SCALED, on_overflow="skip"))
+        if rank == 1:
+            unscale = trainer.scaler.unscale_
+            calls = []
+
+            def unscale_once_bad(model):
+                calls.append(1)
+                bad = unscale(model)
+                return bad or (["blocks.0.spectral.weight"] if len(calls) == 1 else [])
+
+            trainer.scaler.unscale_ = unscale_once_bad
+        trainer.fit()
+        torch.save({"model": trainer.model.state_dict(), "history": trainer.history,
+                    "scale": trainer.scaler.scale_value}, os.path.join(out, f"overflow_rank{rank}.pt"))
+    finally:
+        checkpoint_module.atomic_write = original
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_scenarios, args=(2, str(out / "init"), str(out)), nprocs=2, join=True)
+    return out, [torch.load(out / f"ddp_rank{r}.pt", weights_only=False) for r in range(2)], \
+        [torch.load(out / f"overflow_rank{r}.pt", weights_only=False) for r in range(2)]
+
+
+def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(two_ranks):
+    _, ranks, _ = two_ranks
+    single = make(config(2 * BATCH))
+    single.fit(max_epochs=2)
+    for name, want in single.model.state_dict().items():
+        for r in ranks:
+            torch.testing.assert_close(r["model"][name], want, rtol=1e-5, atol=1e-6, msg=name)
+    for got, want in zip(ranks[0]["history"], single.history):
+        assert got["world_size"] == 2 and want["world_size"] == 1
+        # Training loss and test errors are reduced over the ranks: the means of all samples.
+        for key in ("train_loss", "test_l2", "test_h1"):
+            assert got[key] == pytest.approx(want[key], rel=1e-5), key
+
+
+def test_only_rank_zero_writes_and_leaves_whole_files(two_ranks):
+    out, ranks, _ = two_ranks
+    assert ranks[1]["writes"] == []
+    assert sorted(os.path.basename(p) for p in ranks[0]["writes"]) == ["checkpoint.pt", "checkpoint.pt",
+                                                                       "metrics.jsonl", "metrics.jsonl"]
+    assert sorted(os.listdir(out / "run")) == ["checkpoint.pt", "metrics.jsonl"]  # no temporary files left
+    assert len((out / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_an_overflow_on_one_rank_skips_the_step_on_every_rank(two_ranks):
+    _, _, ranks = two_ranks
+    steps = N_TRAIN // (2 * BATCH)
+    for r in ranks:
+        assert r["history"][0]["skipped_steps"] == 1
+        assert r["scale"] == TrainConfig().init_loss_scale / 2
+    for name, a in ranks[0]["model"].items():
+        assert torch.equal(a, ranks[1]["model"][name]), name
+    # The skipped step is the first: the same as one process that skips its first step.
+    single = make(config(2 * BATCH, epochs=1, precision=SCALED, on_overflow="skip"))
+    unscale, calls = single.scaler.unscale_, []
+    single.scaler.unscale_ = lambda m: calls.append(1) or unscale(m) or (["x.weight"] if len(calls) == 1 else [])
+    single.fit()
+    assert len(calls) == steps
+    for name, want in single.model.state_dict().items():
+        torch.testing.assert_close(ranks[0]["model"][name], want, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_checkpoint_from_two_ranks_resumes_in_one_process(two_ranks, caplog_lowprec):
+    out, _, _ = two_ranks
+    resumed = make(config(BATCH), out / "resume").resume(out / "run")
+    assert "trained on 2 process(es), on 1" in caplog_lowprec.text
+    assert resumed.epoch == 2
+    history = resumed.fit()
+    assert [r["world_size"] for r in history] == [2, 2, 1]
+
+
+# -- without other processes ---------------------------------------------------------------------
+
+def test_the_ranks_batches_interleave_into_the_single_process_batches():
+    one = Ranks().batches(N_TRAIN, 2 * BATCH, seed=3, epoch=5)
+    r0, r1 = (Ranks(r, 2).batches(N_TRAIN, BATCH, seed=3, epoch=5) for r in range(2))
+    assert len(one) == len(r0) == len(r1)
+    for whole, a, b in zip(one, r0, r1):
+        assert sorted(whole.tolist()) == sorted(a.tolist() + b.tolist())
+    # One process draws the permutation the trainer always drew (seed * 100_003 + epoch).
+    expected = torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(3 * 100_003 + 5))
+    assert torch.equal(torch.cat(one), expected)
+
+
+def test_a_world_size_that_does_not_divide_the_data_is_refused():
+    with pytest.raises(ValueError, match="15 training samples cannot be shared evenly by 2 processes.*14 or 16"):
+        Ranks(1, 2).check_dataset(15)
+    Ranks(1, 3).check_dataset(15)
+
+
+def test_a_world_without_a_rendezvous_is_a_clear_error(monkeypatch):
+    for var in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="MASTER_ADDR, MASTER_PORT .*torchrun"):
+        init_from_env("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert init_from_env("cpu") == Ranks()
+
+
+def test_the_launcher_strips_its_own_flags():
+    argv = ["train", "--nproc", "2", "--epochs", "3", "--max-restarts=1", "--out-dir", "x"]
+    assert without_flags(argv, ("--nproc", "--max-restarts")) == ["train", "--epochs", "3", "--out-dir", "x"]
