@@ -170,3 +170,61 @@ def test_a_world_without_a_rendezvous_is_a_clear_error(monkeypatch):
 def test_the_launcher_strips_its_own_flags():
     argv = ["train", "--nproc", "2", "--epochs", "3", "--max-restarts=1", "--out-dir", "x"]
     assert without_flags(argv, ("--nproc", "--max-restarts")) == ["train", "--epochs", "3", "--out-dir", "x"]
+
+
+def test_the_cli_names_a_missing_rendezvous(monkeypatch, capsys, tmp_path):
+    from lowprec.cli import main
+
+    for var in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(["train", "--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "rendezvous" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+# -- torchrun's elastic agent: a worker killed mid-run -------------------------------------------
+
+def _lowprec(out_dir, cache, *extra):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "lowprec", "train", "--nproc", "2", "--resolution", "17", "--n-train", "16",
+           "--n-test", "4", "--batch-size", "2", "--epochs", "12", "--hidden-channels", "8", "--n-modes", "4",
+           "--n-layers", "2", "--scheduler", "none", "--out-dir", str(out_dir), "--cache-dir", str(cache),
+           "--no-progress", *extra]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the workers through Linux's /proc")
+def test_a_killed_worker_restarts_from_the_checkpoint_and_ends_with_the_same_weights(tmp_path):
+    import signal
+    import time
+
+    straight = _lowprec(tmp_path / "straight", tmp_path / "cache")
+    log = straight.communicate(timeout=300)[0]
+    assert straight.returncode == 0, log
+    job = _lowprec(tmp_path / "killed", tmp_path / "cache", "--max-restarts", "1")
+    metrics, deadline = tmp_path / "killed" / "metrics.jsonl", time.monotonic() + 240
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0]
+        time.sleep(0.05)
+    workers = _children(job.pid)
+    assert len(workers) == 2
+    os.kill(workers[1], signal.SIGKILL)
+    log = job.communicate(timeout=300)[0]
+    assert job.returncode == 0, log
+    assert "resumed" in log, log  # the run was still going when the worker died, and resumed
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 12
+    for name, want in a["model"].items():
+        assert torch.equal(b["model"][name], want), name
