@@ -16,7 +16,12 @@ from lowprec.models import FNO
 from lowprec.precision import get_policy
 from lowprec.train import TrainConfig, Trainer
 from lowprec.train import checkpoint as checkpoint_module
-from lowprec.train.distributed import Ranks, init_from_env, without_flags
+from lowprec.train.distributed import (
+    Ranks,
+    fully_shard_model,
+    init_from_env,
+    without_flags,
+)
 
 N_TRAIN, BATCH = 16, 2
 
@@ -31,6 +36,22 @@ def make(config, out_dir=None):
     torch.manual_seed(0)
     model = FNO((4, 4), hidden_channels=8, n_layers=2)
     return Trainer(model, toy_data(N_TRAIN), {"test": toy_data(7, seed=1)}, config, out_dir)
+
+
+def tiny_fno():
+    torch.manual_seed(0)
+    return FNO((4, 4), hidden_channels=8, n_layers=2)
+
+
+def adam_steps(model, rank, world, batch, steps=3):
+    """``steps`` Adam steps on this rank's share (every ``world``-th sample) of consecutive global batches."""
+    data = toy_data(steps * world * batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for k in range(steps):
+        idx = torch.arange(k * world * batch, (k + 1) * world * batch)[rank::world]
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(data.x[idx]), data.y[idx]).backward()
+        optimizer.step()
 
 
 def config(batch_size, **kw):
@@ -74,6 +95,12 @@ def _scenarios(rank: int, world: int, init: str, out: str) -> None:
         trainer.fit()
         torch.save({"model": trainer.model.state_dict(), "history": trainer.history,
                     "scale": trainer.scaler.scale_value}, os.path.join(out, f"overflow_rank{rank}.pt"))
+        # 3. FSDP2: three Adam steps, per-rank batch BATCH, the whole parameters gathered afterwards.
+        model = fully_shard_model(tiny_fno())
+        sharded = {n: p.to_local().numel() for n, p in model.named_parameters()}
+        adam_steps(model, rank, world, BATCH)
+        torch.save({"model": {n: p.full_tensor() for n, p in model.named_parameters()}, "sharded": sharded},
+                   os.path.join(out, f"fsdp_rank{rank}.pt"))
     finally:
         checkpoint_module.atomic_write = original
         dist.destroy_process_group()
@@ -85,6 +112,10 @@ def two_ranks(tmp_path_factory):
     mp.spawn(_scenarios, args=(2, str(out / "init"), str(out)), nprocs=2, join=True)
     return out, [torch.load(out / f"ddp_rank{r}.pt", weights_only=False) for r in range(2)], \
         [torch.load(out / f"overflow_rank{r}.pt", weights_only=False) for r in range(2)]
+
+
+def fsdp_results(out):
+    return [torch.load(out / f"fsdp_rank{r}.pt", weights_only=False) for r in range(2)]
 
 
 def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(two_ranks):
@@ -135,6 +166,21 @@ def test_a_checkpoint_from_two_ranks_resumes_in_one_process(two_ranks, caplog_lo
     assert resumed.epoch == 2
     history = resumed.fit()
     assert [r["world_size"] for r in history] == [2, 2, 1]
+
+
+def test_fsdp2_on_two_ranks_equals_one_process_with_the_global_batch(two_ranks):
+    out, _, _ = two_ranks
+    ranks = fsdp_results(out)
+    single = tiny_fno()
+    adam_steps(single, 0, 1, 2 * BATCH)
+    whole = dict(single.named_parameters())
+    for name, want in whole.items():
+        for r in ranks:
+            torch.testing.assert_close(r["model"][name], want.detach(), rtol=1e-5, atol=1e-6, msg=name)
+    # Each rank holds about half of every parameter (dim 0 split in two, the odd one rounded up).
+    for name, p in whole.items():
+        assert ranks[0]["sharded"][name] + ranks[1]["sharded"][name] == p.numel(), name
+        assert ranks[0]["sharded"][name] <= -(-p.shape[0] // 2) * p[0].numel(), name
 
 
 # -- without other processes ---------------------------------------------------------------------

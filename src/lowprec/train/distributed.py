@@ -146,6 +146,28 @@ class Ranks:
         return {k: v / n for k, v in zip(names, totals)}
 
 
+def fully_shard_model(model: nn.Module, **fsdp) -> nn.Module:
+    """Shard ``model``'s parameters, gradients and optimizer state over the ranks with FSDP2 (in place).
+
+    Every ``nn.ModuleList`` named ``blocks`` (the Fourier layers of FNO/TFNO, the stages of a UNet) has each
+    of its modules sharded as one unit, so a block's weights are gathered just before it runs and freed
+    after; the root shards what is left (lifting, projection, normalizers). Each rank then holds about
+    1/world_size of the parameters, gradients and Adam moments; activations are not sharded (see
+    docs/scaling.md). ``fsdp`` goes to ``torch.distributed.fsdp.fully_shard`` (e.g. ``mp_policy``).
+    Parameters become DTensors: read a whole one with ``p.full_tensor()``.
+
+    Optimise the sharded model with an optimizer built after this call. The :class:`~lowprec.train.Trainer`
+    uses DDP; its checkpoints, overflow checks and evaluation assume whole parameters on every rank.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    for name, module in model.named_modules():
+        if name.rpartition(".")[2] == "blocks" and isinstance(module, nn.ModuleList):
+            for block in module:
+                fully_shard(block, **fsdp)
+    return fully_shard(model, **fsdp)
+
+
 def shard(dataset, start: int, stop: int):
     """Samples ``start:stop`` of a data set: its own ``subset`` where it has one, else a view of ``x``, ``y``."""
     if hasattr(dataset, "subset"):
