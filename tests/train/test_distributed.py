@@ -274,3 +274,12 @@ def test_a_killed_worker_restarts_from_the_checkpoint_and_ends_with_the_same_wei
     assert a["epoch"] == b["epoch"] == 12
     for name, want in a["model"].items():
         assert torch.equal(b["model"][name], want), name
+
+
+def test_one_gpu_index_for_several_processes_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for var in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(var, "0" if var == "RANK" else "x")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ValueError, match="all 2 processes on one GPU"):
+        init_from_env("cuda:0")

@@ -212,6 +212,10 @@ def init_from_env(device: torch.device | str = "auto") -> Ranks:
                          "(the rendezvous) is not set; start the run with `torchrun --nproc-per-node N -m lowprec "
                          "train ...` or `lowprec train ... --nproc N`, or unset WORLD_SIZE to train in one process.")
     device = resolve_device(device)
+    if device.type == "cuda" and device.index is not None:
+        raise ValueError(f"device {str(device)!r} would put all {world} processes on one GPU; give device 'cuda' "
+                         "or 'auto' (each process takes GPU LOCAL_RANK), and choose the GPUs with "
+                         "CUDA_VISIBLE_DEVICES.")
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
