@@ -101,6 +101,9 @@ def _add_problem_parser(sub, problem) -> None:
                        help="samples solved together (torch solvers)")
     speed.add_argument("--cache-dir", dest="cache_dir", default=None,
                        help="cache directory (default: $LOWPREC_CACHE or ~/.cache/lowprec)")
+    speed.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="processes that share the samples (each sample depends only on its seed and "
+                            "index, so the cache entry is the one a single process writes)")
     speed.add_argument("--no-cache", dest="cache", action="store_false",
                        help="neither read nor write the cache")
     speed.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -124,6 +127,14 @@ def _generate(args) -> int:
                                            **params).times()
         _check_view(times, {k: getattr(args, k) for k in VIEW_KEYS})
     start = time.perf_counter()
+    if args.workers > 1:
+        from .parallel import load_or_generate_parallel
+
+        if not args.cache:
+            raise ValueError("--workers N merges the processes' samples into the cache; drop --no-cache, or "
+                             "use --workers 1.")
+        load_or_generate_parallel(problem.params.from_kwargs(resolution=args.resolution, n=args.n, seed=args.seed,
+                                                             **params), args.workers, args.cache_dir, **speed)
     common = dict(resolution=args.resolution, n=args.n, seed=args.seed, cache_dir=args.cache_dir,
                   cache=args.cache, progress=args.progress, **speed, **params)
     if problem.trajectories is not None:
