@@ -22,10 +22,11 @@ def _train(args) -> int:
     from .report import plot_history
     from .train import Trainer, distributed
 
+    cfg = load_config(args.config, flag_overrides(args))
     if args.nproc is not None and not distributed.launched_by_torchrun():
+        distributed.Ranks(0, max(args.nproc, 1)).check_dataset(cfg.data.n_train)  # before starting anything
         return distributed.launch(distributed.without_flags(args.argv, ("--nproc", "--max-restarts")), args.nproc,
                                   args.max_restarts)
-    cfg = load_config(args.config, flag_overrides(args))
     ranks = distributed.init_from_env(cfg.train.device)
     out = Path(cfg.out_dir)
     saved = out / "config.yaml"

@@ -283,3 +283,11 @@ def test_one_gpu_index_for_several_processes_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.raises(ValueError, match="all 2 processes on one GPU"):
         init_from_env("cuda:0")
+
+
+def test_nproc_that_does_not_divide_n_train_is_refused_before_any_process_starts(capsys, tmp_path):
+    from lowprec.cli import main
+
+    assert main(["train", "--nproc", "2", "--n-train", "15", "--out-dir", str(tmp_path / "run")]) == 2
+    assert "15 training samples cannot be shared evenly by 2 processes" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
