@@ -38,6 +38,10 @@ def make(config, out_dir=None):
     return Trainer(model, toy_data(N_TRAIN), {"test": toy_data(7, seed=1)}, config, out_dir)
 
 
+LARGE_KINDS = [("tfno", {"n_modes": (4, 4), "factorization": "tucker", "rank": 0.5}, (2, 1, 16, 16)),
+               ("fno3d", {"n_modes": (4, 4, 4)}, (2, 1, 8, 8, 8))]
+
+
 def tiny_fno():
     torch.manual_seed(0)
     return FNO((4, 4), hidden_channels=8, n_layers=2)
@@ -101,6 +105,20 @@ def _scenarios(rank: int, world: int, init: str, out: str) -> None:
         adam_steps(model, rank, world, BATCH)
         torch.save({"model": {n: p.full_tensor() for n, p in model.named_parameters()}, "sharded": sharded},
                    os.path.join(out, f"fsdp_rank{rank}.pt"))
+        # 4. FSDP2 on a Tucker TFNO and a 3D FNO: the gathered gradients against an unsharded replica.
+        errors = {}
+        for name, kw, shape in LARGE_KINDS:
+            torch.manual_seed(0)
+            model = FNO(hidden_channels=8, n_layers=2, **kw)
+            replica = FNO(hidden_channels=8, n_layers=2, **kw)
+            replica.load_state_dict(model.state_dict())
+            fully_shard_model(model)
+            x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))  # the same on both ranks
+            model(x).pow(2).mean().backward()
+            replica(x).pow(2).mean().backward()
+            grads = {n: p.grad.full_tensor() for n, p in model.named_parameters()}
+            errors[name] = max((grads[n] - p.grad).abs().max().item() for n, p in replica.named_parameters())
+        torch.save(errors, os.path.join(out, f"fsdp_kinds_rank{rank}.pt"))
     finally:
         checkpoint_module.atomic_write = original
         dist.destroy_process_group()
@@ -181,6 +199,15 @@ def test_fsdp2_on_two_ranks_equals_one_process_with_the_global_batch(two_ranks):
     for name, p in whole.items():
         assert ranks[0]["sharded"][name] + ranks[1]["sharded"][name] == p.numel(), name
         assert ranks[0]["sharded"][name] <= -(-p.shape[0] // 2) * p[0].numel(), name
+
+
+
+def test_fsdp2_shards_a_tucker_tfno_and_a_3d_fno(two_ranks):
+    out, _, _ = two_ranks
+    for rank in range(2):
+        errors = torch.load(out / f"fsdp_kinds_rank{rank}.pt")
+        assert set(errors) == {"tfno", "fno3d"}
+        assert all(e <= 1e-6 for e in errors.values()), errors
 
 
 # -- without other processes ---------------------------------------------------------------------
