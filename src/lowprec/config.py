@@ -247,7 +247,7 @@ HELP = {
     "recompute": "FNO/TFNO: keep only each stage's input for backward and recompute the rest (less memory, "
                  "about one more forward pass a step)",
     "epochs": "training epochs",
-    "batch_size": "training batch size",
+    "batch_size": "training batch size (per process under --nproc or torchrun)",
     "eval_batch_size": "evaluation batch size",
     "optimizer": "adam or adamw",
     "lr": "learning rate",

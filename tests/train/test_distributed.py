@@ -318,3 +318,13 @@ def test_nproc_that_does_not_divide_n_train_is_refused_before_any_process_starts
     assert main(["train", "--nproc", "2", "--n-train", "15", "--out-dir", str(tmp_path / "run")]) == 2
     assert "15 training samples cannot be shared evenly by 2 processes" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL data parallelism needs 2 CUDA devices")
+def test_nccl_ddp_on_two_gpus(tmp_path):
+    job = _lowprec(tmp_path / "gpu", tmp_path / "cache", "--device", "cuda")
+    log = job.communicate(timeout=600)[0]
+    assert job.returncode == 0, log
+    metrics = [line for line in (tmp_path / "gpu" / "metrics.jsonl").read_text().splitlines() if line]
+    assert len(metrics) == 12 and all('"world_size": 2' in line for line in metrics)
