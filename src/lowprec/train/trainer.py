@@ -274,7 +274,7 @@ class Trainer:
         """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
         cfg, data = self.config, self.train_set
         n = len(data.y)
-        steps_per_epoch = -(-n // cfg.batch_size)
+        steps_per_epoch = -(-(n // self.ranks.world_size) // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
         bar = progress_bar(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
                            disable=not cfg.progress or not self.ranks.is_writer)
