@@ -220,10 +220,26 @@ def init_from_env(device: torch.device | str = "auto") -> Ranks:
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     timeout = datetime.timedelta(seconds=_seconds("LOWPREC_DIST_TIMEOUT", 600))
-    dist.init_process_group(backend, timeout=timeout)
+    dist.init_process_group(backend, timeout=timeout, **_attempt_store(world, timeout))
     ranks = current_ranks(device)
     log.debug("rank %d of %d joined the process group (%s)", ranks.rank, ranks.world_size, backend)
     return ranks
+
+
+def _attempt_store(world: int, timeout: datetime.timedelta) -> dict:
+    """A key space of its own for this restart attempt, where torchrun's agent shares its store with the workers.
+
+    The agent keeps one TCP store for all the attempts of a run, and ``init_process_group`` writes its keys
+    (each rank's gloo address) without an attempt prefix; the workers of a restarted attempt could then read
+    the dead workers' addresses and fail to connect. Elsewhere: torch's own env:// rendezvous (empty dict).
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return {}
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False,
+                          timeout=timeout)
+    prefix = f"lowprec/{os.environ.get('TORCHELASTIC_RUN_ID', 'run')}/attempt_" \
+             f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    return {"store": dist.PrefixStore(prefix, store), "rank": int(os.environ["RANK"]), "world_size": world}
 
 
 def shutdown() -> None:
