@@ -13,7 +13,8 @@ import yaml
 from . import __version__
 
 # Modules that register further sub-commands through add_subcommands(subparsers), when present.
-PLUGINS = ("lowprec.physics.cli", "lowprec.data.cli", "lowprec.bench.cli", "lowprec.quant.cli")
+PLUGINS = ("lowprec.physics.cli", "lowprec.data.cli", "lowprec.bench.cli", "lowprec.quant.cli",
+           "lowprec.analysis.cli")
 
 
 def _train(args) -> int:
