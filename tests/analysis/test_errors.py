@@ -110,9 +110,13 @@ def test_cli_writes_json_and_plot(tmp_path, capsys):
     from lowprec.cli import main
 
     rc = main(["analyze", "--inputs", "jump", "--resolutions", "8,16", "--modes", "2", "--width", "4",
-               "--layers", "1", "--batch", "1", "--policies", "full,bf16", "--out", str(tmp_path)])
+               "--layers", "1", "--batch", "1", "--policies", "full,bf16", "--out", str(tmp_path),
+               "--spectrum", "--mode-sweep", "2,16"])
     assert rc == 0
     study = json.loads((tmp_path / "study.json").read_text())
     assert set(study["precision"]) == {"full", "bf16"}
     assert (tmp_path / "errors.png").stat().st_size > 0
+    assert (tmp_path / "spectrum.png").stat().st_size > 0
+    assert set(study["spectrum"]) == {"full", "bf16"}
+    assert study["mode_sweep"][0]["modes"] == 2 and "skipped" in study["mode_sweep"][1]
     assert "crossover" in capsys.readouterr().out

@@ -174,6 +174,24 @@ def _first_nonfinite(layers: dict[str, torch.Tensor], names: Sequence[str]) -> O
 
 
 @torch.no_grad()
+def run_policy(model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] = ()
+               ) -> tuple[str, torch.Tensor, dict[str, torch.Tensor]]:
+    """(label, output, {name: block output}) of fp32 ``model`` under ``policy`` (a preset, a policy or an fp8
+    name); an all-fp64 policy runs an fp64 copy, so that it is the reference itself."""
+    if isinstance(policy, str) and policy in FP8:
+        label, net, ctx = policy, fp8_emulated(model, FP8[policy]), get_policy("full")
+    else:
+        ctx = get_policy(policy)
+        label, net = ctx.name, model
+        if _all_fp64(ctx):
+            net = fp64_copy(model)  # parameters follow the policy: an fp64 policy runs fp64 weights
+    start = torch.float64 if _all_fp64(ctx) else torch.float32
+    with ctx:
+        y, layers = capture(net, x.to(ctx.autocast_dtype or start), names)
+    return label, y, layers
+
+
+@torch.no_grad()
 def precision_errors(model: nn.Module, x: torch.Tensor, policies: Sequence["str | PrecisionPolicy"],
                      names: Optional[Sequence[str]] = None) -> dict[str, dict]:
     """{policy name: {"total": error, "layers": {name: error}}} of ``model`` on x against fp64.
@@ -188,16 +206,7 @@ def precision_errors(model: nn.Module, x: torch.Tensor, policies: Sequence["str 
     runner = copy.deepcopy(model).float().eval()
     out = {}
     for policy in policies:
-        if isinstance(policy, str) and policy in FP8:
-            label, net, ctx = policy, fp8_emulated(runner, FP8[policy]), get_policy("full")
-        else:
-            ctx = get_policy(policy)
-            label, net = ctx.name, runner
-            if _all_fp64(ctx):
-                net = fp64_copy(runner)  # parameters follow the policy: an fp64 policy runs fp64 weights
-        start = torch.float64 if _all_fp64(ctx) else torch.float32
-        with ctx:
-            y, layers = capture(net, x.to(ctx.autocast_dtype or start), names)
+        label, y, layers = run_policy(runner, policy, x, names)
         entry = {"layers": {n: relative_error(layers[n], ref_layers[n]) for n in names if n in layers}}
         if torch.isfinite(y).all():
             entry["total"] = relative_error(y, ref_out)
