@@ -185,9 +185,9 @@ def run_policy(model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] =
         label, net = ctx.name, model
         if _all_fp64(ctx):
             net = fp64_copy(model)  # parameters follow the policy: an fp64 policy runs fp64 weights
-    start = torch.float64 if _all_fp64(ctx) else torch.float32
+    # fp32 input, as a trainer feeds it: autocast rounds it where the policy says so.
     with ctx:
-        y, layers = capture(net, x.to(ctx.autocast_dtype or start), names)
+        y, layers = capture(net, x.to(torch.float64 if _all_fp64(ctx) else torch.float32), names)
     return label, y, layers
 
 
