@@ -182,7 +182,7 @@ def run_policy(model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] =
         label, net, ctx = policy, fp8_emulated(model, FP8[policy]), get_policy("full")
     else:
         ctx = get_policy(policy)
-        label, net = ctx.name, model
+        label, net = ctx.spec, model
         if _all_fp64(ctx):
             net = fp64_copy(model)  # parameters follow the policy: an fp64 policy runs fp64 weights
     # fp32 input, as a trainer feeds it: autocast rounds it where the policy says so.
@@ -194,7 +194,9 @@ def run_policy(model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] =
 @torch.no_grad()
 def precision_errors(model: nn.Module, x: torch.Tensor, policies: Sequence["str | PrecisionPolicy"],
                      names: Optional[Sequence[str]] = None) -> dict[str, dict]:
-    """{policy name: {"total": error, "layers": {name: error}}} of ``model`` on x against fp64.
+    """{policy label: {"total": error, "layers": {name: error}}} of ``model`` on x against fp64.
+
+    The label is the preset name, or :attr:`PrecisionPolicy.spec` for a policy with overrides.
 
     Policies are preset names, :class:`PrecisionPolicy` objects, or ``"fp8_e4m3"`` / ``"fp8_e5m2"``
     (:func:`fp8_emulated`). A policy whose output is not finite gets ``"total": inf`` and

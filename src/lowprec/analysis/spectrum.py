@@ -138,7 +138,7 @@ def mode_sweep(modes: Sequence[int], x: torch.Tensor, policies: Sequence, width:
         errors = precision_errors(model, x, policies, names=[])
         row = {"modes": m, "policies": {}}
         for policy in policies:
-            label = policy if isinstance(policy, str) and policy in FP8 else get_policy(policy).name
+            label = policy if isinstance(policy, str) and policy in FP8 else get_policy(policy).spec
             if label in FP8:
                 row["policies"][label] = {"error": errors[label]["total"]}
                 continue

@@ -31,7 +31,7 @@ DEFAULT_RESOLUTIONS = (16, 32, 64, 128, 256)
 
 
 def _name(policy) -> str:
-    return policy if isinstance(policy, str) and policy in FP8 else get_policy(policy).name
+    return policy if isinstance(policy, str) and policy in FP8 else get_policy(policy).spec
 
 
 def accuracy_study(model: nn.Module, make_input: Callable[[int], torch.Tensor],
@@ -107,10 +107,15 @@ def plot_study(study: dict, path: "str | Path", title: str = "") -> Path:
     rate = study["discretization"]["rate"]
     ax.loglog(list(d), list(d.values()), "k-o", lw=2.5,
               label="discretization" + (f" (rate {rate:.2f})" if rate is not None else ""))
-    for label, entry in study["precision"].items():
+    colors = plt.get_cmap("tab20").colors
+    for i, (label, entry) in enumerate(study["precision"].items()):
         pts = {int(n): e for n, e in entry["errors"].items() if e and e != float("inf")}
         if pts:
-            ax.loglog(list(pts), list(pts.values()), "--.", label=label)
+            ax.loglog(list(pts), list(pts.values()), "--", marker="os^vD<>"[i % 7], ms=4,
+                      color=colors[(2 * i + i // 10) % 20], label=label)
+    ax.set_xticks(sorted(d) or [int(n) for n in study["resolutions"]])
+    ax.set_xticklabels([str(n) for n in (sorted(d) or study["resolutions"])])
+    ax.minorticks_off()
     ax.set_xlabel("grid points per axis N")
     ax.set_ylabel("relative L2 error")
     ax.set_title(title or "precision error vs discretization error")
