@@ -21,6 +21,9 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
   against fp32 on the seeds both ran.
 * ``physics_seeds FILE.json ID|GROUP[,...]``: the final error of every seed, per mode (and experiment).
 * ``physics_evals FILE.json ID STEP ...``: error and residual rounding along training.
+* ``accuracy_study FILE.json``: ``lowprec analyze``'s table: precision error per policy and N against the
+  discretization error, crossover and verdict.
+* ``pinn_bound FILE.json``: ``benchmarks/pinn_bound.py``'s check of the gradient-descent rounding bound.
 """
 
 from __future__ import annotations
@@ -295,6 +298,29 @@ def physics_evals(path: Path, experiment_id: str, *steps: str) -> str:
     return _markdown(["step", *map(str, wanted)], body)
 
 
+# --- lowprec analyze, benchmarks/pinn_bound.py ---------------------------------------------------------------
+
+
+def accuracy_study(path: Path) -> str:
+    from lowprec.analysis.cli import format_study
+
+    return _code(format_study(json.loads(path.read_text())))
+
+
+def pinn_bound(path: Path) -> str:
+    data = json.loads(path.read_text())
+    header = ["mode", "weights / compute", "L", "eta", "delta (median)", "delta / u_c", "floor G*", "|g| first",
+              "|g| last", "loss first", "loss last", "(1) holds", "loss rose"]
+    body = []
+    for s in data["summary"].values():
+        body.append([s["mode"], f"{s['weights']} / {s['compute']}", f"{s['L']:.4g}", f"{s['eta']:.3g}",
+                     f"{s['delta_median']:.2e}", f"{s['delta_over_u_compute']:.3g}",
+                     f"{s['floor_measured_delta']:.3g}", f"{s['grad_first']:.3g}", f"{s['grad_last']:.3g}",
+                     f"{s['loss_first']:.5g}", f"{s['loss_last']:.5g}",
+                     f"{s['descent_inequality_holds']}/{s['steps']}", f"{s['stalled_steps']}/{s['steps']}"])
+    return _markdown(header, body)
+
+
 GENERATORS: dict[str, Callable[..., str]] = {
     "bench": bench,
     "bench_accuracy": bench_accuracy,
@@ -306,6 +332,8 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "physics_hosts": physics_hosts,
     "physics_seeds": physics_seeds,
     "physics_evals": physics_evals,
+    "accuracy_study": accuracy_study,
+    "pinn_bound": pinn_bound,
 }
 MANY_FILES = {"pareto_vs_float", "pareto_fronts"}  # generators whose every argument is a data file
 

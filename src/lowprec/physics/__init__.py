@@ -21,6 +21,7 @@ from .advection import Advection, PODAdvection, advection_residual
 from .base import Box, Compute, NonFiniteLossError, Problem, ResidualGuard
 from .burgers import Burgers, BurgersInverse, burgers_cole_hopf, burgers_fd, burgers_residual
 from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
+from .diffusion import Diffusion, diffusion_exact, diffusion_residual
 from .diffusion_reaction import DiffusionReaction, diffusion_reaction_fd, dr_residual
 from .kovasznay import Kovasznay, KovasznayInverse, kovasznay_exact, kovasznay_residual
 from .modes import MODES, PrecisionMode, WeightCopies, get_mode
@@ -29,7 +30,7 @@ from .train import RunResult, StepRecord, TrainConfig, train
 
 PROBLEMS: dict[str, type] = {cls.name: cls for cls in (
     Regression, Burgers, BurgersInverse, Kovasznay, KovasznayInverse,
-    Advection, PODAdvection, DiffusionReaction)}
+    Advection, PODAdvection, DiffusionReaction, Diffusion)}
 
 
 def problem_names(kind: "str | None" = None) -> list[str]:
@@ -65,4 +66,5 @@ __all__ = [
     "Advection", "PODAdvection", "DiffusionReaction", "burgers_cole_hopf", "burgers_fd", "burgers_residual",
     "kovasznay_exact", "kovasznay_residual", "advection_residual", "diffusion_reaction_fd", "dr_residual",
     "grad_norm", "underflow_share", "stalled_update_share", "residual_rounding",
+    "Diffusion", "diffusion_exact", "diffusion_residual",
 ]
