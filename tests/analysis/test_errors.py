@@ -120,3 +120,21 @@ def test_cli_writes_json_and_plot(tmp_path, capsys):
     assert set(study["spectrum"]) == {"full", "bf16"}
     assert study["mode_sweep"][0]["modes"] == 2 and "skipped" in study["mode_sweep"][1]
     assert "crossover" in capsys.readouterr().out
+
+
+def test_cli_on_a_dataset_file_uses_its_grid_and_test_error(tmp_path):
+    from lowprec.cli import main
+    from lowprec.data import PDEDataset, save_npz
+
+    s = torch.linspace(0, 1, 17, dtype=torch.float64)
+    x = torch.sin(3 * s)[:, None] * torch.cos(2 * s)[None, :]
+    data = PDEDataset(torch.stack([x, 2 * x])[:, None].float(), torch.stack([x, 2 * x])[:, None].float() ** 2,
+                      grid="nodes")
+    save_npz(data, tmp_path / "d.npz")
+    rc = main(["analyze", "--data", str(tmp_path / "d.npz"), "--resolutions", "5,9,12", "--modes", "2",
+               "--width", "4", "--layers", "1", "--policies", "full,bf16", "--advise", "--tolerance", "1",
+               "--out", str(tmp_path / "out")])
+    assert rc == 0
+    study = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert study["grid"] == "nodes" and study["resolutions"] == [5, 9, 17]  # 12 does not nest; 17 is the data
+    assert study["test_error"] > 0 and study["advice"]["test_error"] == study["test_error"]

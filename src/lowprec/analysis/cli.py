@@ -79,7 +79,7 @@ def _load_model_and_data(args):
     from ..config import build_run, load_config
     from ..data import load_dataset
 
-    data = None
+    data = load_dataset(args.data) if args.data else None
     if args.run or args.config:
         path = Path(args.run) / "config.yaml" if args.run else Path(args.config)
         if not path.is_file():
@@ -90,22 +90,26 @@ def _load_model_and_data(args):
             from ..train import load_checkpoint
 
             model.load_state_dict(load_checkpoint(Path(args.run) / "checkpoint.pt")["model"])
-        data = next(iter(tests.values()))
+        data = data if data is not None else next(iter(tests.values()))
     else:
         from ..models import FNO
 
         torch.manual_seed(args.seed)
-        model = FNO((args.modes,) * args.dim, hidden_channels=args.width, n_layers=args.layers,
-                    grid_endpoint=False)
-    if args.data:
-        data = load_dataset(args.data)
+        dim = data.x.ndim - 2 if data is not None else args.dim
+        model = FNO((args.modes,) * dim, in_channels=data.x.shape[1] if data is not None else 1,
+                    out_channels=data.y.shape[1] if data is not None else 1, hidden_channels=args.width,
+                    n_layers=args.layers, grid_endpoint=data is not None and _grid(data) == "nodes")
     return model.eval(), data
+
+
+def _grid(data) -> str:
+    return getattr(data, "grid", None) or data.meta.get("grid", "nodes")
 
 
 def _dataset_inputs(data, batch: int, resolutions):
     from .errors import sample_to
 
-    grid = getattr(data, "grid", None) or data.meta.get("grid", "nodes")
+    grid = _grid(data)
     full = data.resolution[0]
     x = data.x[:batch].double()
 
