@@ -37,8 +37,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def add_subcommands(subparsers) -> None:
-    from .study import DEFAULT_POLICIES, DEFAULT_RESOLUTIONS
-
+    # Nothing here imports torch: building the parser stays cheap; the defaults resolve in run_analyze.
     p = subparsers.add_parser("analyze", help="precision error against discretization error, per layer; advisor",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
@@ -53,10 +52,10 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--layers", type=int, default=4, help="fresh FNO: Fourier blocks (default 4)")
     p.add_argument("--dim", type=int, default=2, help="fresh FNO and synthetic inputs: spatial axes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh model and the inputs")
-    p.add_argument("--resolutions", type=_ints, default=DEFAULT_RESOLUTIONS,
+    p.add_argument("--resolutions", type=_ints, default=None,
                    help="grid sizes per axis; the finest is the reference (default 16,32,64,128,256; "
                         "with a dataset: its resolution and its subsamplings)")
-    p.add_argument("--policies", type=_names, default=DEFAULT_POLICIES,
+    p.add_argument("--policies", type=_names, default=None,
                    help="comma-separated presets and fp8_e4m3/fp8_e5m2 (default: all)")
     p.add_argument("--spectrum", action="store_true",
                    help="also: relative error per Fourier mode |k| for each policy, at the finest measured N")
@@ -130,8 +129,10 @@ def _dataset_inputs(data, batch: int, resolutions):
 
 def run_analyze(args) -> int:
     from .inputs import synthetic_inputs
-    from .study import accuracy_study, plot_study
+    from .study import DEFAULT_POLICIES, DEFAULT_RESOLUTIONS, accuracy_study, plot_study
 
+    args.resolutions = args.resolutions or DEFAULT_RESOLUTIONS
+    args.policies = args.policies or DEFAULT_POLICIES
     model, data = _load_model_and_data(args)
     if data is not None:
         make_input, resolutions, grid, target = _dataset_inputs(data, args.batch, args.resolutions)
