@@ -24,6 +24,8 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``accuracy_study FILE.json``: ``lowprec analyze``'s table: precision error per policy and N against the
   discretization error, crossover and verdict.
 * ``pinn_bound FILE.json``: ``benchmarks/pinn_bound.py``'s check of the gradient-descent rounding bound.
+* ``accuracy_claims FILE.jsonl``: ``benchmarks/accuracy_claims.py``: test L2/H1 per case at 1x and 2x
+  resolution, mean over the seeds run.
 """
 
 from __future__ import annotations
@@ -321,6 +323,23 @@ def pinn_bound(path: Path) -> str:
     return _markdown(header, body)
 
 
+def accuracy_claims(path: Path) -> str:
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # "test_33/own": the test set at 33 points evaluated under the run's last policy
+    keys = sorted({k for r in runs for k in r["errors"] if k.endswith("/own")},
+                  key=lambda k: int(k.split("/")[0].rsplit("_", 1)[1]))
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["problem"], r["case"]), []).append(r)
+    header = ["problem", "case", "seeds", "epochs"] + [f"{k.split('/')[0]} {m}" for k in keys for m in ("L2", "H1")]
+    body = []
+    for (problem, case), rs in groups.items():
+        cells = [f"{_mean([r['errors'][k][m] for r in rs if k in r['errors']]):.4f}"
+                 for k in keys for m in ("l2", "h1")]
+        body.append([problem, case, ",".join(str(r["seed"]) for r in rs), str(rs[0]["epochs"]), *cells])
+    return _markdown(header, body)
+
+
 GENERATORS: dict[str, Callable[..., str]] = {
     "bench": bench,
     "bench_accuracy": bench_accuracy,
@@ -334,6 +353,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "physics_evals": physics_evals,
     "accuracy_study": accuracy_study,
     "pinn_bound": pinn_bound,
+    "accuracy_claims": accuracy_claims,
 }
 MANY_FILES = {"pareto_vs_float", "pareto_fronts"}  # generators whose every argument is a data file
 

@@ -200,5 +200,6 @@ def check_bound(problem: Problem, modes: Sequence[str] = ("fp32", "mixed", "fp16
         runs[m], nets[m] = run_mode(problem, net0, batch, m, eta, steps)
     summary = {m: summarize(r, eta, L) for m, r in runs.items()}
     last = nets[modes[0]]
-    return {"problem": problem.name, "pretrain_steps": pretrain_steps, "step_fraction": step_fraction, "L": L, "L_final": smoothness_constant(problem, last, batch, seed=seed),
-            "eta": eta, "runs": runs, "summary": summary}
+    return {"problem": problem.name, "pretrain_steps": pretrain_steps, "step_fraction": step_fraction, "L": L,
+            "L_final": smoothness_constant(problem, last, batch, seed=seed), "eta": eta, "runs": runs,
+            "summary": summary}
