@@ -79,9 +79,11 @@ def plot_spectral_errors(spectrum: dict, path: "str | Path") -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .study import line_style
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, entry in spectrum.items():
-        ax.semilogy(entry["k"], entry["error"], label=label)
+    for i, (label, entry) in enumerate(spectrum.items()):
+        ax.semilogy(entry["k"], entry["error"], label=label, ms=3, markevery=8, **line_style(i))
     ax.set_xlabel("wavenumber |k| (radial bin)")
     ax.set_ylabel("relative error in the bin")
     ax.set_title("precision error per frequency")

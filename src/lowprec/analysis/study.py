@@ -95,6 +95,13 @@ def accuracy_study(model: nn.Module, make_input: Callable[[int], torch.Tensor],
     }
 
 
+def line_style(i: int) -> dict:
+    """A color and marker for the i-th policy that no other of the first 20 shares."""
+    import matplotlib.pyplot as plt
+
+    return {"color": plt.get_cmap("tab20").colors[(2 * i + i // 10) % 20], "marker": "os^vD<>"[i % 7]}
+
+
 def plot_study(study: dict, path: "str | Path", title: str = "") -> Path:
     """Log-log PNG: discretization error (black) and each policy's precision error against N."""
     import matplotlib
@@ -107,12 +114,10 @@ def plot_study(study: dict, path: "str | Path", title: str = "") -> Path:
     rate = study["discretization"]["rate"]
     ax.loglog(list(d), list(d.values()), "k-o", lw=2.5,
               label="discretization" + (f" (rate {rate:.2f})" if rate is not None else ""))
-    colors = plt.get_cmap("tab20").colors
     for i, (label, entry) in enumerate(study["precision"].items()):
         pts = {int(n): e for n, e in entry["errors"].items() if e and e != float("inf")}
         if pts:
-            ax.loglog(list(pts), list(pts.values()), "--", marker="os^vD<>"[i % 7], ms=4,
-                      color=colors[(2 * i + i // 10) % 20], label=label)
+            ax.loglog(list(pts), list(pts.values()), "--", ms=4, label=label, **line_style(i))
     ax.set_xticks(sorted(d) or [int(n) for n in study["resolutions"]])
     ax.set_xticklabels([str(n) for n in (sorted(d) or study["resolutions"])])
     ax.minorticks_off()
