@@ -23,6 +23,7 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``physics_evals FILE.json ID STEP ...``: error and residual rounding along training.
 * ``accuracy_study FILE.json``: ``lowprec analyze``'s table: precision error per policy and N against the
   discretization error, crossover and verdict.
+* ``mode_sweep FILE.json``: ``lowprec analyze --mode-sweep``: error, time and saved activations per mode count.
 * ``pinn_bound FILE.json``: ``benchmarks/pinn_bound.py``'s check of the gradient-descent rounding bound.
 * ``accuracy_claims FILE.jsonl``: ``benchmarks/accuracy_claims.py``: test L2/H1 per case at 1x and 2x
   resolution, mean over the seeds run.
@@ -309,6 +310,19 @@ def accuracy_study(path: Path) -> str:
     return _code(format_study(json.loads(path.read_text())))
 
 
+def mode_sweep(path: Path) -> str:
+    body = []
+    for row in json.loads(path.read_text())["mode_sweep"]:
+        if "skipped" in row:
+            body.append([str(row["modes"]), "-", row["skipped"], "", ""])
+            continue
+        for policy, r in row["policies"].items():
+            saved = f"{r['saved_bytes'] / 2**20:.1f}" if "saved_bytes" in r else "-"
+            seconds = f"{r['seconds']:.3f}" if "seconds" in r else "-"
+            body.append([str(row["modes"]), policy, f"{r['error']:.2e}", seconds, saved])
+    return _markdown(["modes", "policy", "error vs fp64", "s / step (fwd+bwd)", "saved MiB"], body)
+
+
 def pinn_bound(path: Path) -> str:
     data = json.loads(path.read_text())
     header = ["mode", "weights / compute", "L", "eta", "delta (median)", "delta / u_c", "floor G*", "|g| first",
@@ -353,6 +367,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "physics_evals": physics_evals,
     "accuracy_study": accuracy_study,
     "pinn_bound": pinn_bound,
+    "mode_sweep": mode_sweep,
     "accuracy_claims": accuracy_claims,
 }
 MANY_FILES = {"pareto_vs_float", "pareto_fronts"}  # generators whose every argument is a data file
