@@ -67,6 +67,7 @@ def add_subcommands(subparsers) -> None:
                    help="advisor: precision error must stay below this times the discretization (and test) error")
     p.add_argument("--resolution", type=int, default=None,
                    help="advisor: the resolution you will run at (default: the finest measured)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--out", default="analysis", help="output directory (default ./analysis)")
     p.set_defaults(func=run_analyze)
 
@@ -131,6 +132,10 @@ def run_analyze(args) -> int:
     from .inputs import synthetic_inputs
     from .study import DEFAULT_POLICIES, DEFAULT_RESOLUTIONS, accuracy_study, plot_study
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     args.resolutions = args.resolutions or DEFAULT_RESOLUTIONS
     args.policies = args.policies or DEFAULT_POLICIES
     model, data = _load_model_and_data(args)
