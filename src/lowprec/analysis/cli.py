@@ -90,7 +90,8 @@ def _load_model_and_data(args):
             from ..train import load_checkpoint
 
             model.load_state_dict(load_checkpoint(Path(args.run) / "checkpoint.pt")["model"])
-        data = data if data is not None else next(iter(tests.values()))
+        # The finest test set: the most resolutions below it to measure the discretization error at.
+        data = data if data is not None else max(tests.values(), key=lambda d: d.resolution[0])
     else:
         from ..models import FNO
 
