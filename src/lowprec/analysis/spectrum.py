@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..bench.accuracy import fp64_copy, relative_error
+from ..bench.accuracy import fp64_copy
 from ..precision import get_policy
 from .errors import FP8, run_policy
 
