@@ -4,10 +4,11 @@ from .deeponet import DeepONet, PODDeepONet
 from .fno import FNO, TFNO, FNOBlock
 from .layers import ChannelMLP, DomainPadding, GridEmbedding, mark_coordinate_input
 from .pinn import MLP, PINN, InputTransform
+from .sfno import SFNO, SphereEmbedding
 from .transformer import Attention, MatMul, Transformer, TransformerBlock
 from .unet import UNet, UNetBlock
 from .wrappers import Normalized
 
 __all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding", "mark_coordinate_input", "Normalized",
            "UNet", "UNetBlock", "Transformer", "TransformerBlock", "Attention", "MatMul",
-           "PINN", "MLP", "InputTransform", "DeepONet", "PODDeepONet"]
+           "PINN", "MLP", "InputTransform", "DeepONet", "PODDeepONet", "SFNO", "SphereEmbedding"]

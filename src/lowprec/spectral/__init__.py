@@ -5,6 +5,7 @@ from .contract import complex_contract, plan_info
 from .conv import SpectralConv
 from .dft import dft_irfft, dft_matrix, dft_rfft
 from .reference import spectral_conv_reference
+from .sconv import SphericalConv
 from .sht import isht, sht
 from .transforms import forward_transform, inverse_transform, kept_modes, truncated_irfft, truncated_rfft
 from .weights import CPSpectralWeight, DenseSpectralWeight, TuckerSpectralWeight, make_weight
@@ -14,4 +15,5 @@ __all__ = [
     "truncated_rfft", "truncated_irfft", "make_weight", "DenseSpectralWeight", "TuckerSpectralWeight",
     "CPSpectralWeight", "forward_transform", "inverse_transform", "dft_rfft", "dft_irfft", "dft_matrix",
     "choose_backend", "resolve_backend", "transform_costs", "sht", "isht",
+    "SphericalConv",
 ]
