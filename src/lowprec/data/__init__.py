@@ -13,6 +13,7 @@ Files:
     problems.py            PROBLEMS registry (GENERATORS below is built from it)
     darcy.py               Darcy flow 2D (FNO and PDEBench settings): FD solver, scipy
     navier_stokes.py       Navier-Stokes 2D vorticity on the torus: pseudo-spectral CN/AB2, torch
+    shallow_water.py       rotating shallow water on the sphere: spectral transform method, RK4, torch
     burgers.py             Burgers 1D periodic: spectral (FNO), finite volumes (PDEBench), Cole-Hopf
     diffusion_sorption.py  diffusion-sorption 1D (PDEBench): implicit finite volumes, torch
     grf.py                 Gaussian random fields (cosine series; periodic Fourier series)
@@ -43,6 +44,7 @@ from .navier_stokes import (NavierStokesParams, fno_forcing, navier_stokes_datas
                             solve_navier_stokes, spectral_divergence, velocity_from_vorticity)
 from .normalize import RangeNormalizer, UnitGaussianNormalizer
 from .problems import PROBLEMS, Problem
+from .shallow_water import ShallowWaterParams, ShallowWaterSolver, shallow_water_dataset, shallow_water_trajectories
 from .timeseries import Trajectories, cut
 
 # Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
@@ -72,4 +74,5 @@ __all__ = [
     "load_dataset", "load_trajectories", "detect_layout", "inventory", "save_h5", "save_npz",
     "save_trajectories", "save_pdebench_1d", "save_pdebench_groups", "save_pdebench_darcy",
     "RangeNormalizer", "UnitGaussianNormalizer",
+    "ShallowWaterParams", "ShallowWaterSolver", "shallow_water_dataset", "shallow_water_trajectories",
 ]

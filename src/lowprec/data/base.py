@@ -217,6 +217,10 @@ class ProblemParams:
         """
         raise NotImplementedError
 
+    def grid_shape(self) -> tuple:
+        """The grid of every cached array (its last ``spatial_dims`` axes); (resolution,) * spatial_dims."""
+        return (getattr(self, "resolution", None),) * self.spatial_dims
+
     def meta(self) -> dict[str, Any]:
         return {"problem": self.problem, "generator_version": self.version, "params": self.as_dict()}
 
@@ -315,7 +319,7 @@ def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.
                 raise CacheError(f"cache file {path} holds {n_cached} samples, {params.n} requested; "
                                  f"load_or_generate regenerates it, read_cache does not.")
             arrays[name] = torch.from_numpy(f[name][: params.n])
-    grid = (getattr(params, "resolution", None),) * params.spatial_dims
+    grid = params.grid_shape()
     for name, t in arrays.items():
         if t.ndim < 2 + params.spatial_dims or t.dtype != torch.float32:
             raise CacheError(f"cache file {path}: {name} is {t.dtype} {tuple(t.shape)}, expected "

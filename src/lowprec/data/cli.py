@@ -272,7 +272,9 @@ def _plot(args) -> int:
         traj = load_trajectories(path)
         _check_index(i, len(traj), path)
         u, t = traj.u[i].numpy(), traj.t.numpy()
-        if u.ndim == 2:  # (T, X): space-time image
+        if traj.meta.get("sphere_grid"):  # (T, variables, nlat, nlon) on the sphere: maps
+            fig = _sphere_maps(plt, u, t, traj.meta)
+        elif u.ndim == 2:  # (T, X): space-time image
             fig, ax = plt.subplots(figsize=(7, 4.5))
             im = ax.imshow(u, origin="lower", aspect="auto", cmap="RdBu_r", extent=(0, 1, t[0], t[-1]))
             ax.set_xlabel("x")
@@ -320,6 +322,30 @@ def _plot(args) -> int:
     plt.close(fig)
     print(f"wrote {out}")
     return 0
+
+
+def _sphere_maps(plt, u: np.ndarray, t: np.ndarray, meta: dict):
+    """Longitude-latitude maps of (T, variables, nlat, nlon) fields: one row per variable, up to 4 times."""
+    from ..spectral.sht import grid_points
+
+    theta, phi = grid_points(u.shape[-2], u.shape[-1], meta["sphere_grid"])
+    lat, lon = 90 - np.degrees(theta.numpy()), np.degrees(phi.numpy())
+    names = meta.get("variables") or [f"variable {c}" for c in range(u.shape[1])]
+    picks = np.unique(np.linspace(0, len(t) - 1, min(4, len(t))).round().astype(int))
+    fig, axes = plt.subplots(u.shape[1], len(picks), figsize=(3.4 * len(picks), 1.9 * u.shape[1]), squeeze=False)
+    for c, row in enumerate(axes):
+        lim = np.abs(u[picks, c]).max() or 1.0
+        for ax, k in zip(row, picks):
+            im = ax.pcolormesh(lon, lat, u[k, c], cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
+            ax.set_xlim(0, 360)
+            ax.set_ylim(-90, 90)
+            ax.set_xticks([0, 180, 360] if c == len(axes) - 1 else [])
+            ax.set_yticks([-90, 0, 90] if k == picks[0] else [])
+            if c == 0:
+                ax.set_title(f"t = {t[k]:g}")
+        row[0].set_ylabel(names[c])
+        fig.colorbar(im, ax=list(row), shrink=0.9)
+    return fig
 
 
 def _check_index(i: int, n: int, path: Path, count_known: bool = True) -> None:

@@ -19,6 +19,7 @@ from .darcy import DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_pdeben
 from .diffusion_sorption import (DiffusionSorptionParams, diffusion_sorption_dataset,
                                  diffusion_sorption_trajectories)
 from .navier_stokes import NavierStokesParams, navier_stokes_dataset, navier_stokes_trajectories
+from .shallow_water import ShallowWaterParams, shallow_water_dataset, shallow_water_trajectories
 
 VIEW_KEYS = ("t_in", "t_out", "t_start", "window_stride")
 
@@ -65,4 +66,7 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in (
     Problem("diffusion_sorption", "Diffusion-sorption 1D, PDEBench (101 steps to t = 500): x = first 10 "
             "snapshots, y = the rest", DiffusionSorptionParams, diffusion_sorption_dataset,
             diffusion_sorption_trajectories),
+    Problem("shallow_water", "Rotating shallow water on the sphere, SFNO paper: (height, vorticity, divergence) "
+            "on a Gauss grid res x 2 res, hourly for a day; x = u(t), y = u(t + 1 h)", ShallowWaterParams,
+            shallow_water_dataset, shallow_water_trajectories),
 )}
