@@ -347,13 +347,21 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
             n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank, domain_padding=cfg.domain_padding,
             positional_embedding=cfg.positional_embedding, grid_endpoint=nodes,
             channel_mlp_expansion=cfg.channel_mlp_expansion)
+    elif cfg.model == "sfno":
+        from .models import SFNO
+        net = SFNO(cfg.n_modes * 2 if len(cfg.n_modes) == 1 else cfg.n_modes, in_channels=c_in, out_channels=c_out,
+                   hidden_channels=cfg.hidden_channels, n_layers=cfg.n_layers,
+                   factorization=cfg.factorization or "dense", rank=cfg.rank,
+                   positional_embedding=cfg.positional_embedding,
+                   channel_mlp_expansion=cfg.channel_mlp_expansion,
+                   grid=getattr(train_set, "meta", {}).get("sphere_grid", "equiangular"))
     elif cfg.model == "unet":
         net = UNet(dim, c_in, c_out, features=cfg.hidden_channels, depth=cfg.n_layers)
     elif cfg.model == "transformer":
         net = Transformer(dim, c_in, c_out, patch_size=cfg.patch_size, embed_dim=cfg.hidden_channels,
                           depth=cfg.n_layers, grid_endpoint=nodes)
     else:
-        raise ValueError(f"unknown model {cfg.model!r}; choose one of fno, tfno, unet, transformer.")
+        raise ValueError(f"unknown model {cfg.model!r}; choose one of fno, tfno, sfno, unet, transformer.")
     if not normalize:
         return net
     return Normalized(net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y))

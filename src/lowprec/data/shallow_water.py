@@ -41,7 +41,8 @@ so the draw does not depend on the grid) and scaled to a peak wind (no divergenc
 geopotential is then set by the nonlinear balance equation (d delta / dt = 0 at delta = 0), and a
 second random field of geopotential height (standard deviation ``height_perturbation`` metres)
 is added, which radiates gravity waves. Arrays: ``u`` (n, T, 3, nlat, nlon) float32: height
-anomaly h - H (m), relative vorticity (1/s), divergence (1/s), on the Gauss-Legendre grid of
+anomaly h - H (in 100 m), relative vorticity (in 1e-5 / s) and divergence (in 1e-6 / s), units
+in which each is a few units in size (see ``UNITS``), on the Gauss-Legendre grid of
 :func:`lowprec.spectral.sht.grid_points` (colatitude ascending from the north pole).
 """
 
@@ -64,6 +65,9 @@ EARTH_RADIUS = 6.37122e6  # m (Williamson et al. 1992)
 GRAVITY = 9.80616  # m / s^2
 OMEGA = 7.292e-5  # 1 / s
 VARIABLES = ("height", "vorticity", "divergence")
+# Stored units: each variable's typical size in the data is a few units, so one relative L2 over
+# all channels weighs them alike (in SI units height would outweigh vorticity by 1e7).
+UNITS = {"height": (100.0, "100 m"), "vorticity": (1e-5, "1e-5 / s"), "divergence": (1e-6, "1e-6 / s")}
 
 
 def alias_free_lmax(nlon: int) -> int:
@@ -108,8 +112,10 @@ class ShallowWaterSolver:
         tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch.complex128)
         self.P, self.Hm = tensor(p[:, :, :L]), tensor(h)  # (M, nlat, L)
         quad = 2 * math.pi * w
-        self.Pw, self.Pw_cos = tensor(p[:, :, :L] * quad[None, :, None]), tensor(p[:, :, :L] * (quad / (1 - mu**2))[None, :, None])
-        self.Hw_cos = tensor(h * (quad / (1 - mu**2))[None, :, None])
+        # Forward bases: quadrature weights, and for div/curl also the 1 / (1 - mu^2) of U, V.
+        weights, weights_cos = quad[None, :, None], (quad / (1 - mu**2))[None, :, None]
+        self.Pw, self.Pw_cos, self.Hw_cos = tensor(p[:, :, :L] * weights), tensor(p[:, :, :L] * weights_cos), \
+            tensor(h * weights_cos)
         self.mu, self.cos2 = torch.from_numpy(mu)[:, None], torch.from_numpy(1 - mu**2)[:, None]
         self.weights = torch.from_numpy(quad / self.nlon)[:, None]  # area weights / a^2 per point
         self.im = 1j * torch.arange(L, dtype=torch.float64)  # i m, (M,)
@@ -186,8 +192,9 @@ class ShallowWaterSolver:
             for _ in range(per_record):
                 state = self.step(state)
             if not torch.isfinite(torch.view_as_real(state)).all():
-                raise FloatingPointError(f"shallow water: the solution became non-finite by t={(r + 1) * record_dt:g} s "
-                                         f"(nlat={self.nlat}, dt={self.dt:g} s). Use a smaller dt or more "
+                raise FloatingPointError(f"shallow water: the solution became non-finite by "
+                                         f"t={(r + 1) * record_dt:g} s (nlat={self.nlat}, dt={self.dt:g} s). "
+                                         "Use a smaller dt or more "
                                          "hyperdiffusion (shorter hyperdiffusion_hours).")
             out.append(state)
         return torch.stack(out, 1)
@@ -381,15 +388,17 @@ class ShallowWaterParams(SnapshotTimes, ProblemParams):
             state = torch.cat([self.initial_state(solver, i) for i in range(lo, hi)])
             states = solver.integrate(state, self.t_final, self.record_dt)  # (B, T, 3, L, M)
             grid = isht(torch.view_as_real(states), nlat, nlon, "legendre-gauss")  # (B, T, 3, nlat, nlon)
-            out[lo:hi, :, 0] = (grid[:, :, 2] / self.gravity).float()
-            out[lo:hi, :, 1:] = grid[:, :, :2].float()
+            out[lo:hi, :, 0] = (grid[:, :, 2] / self.gravity / UNITS["height"][0]).float()
+            out[lo:hi, :, 1] = (grid[:, :, 0] / UNITS["vorticity"][0]).float()
+            out[lo:hi, :, 2] = (grid[:, :, 1] / UNITS["divergence"][0]).float()
             bar.update(hi - lo)
         bar.close()
         return (out,)
 
     def to_dataset(self, arrays, meta) -> Trajectories:
         return Trajectories(arrays["u"], self.times(), grid="nodes",
-                            meta={**meta, "variables": list(VARIABLES), "sphere_grid": "legendre-gauss"})
+                            meta={**meta, "variables": list(VARIABLES), "units": [UNITS[v][1] for v in VARIABLES],
+                                  "sphere_grid": "legendre-gauss"})
 
 
 def shallow_water_trajectories(resolution: int = 32, n: int = 100, seed: int = 0, *,
@@ -397,7 +406,8 @@ def shallow_water_trajectories(resolution: int = 32, n: int = 100, seed: int = 0
                                device=None, batch_size: int = 16, **params) -> Trajectories:
     """Trajectories u (n, T, 3, nlat, 2 nlat) at t = 0, record_dt, ..., t_final, cached on disk.
 
-    The three per-snapshot variables are height anomaly (m), vorticity and divergence (1/s).
+    The three per-snapshot variables are height anomaly (100 m), vorticity (1e-5 / s) and divergence
+    (1e-6 / s).
     ``params`` are the other ShallowWaterParams fields.
     """
     p = ShallowWaterParams.from_kwargs(resolution=resolution, n=n, seed=seed, **params)

@@ -69,8 +69,8 @@ class SFNO(FNO):
         super().__init__(n_modes, in_channels + extra, out_channels, hidden_channels, n_layers, lifting_ratio,
                          projection_ratio, channel_mlp_expansion, positional_embedding=False,
                          factorization=factorization, rank=rank)
-        # TODO(seams): with FNO(..., conv_module=...) this loop becomes the argument
-        # conv_module=functools.partial(SphericalConv, grid=grid, weight_sharing=weight_sharing).
+        # FNOBlock builds planar layers; each becomes a spherical one (where FNO takes conv_module=,
+        # this loop is conv_module=functools.partial(SphericalConv, grid=grid, weight_sharing=weight_sharing)).
         for block in self.blocks:
             block.spectral = SphericalConv(hidden_channels, hidden_channels, n_modes, factorization=factorization,
                                            rank=rank, grid=grid, weight_sharing=weight_sharing)
