@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import FNO
+from ..models import FNO, SFNO
 from ..precision import LossScaler, PrecisionPolicy
-from ..spectral import SpectralConv
+from ..spectral import SpectralConv, SphericalConv
 
 NEURALOP_PRECISIONS = ("full", "amp", "half", "mixed")
 
@@ -45,6 +45,7 @@ class Shape:
     batch: int
     factorization: str = "dense"
     rank: float = 0.05
+    model: str = "fno"
 
     @property
     def n_modes(self) -> tuple[int, ...]:
@@ -52,7 +53,15 @@ class Shape:
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
-        return (self.grid,) * self.dim
+        """FNO: grid points per axis; SFNO: a Gauss-Legendre grid of ``grid`` latitudes, 2 ``grid`` longitudes."""
+        return (self.grid, 2 * self.grid) if self.model == "sfno" else (self.grid,) * self.dim
+
+    @property
+    def transform_axes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(grid, modes) of the FFT-or-DFT step: every axis (FNO), longitude only (SFNO, orders 0..modes-1)."""
+        if self.model == "sfno":
+            return (2 * self.grid,), (2 * (self.modes - 1),)
+        return self.grid_shape, self.n_modes
 
 
 def neuralop_version() -> "str | None":
@@ -68,6 +77,10 @@ def neuralop_version() -> "str | None":
 
 # -- models -------------------------------------------------------------------------------------
 def our_fno(shape: Shape) -> nn.Module:
+    if shape.model == "sfno":
+        return SFNO(shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width, n_layers=shape.layers,
+                    factorization=shape.factorization, rank=1.0 if shape.factorization == "dense" else shape.rank,
+                    grid="legendre-gauss")
     return FNO(shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width, n_layers=shape.layers,
                factorization=shape.factorization, rank=1.0 if shape.factorization == "dense" else shape.rank)
 
@@ -83,6 +96,9 @@ def neuralop_fno(shape: Shape, precision: str) -> nn.Module:
 
 
 def our_layer(shape: Shape) -> nn.Module:
+    if shape.model == "sfno":
+        return SphericalConv(shape.width, shape.width, shape.n_modes, factorization=shape.factorization,
+                             rank=shape.rank, grid="legendre-gauss")
     return SpectralConv(shape.width, shape.width, shape.n_modes, factorization=shape.factorization,
                         rank=shape.rank)
 

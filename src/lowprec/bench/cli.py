@@ -42,6 +42,8 @@ def add_subcommands(subparsers) -> None:
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=("step", "layer"), default="step",
                    help="step: FNO training step; layer: one spectral layer, forward and backward (default: step)")
+    p.add_argument("--model", choices=("fno", "sfno"), default="fno",
+                   help="fno, or sfno (spherical layers on a Gauss grid of N x 2N; needs --dim 2)")
     p.add_argument("--grids", type=_ints, default=defaults.grids, metavar="N,N,...",
                    help="grid points per axis (default: 128,256,512,1024)")
     p.add_argument("--batch", type=_ints, default=None, metavar="B[,B,...]",
@@ -78,7 +80,7 @@ def _bench(args) -> int:
 
     # DESIGN.md's configuration: batch 8, and 4 at 1024^2.
     batches = args.batch or tuple(4 if g >= 1024 else 8 for g in args.grids)
-    config = BenchConfig(mode=args.mode, grids=args.grids, batches=batches, dim=args.dim, width=args.width,
+    config = BenchConfig(mode=args.mode, model=args.model, grids=args.grids, batches=batches, dim=args.dim, width=args.width,
                          layers=args.layers, modes=args.modes, factorization=args.factorization, rank=args.rank,
                          policies=args.policies, backends=args.backends, compare=args.compare,
                          compile=args.compile, warmup=args.warmup, repeats=args.repeats, device=args.device,

@@ -42,6 +42,7 @@ class BenchConfig:
     """
 
     mode: str = "step"
+    model: str = "fno"
     grids: tuple[int, ...] = (128, 256, 512, 1024)
     batches: tuple[int, ...] = (8, 8, 8, 4)
     dim: int = 2
@@ -69,6 +70,8 @@ class BenchConfig:
                              f"got {len(self.batches)}: {self.batches}.")
         if not 1 <= self.dim <= 3:
             raise ValueError(f"dim must be 1, 2 or 3, got {self.dim}.")
+        if self.model not in ("fno", "sfno") or (self.model == "sfno" and self.dim != 2):
+            raise ValueError(f"bench model {self.model!r} (dim {self.dim}): choose fno, or sfno with dim 2.")
         too_small = [g for g in self.grids if g < self.modes]
         if too_small:
             raise ValueError(f"grids {too_small} hold fewer than {self.modes} points; use --modes <= the smallest grid.")
@@ -99,6 +102,8 @@ class BenchConfig:
                  f"--seed {self.seed}"] + ([f"--threads {self.threads}"] if self.threads else [])
         if self.backends:
             parts.append(f"--backends {join(self.backends)}")
+        if self.model != "fno":
+            parts.append(f"--model {self.model}")
         if self.compile:
             parts.append("--compile")
         if not self.accuracy:
@@ -109,13 +114,13 @@ class BenchConfig:
 
     def shape(self, index: int) -> Shape:
         return Shape(self.dim, self.width, self.layers, self.modes, self.grids[index], self.batch_at(index),
-                     self.factorization, self.rank)
+                     self.factorization, self.rank, self.model)
 
 
 def backend_used(policy: PrecisionPolicy, shape: Shape, device: torch.device) -> str:
     """The backends the policy's transforms take on this grid: ``dft``, ``fft``, or ``fft/dft`` (forward/inverse)."""
     act = activation_dtype(policy)
-    used = [resolve_backend(policy.backend, shape.grid_shape, shape.n_modes, compute_dtype(d, act), device)
+    used = [resolve_backend(policy.backend, *shape.transform_axes, compute_dtype(d, act), device)
             for d in (policy.transform_dtype, policy.contract_dtype)]
     return used[0] if used[0] == used[1] else "/".join(used)
 
@@ -295,7 +300,7 @@ def run_bench(config: BenchConfig, command: str = "", log: Callable[[str], None]
 
 
 def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[[str], None]) -> dict:
-    version = neuralop_version() if config.compare else None
+    version = neuralop_version() if config.compare and config.model == "fno" else None
     compare = config.compare if version else ()
     notes = []
     if config.compare and not version:
