@@ -45,6 +45,7 @@ policy's dtype, with the longitude step shared with the planar layers.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -108,12 +109,21 @@ def clenshaw_curtis_weights(n: int) -> np.ndarray:
 
 
 def quadrature(grid: str, nlat: int) -> tuple[np.ndarray, np.ndarray]:
-    """(colatitudes theta_j ascending from the north pole, weights w_j of int_{-1}^{1} dx), fp64."""
-    grid = check_grid(grid)
+    """(colatitudes theta_j ascending from the north pole, weights w_j of int_{-1}^{1} dx), fp64, read-only."""
+    return _quadrature(check_grid(grid), nlat)
+
+
+@lru_cache(maxsize=64)
+def _quadrature(grid: str, nlat: int) -> tuple[np.ndarray, np.ndarray]:
+    # Cached: position embeddings ask for the grid on every forward pass.
     if grid == "equiangular":
-        return np.pi * np.arange(nlat) / max(nlat - 1, 1), clenshaw_curtis_weights(nlat)
-    x, w = np.polynomial.legendre.leggauss(nlat)
-    return np.arccos(x[::-1]), w[::-1].copy()
+        theta, w = np.pi * np.arange(nlat) / max(nlat - 1, 1), clenshaw_curtis_weights(nlat)
+    else:
+        x, w = np.polynomial.legendre.leggauss(nlat)
+        theta, w = np.arccos(x[::-1]), w[::-1].copy()
+    theta.setflags(write=False)
+    w.setflags(write=False)
+    return theta, w
 
 
 def grid_points(nlat: int, nlon: int, grid: str) -> tuple[torch.Tensor, torch.Tensor]:

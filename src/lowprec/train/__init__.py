@@ -3,11 +3,10 @@
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from .losses import RelativeH1Loss, RelativeL2Loss, make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter
-from .rollout import rollout_errors, rollout_study
 from .trainer import TrainConfig, Trainer, as_schedule, evaluate, format_record, read_metrics
 
 __all__ = [
     "TrainConfig", "Trainer", "as_schedule", "evaluate", "format_record", "read_metrics", "RelativeL2Loss",
     "RelativeH1Loss", "make_loss", "relative_l2", "relative_h1", "SavedTensorMeter", "atomic_write",
-    "load_checkpoint", "save_checkpoint", "rollout_errors", "rollout_study",
+    "load_checkpoint", "save_checkpoint",
 ]
