@@ -331,6 +331,7 @@ def _sphere_maps(plt, u: np.ndarray, t: np.ndarray, meta: dict):
     theta, phi = grid_points(u.shape[-2], u.shape[-1], meta["sphere_grid"])
     lat, lon = 90 - np.degrees(theta.numpy()), np.degrees(phi.numpy())
     names = meta.get("variables") or [f"variable {c}" for c in range(u.shape[1])]
+    names = [f"{name} [{unit}]" for name, unit in zip(names, meta["units"])] if meta.get("units") else names
     picks = np.unique(np.linspace(0, len(t) - 1, min(4, len(t))).round().astype(int))
     fig, axes = plt.subplots(u.shape[1], len(picks), figsize=(3.4 * len(picks), 1.9 * u.shape[1]), squeeze=False)
     for c, row in enumerate(axes):
