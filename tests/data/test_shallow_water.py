@@ -120,7 +120,7 @@ def test_generated_trajectories_are_cached_and_cut_into_one_step_pairs(tmp_path)
     assert 0.1 < traj.u[:, 0, 0].std() < 10 and 0.1 < traj.u[:, 0, 1].std() < 10
     again = load_or_generate(ShallowWaterParams(resolution=16, n=2, seed=1, **params), tmp_path)
     assert torch.equal(again.u, traj.u[:2])
-    pairs = shallow_water_dataset(16, 3, seed=1, cache_dir=tmp_path, progress=False, **params)
+    pairs = shallow_water_dataset(16, 3, seed=1, cache_dir=tmp_path, progress=False, window_stride=1, **params)
     assert pairs.x.shape == (6, 3, 16, 32) and pairs.y.shape == (6, 3, 16, 32)
     assert torch.equal(pairs.y[0], traj.u[0, 1]) and torch.equal(pairs.x[1], traj.u[0, 1])
     assert "shallow_water" in PROBLEMS

@@ -417,12 +417,12 @@ def shallow_water_trajectories(resolution: int = 32, n: int = 100, seed: int = 0
 def shallow_water_dataset(resolution: int = 32, n: int = 100, seed: int = 0, *,
                           cache_dir: PathLike | None = None, cache: bool = True, progress: bool = True,
                           device=None, batch_size: int = 16, t_in: int = 1, t_out: int | None = 1,
-                          t_start: int = 0, window_stride: int = 1, **params) -> PDEDataset:
-    """One-step pairs u(t) -> u(t + record_dt) by default (every window, ``window_stride=1``).
+                          t_start: int = 0, window_stride: int = 0, **params) -> PDEDataset:
+    """Pairs u(t) -> u(t + record_dt): by default one per trajectory, u(0) -> u(1 h); every one-step
+    window of every trajectory with ``window_stride=1`` (SFNO's training set, configs/swe_sfno.yaml).
 
     x (N, 3 t_in, nlat, nlon) and y (N, 3 t_out, nlat, nlon): the three variables of each snapshot
     are consecutive channels (height, vorticity, divergence, then the next snapshot's).
-    ``window_stride=0`` gives one pair per trajectory (t_out=None: all the rest).
     """
     from .timeseries import cut
 
