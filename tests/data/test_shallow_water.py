@@ -116,7 +116,7 @@ def test_generated_trajectories_are_cached_and_cut_into_one_step_pairs(tmp_path)
     traj = shallow_water_trajectories(16, 3, seed=1, cache_dir=tmp_path, progress=False, **params)
     assert traj.u.shape == (3, 3, 3, 16, 32) and torch.isfinite(traj.u).all()
     assert traj.meta["variables"] == ["height", "vorticity", "divergence"]
-    # height and vorticity are a few units (100 m, 1e-5 / s) in size
+    # height and vorticity are about one unit (km, 1e-5 / s) in size
     assert 0.1 < traj.u[:, 0, 0].std() < 10 and 0.1 < traj.u[:, 0, 1].std() < 10
     again = load_or_generate(ShallowWaterParams(resolution=16, n=2, seed=1, **params), tmp_path)
     assert torch.equal(again.u, traj.u[:2])

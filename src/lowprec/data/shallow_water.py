@@ -41,8 +41,8 @@ so the draw does not depend on the grid) and scaled to a peak wind (no divergenc
 geopotential is then set by the nonlinear balance equation (d delta / dt = 0 at delta = 0), and a
 second random field of geopotential height (standard deviation ``height_perturbation`` metres)
 is added, which radiates gravity waves. Arrays: ``u`` (n, T, 3, nlat, nlon) float32: height
-anomaly h - H (in 100 m), relative vorticity (in 1e-5 / s) and divergence (in 1e-6 / s), units
-in which each is a few units in size (see ``UNITS``), on the Gauss-Legendre grid of
+anomaly h - H (in km), relative vorticity (in 1e-5 / s) and divergence (in 1e-6 / s), units
+in which each is about one unit in size (see ``UNITS``), on the Gauss-Legendre grid of
 :func:`lowprec.spectral.sht.grid_points` (colatitude ascending from the north pole).
 """
 
@@ -67,7 +67,8 @@ OMEGA = 7.292e-5  # 1 / s
 VARIABLES = ("height", "vorticity", "divergence")
 # Stored units: each variable's typical size in the data is a few units, so one relative L2 over
 # all channels weighs them alike (in SI units height would outweigh vorticity by 1e7).
-UNITS = {"height": (100.0, "100 m"), "vorticity": (1e-5, "1e-5 / s"), "divergence": (1e-6, "1e-6 / s")}
+# Measured standard deviations with the defaults: 0.4 km, 0.9e-5 / s, 1.4e-6 / s.
+UNITS = {"height": (1000.0, "km"), "vorticity": (1e-5, "1e-5 / s"), "divergence": (1e-6, "1e-6 / s")}
 
 
 def alias_free_lmax(nlon: int) -> int:
@@ -406,7 +407,7 @@ def shallow_water_trajectories(resolution: int = 32, n: int = 100, seed: int = 0
                                device=None, batch_size: int = 16, **params) -> Trajectories:
     """Trajectories u (n, T, 3, nlat, 2 nlat) at t = 0, record_dt, ..., t_final, cached on disk.
 
-    The three per-snapshot variables are height anomaly (100 m), vorticity (1e-5 / s) and divergence
+    The three per-snapshot variables are height anomaly (km), vorticity (1e-5 / s) and divergence
     (1e-6 / s).
     ``params`` are the other ShallowWaterParams fields.
     """
