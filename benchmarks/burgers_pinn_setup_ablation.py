@@ -8,6 +8,7 @@ call, from our first setup to DeepXDE's choices, switched on one by one (the las
 
 Prints the final relative L2 error (results: benchmarks/results/physics/b5k_vs_deepxde/).
 """
+
 import sys
 
 import torch
@@ -17,7 +18,10 @@ from lowprec.physics import Burgers, TrainConfig, train
 torch.set_num_threads(1)
 variant, seed = sys.argv[1], int(sys.argv[2])
 
-prob = Burgers(normalize_inputs=variant == "first", sampler="hammersley" if "ham" in variant else "sobol",
-               residual_everywhere="all" in variant)
+prob = Burgers(
+    normalize_inputs=variant == "first",
+    sampler="hammersley" if "ham" in variant else "sobol",
+    residual_everywhere="all" in variant,
+)
 r = train(prob, "fp32", TrainConfig(steps=5000, seed=seed))
 print(variant, seed, r.final["error"], flush=True)

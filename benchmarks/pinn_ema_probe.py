@@ -14,6 +14,7 @@ centre of that band rather than wherever the last step landed.
 The averages are kept by an Adam subclass swapped in for ``torch.optim.Adam`` (the training loop has no
 callbacks, and the probe must not change it). Writes ``{mode}_s{seed}.json`` under ``--out``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,9 @@ class AveragingAdam(torch.optim.Adam):
 
     def evaluate(self) -> None:
         if not ema_evals or ema_evals[-1]["optimizer_step"] != self.steps:
-            ema_evals.append({"optimizer_step": self.steps,
-                              **{f"ema_{d:g}": evaluate_average(a) for d, a in self.averages.items()}})
+            ema_evals.append(
+                {"optimizer_step": self.steps, **{f"ema_{d:g}": evaluate_average(a) for d, a in self.averages.items()}}
+            )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -93,12 +95,21 @@ for e in ema_evals[-4:]:
     print("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in e.items()))
 out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-record = {"what": "Kovasznay PINN: raw error and the error of exponential moving averages of the master weights",
-          "mode": run.mode.describe(), "seed": args.seed, "steps": args.steps, "decays": decays,
-          "skipped_steps": run.skipped_steps, "raw_evals": raw, "ema_evals": ema_evals,
-          "final_raw": run.error, "final_ema": ema_evals[-1] if ema_evals else None,
-          "machine": describe_device(torch.device("cpu")), "torch": torch.__version__,
-          "date": datetime.date.today().isoformat()}
+record = {
+    "what": "Kovasznay PINN: raw error and the error of exponential moving averages of the master weights",
+    "mode": run.mode.describe(),
+    "seed": args.seed,
+    "steps": args.steps,
+    "decays": decays,
+    "skipped_steps": run.skipped_steps,
+    "raw_evals": raw,
+    "ema_evals": ema_evals,
+    "final_raw": run.error,
+    "final_ema": ema_evals[-1] if ema_evals else None,
+    "machine": describe_device(torch.device("cpu")),
+    "torch": torch.__version__,
+    "date": datetime.date.today().isoformat(),
+}
 path = out / f"{mode.name}{'_eps%g' % args.adam_eps if args.adam_eps else ''}_s{args.seed}.json"
 path.write_text(json.dumps(record, indent=1))
 print(f"wrote {path}")

@@ -22,6 +22,7 @@ stores more than fp32 itself. It is here as a probe, patched in for this script 
 Prints the figures and writes ``floor_s{seed}.json`` (and the fp32 weights, ``fp32_s{seed}.pt``,
 reused on a second call) under ``--out``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ else:
     run = train(problem, "fp32", TrainConfig(steps=args.steps, seed=args.seed, measure_memory=False, progress=True))
     trained = run.master
     torch.save(trained.state_dict(), weights_file)
-print(f"{problem.title}, fp32 after {args.steps} steps: error {problem.evaluate(trained, torch.float32, data)['error']:.4g}")
+print(
+    f"{problem.title}, fp32 after {args.steps} steps: error {problem.evaluate(trained, torch.float32, data)['error']:.4g}"
+)
 
 
 @contextlib.contextmanager
@@ -104,10 +107,12 @@ def gradient(mode_name: str, dtype: torch.dtype, net: torch.nn.Module, term: str
         terms = problem.loss_terms(Compute(working, dtype), data)
     weights = problem.loss_weights()
     loss = sum(weights.get(k, 1.0) * v for k, v in terms.items() if term is None or k.startswith(term))
-    scale = 2.0 ** 12  # keeps the fp16 backward's small entries from underflowing; divided out below
+    scale = 2.0**12  # keeps the fp16 backward's small entries from underflowing; divided out below
     (loss * scale).backward()
-    return ({n: p.grad.double() / scale for n, p in working.named_parameters()},
-            {k: float(v.detach()) for k, v in terms.items()})
+    return (
+        {n: p.grad.double() / scale for n, p in working.named_parameters()},
+        {k: float(v.detach()) for k, v in terms.items()},
+    )
 
 
 def rel_error(g: dict, ref: dict) -> dict:
@@ -128,9 +133,11 @@ with torch.no_grad():
 probes, term_values = {}, {}
 for term in ("pde", None):
     ref, term_values["fp64"] = gradient("fp32", torch.float64, trained, term)
-    rows = {"fp32": gradient("fp32", torch.float32, trained, term),
-            "mixed": gradient("mixed", torch.float16, trained, term),
-            "fp64 arithmetic, fp16-rounded weights": gradient("fp32", torch.float64, rounded, term)}
+    rows = {
+        "fp32": gradient("fp32", torch.float32, trained, term),
+        "mixed": gradient("mixed", torch.float16, trained, term),
+        "fp64 arithmetic, fp16-rounded weights": gradient("fp32", torch.float64, rounded, term),
+    }
     with fp32_weights_in_products():
         rows["mixed arithmetic, fp32 weights"] = gradient("mixed", torch.float16, trained, term)
     label = "PDE terms" if term else "whole loss"
@@ -153,24 +160,42 @@ class FromTrained(type(problem)):
 
 curves, curve_steps = {}, []
 every = max(1, args.continue_steps // 16)
-cfg = TrainConfig(steps=args.continue_steps, seed=args.seed, lr=args.continue_lr, eval_every=every,
-                  measure_memory=False, progress=True)
+cfg = TrainConfig(
+    steps=args.continue_steps,
+    seed=args.seed,
+    lr=args.continue_lr,
+    eval_every=every,
+    measure_memory=False,
+    progress=True,
+)
 print(f"\ncontinued {args.continue_steps} steps at lr {args.continue_lr:g}, error every {every} steps:")
-for name, mode, patch in (("fp32", "fp32", contextlib.nullcontext), ("mixed", "mixed", contextlib.nullcontext),
-                          ("mixed, fp32 weights", "mixed", fp32_weights_in_products)):
+for name, mode, patch in (
+    ("fp32", "fp32", contextlib.nullcontext),
+    ("mixed", "mixed", contextlib.nullcontext),
+    ("mixed, fp32 weights", "mixed", fp32_weights_in_products),
+):
     with patch():
         r = train(FromTrained(**dataclasses.asdict(problem)), mode, cfg, data=data)
     curves[name] = [e["error"] for e in r.evals]
     curve_steps = [e["step"] for e in r.evals]  # the trainer's schedule: every `every` steps and the last
     print(f"  {name:20s} " + " ".join(f"{e:.4g}" for e in curves[name]))
 
-record = {"what": f"{problem.title}: mixed precision's gradient error and convergence from fp32-trained weights",
-          "problem": args.problem, "problem_params": dataclasses.asdict(problem), "seed": args.seed,
-          "fp32_steps": args.steps, "continue_steps": args.continue_steps, "continue_lr": args.continue_lr,
-          "gradient_relative_error": probes, "loss_terms": term_values, "error_curves": curves,
-          "error_curve_steps": curve_steps,
-          "machine": describe_device(torch.device("cpu")), "torch": torch.__version__,
-          "date": datetime.date.today().isoformat()}
+record = {
+    "what": f"{problem.title}: mixed precision's gradient error and convergence from fp32-trained weights",
+    "problem": args.problem,
+    "problem_params": dataclasses.asdict(problem),
+    "seed": args.seed,
+    "fp32_steps": args.steps,
+    "continue_steps": args.continue_steps,
+    "continue_lr": args.continue_lr,
+    "gradient_relative_error": probes,
+    "loss_terms": term_values,
+    "error_curves": curves,
+    "error_curve_steps": curve_steps,
+    "machine": describe_device(torch.device("cpu")),
+    "torch": torch.__version__,
+    "date": datetime.date.today().isoformat(),
+}
 path = out / f"floor_s{args.seed}.json"
 path.write_text(json.dumps(record, indent=1))
 print(f"\nwrote {path}")

@@ -37,8 +37,10 @@ qat_l2 = evaluate(qat, test_set, FULL)["l2"]
 print(f"test relative L2: float {float_l2:.4f}, w8a8 calibrated {ptq_l2:.4f}, w8a8 after QAT {qat_l2:.4f}")
 
 report = bops(qat, (1, 1, 33, 33))
-print(f"\n{report.macs:,} MACs per sample: {report.bops:.3e} BOPs in w8a8, "
-      f"{bops(model, (1, 1, 33, 33)).bops:.3e} in float\n")
+print(
+    f"\n{report.macs:,} MACs per sample: {report.bops:.3e} BOPs in w8a8, "
+    f"{bops(model, (1, 1, 33, 33)).bops:.3e} in float\n"
+)
 print(report.table())
 
 result = compare_int8(qat, test_set.x[:16])

@@ -8,8 +8,23 @@ import pytest
 
 from lowprec.cli import build_parser, main
 
-TINY = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--hidden-channels", "8", "--n-modes", "4",
-        "--n-layers", "2", "--batch-size", "4", "--no-progress"]
+TINY = [
+    "--resolution",
+    "17",
+    "--n-train",
+    "8",
+    "--n-test",
+    "4",
+    "--hidden-channels",
+    "8",
+    "--n-modes",
+    "4",
+    "--n-layers",
+    "2",
+    "--batch-size",
+    "4",
+    "--no-progress",
+]
 
 
 @pytest.fixture(autouse=True)

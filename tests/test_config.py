@@ -7,8 +7,9 @@ from lowprec.data import PDEDataset
 
 def test_sections_and_flat_keys_and_overrides(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("data:\n  resolution: 33\n  n_train: 10\nmodel:\n  n_modes: [8, 8]\nepochs: 3\n"
-                    "train:\n  precision: mixed\n")
+    path.write_text(
+        "data:\n  resolution: 33\n  n_train: 10\nmodel:\n  n_modes: [8, 8]\nepochs: 3\ntrain:\n  precision: mixed\n"
+    )
     cfg = load_config(str(path), {"epochs": 5, "hidden_channels": 16})
     assert cfg.data.resolution == 33 and cfg.data.n_train == 10
     assert cfg.model.n_modes == (8, 8) and cfg.model.hidden_channels == 16
@@ -50,6 +51,7 @@ def test_model_must_match_the_data():
 def test_every_model_kind_builds_from_the_config():
     data = PDEDataset(torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16))
     for kind in ("fno", "tfno", "unet", "transformer"):
-        model = build_model(make_config({"model": kind, "n_modes": [4], "hidden_channels": 8, "n_layers": 2}).model,
-                            data)
+        model = build_model(
+            make_config({"model": kind, "n_modes": [4], "hidden_channels": 8, "n_layers": 2}).model, data
+        )
         assert model(data.x).shape == (4, 1, 16, 16), kind

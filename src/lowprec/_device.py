@@ -4,12 +4,11 @@ and the one description of a device that their results record."""
 from __future__ import annotations
 
 import platform
-from typing import Union
 
 import torch
 
 
-def resolve_device(device: Union[None, str, torch.device] = None) -> torch.device:
+def resolve_device(device: None | str | torch.device = None) -> torch.device:
     """``None`` or ``"auto"``: the current CUDA device if there is one, else the CPU.
 
     Raises:
@@ -19,12 +18,13 @@ def resolve_device(device: Union[None, str, torch.device] = None) -> torch.devic
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} asked for, but torch sees no CUDA device here; "
-                         "use device 'cpu' or 'auto'.")
+        raise ValueError(
+            f"device {str(device)!r} asked for, but torch sees no CUDA device here; use device 'cpu' or 'auto'."
+        )
     return device
 
 
-def describe_device(device: Union[str, torch.device]) -> str:
+def describe_device(device: str | torch.device) -> str:
     """The GPU's name, or the CPU's model name and torch's thread count, for a result's record.
 
     The CPU model matters: the same seed trains to different weights on different CPUs (their

@@ -4,7 +4,7 @@ keys, modes) appends to its error, so that a typo is answered the same way every
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def closest(name: object, choices: Iterable[str]) -> str | None:
@@ -28,5 +28,7 @@ def lookup(table: dict, name: object, what: str, build: str):
     """``table[name]``, or a ValueError naming the closest key, every key, and how to ``build`` one instead."""
     if isinstance(name, str) and name in table:
         return table[name]
-    raise ValueError(f"unknown {what} {name!r}.{did_you_mean(name, table)} Choose one of {', '.join(table)}; "
-                     f"or build one with {build}.")
+    raise ValueError(
+        f"unknown {what} {name!r}.{did_you_mean(name, table)} Choose one of {', '.join(table)}; "
+        f"or build one with {build}."
+    )

@@ -26,16 +26,22 @@ def _train(args) -> int:
     saved = out / "config.yaml"
     if args.resume:
         if not saved.is_file():
-            raise SystemExit(f"error: --resume given but {out} holds no run (no config.yaml); "
-                             "start a run there without --resume first.")
+            raise SystemExit(
+                f"error: --resume given but {out} holds no run (no config.yaml); "
+                "start a run there without --resume first."
+            )
         before = load_config(str(saved))
         changed = {k for k, v in before.to_dict().items() if v != cfg.to_dict()[k]}
         if changed - {"out_dir"}:
-            raise SystemExit(f"error: resuming {out} with settings that differ from the saved run in "
-                             f"section(s) {sorted(changed)}; resume with the same settings (see {saved}).")
+            raise SystemExit(
+                f"error: resuming {out} with settings that differ from the saved run in "
+                f"section(s) {sorted(changed)}; resume with the same settings (see {saved})."
+            )
     elif (out / "checkpoint.pt").exists():
-        raise SystemExit(f"error: {out} already holds a run; continue it with --resume, or choose another "
-                         "--out-dir (nothing is overwritten).")
+        raise SystemExit(
+            f"error: {out} already holds a run; continue it with --resume, or choose another "
+            "--out-dir (nothing is overwritten)."
+        )
     model, train_set, test_sets = build_run(cfg, progress=cfg.train.progress)
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -45,8 +51,10 @@ def _train(args) -> int:
         print(f"resumed {out} after epoch {trainer.epoch}")
     history = trainer.fit()
     plot = plot_history({str(trainer.schedule): history}, out / "curves.png")
-    print(f"\nfinished {len(history)} epochs; metrics in {out / 'metrics.jsonl'}, curves in {plot}, "
-          f"checkpoint in {out / 'checkpoint.pt'}")
+    print(
+        f"\nfinished {len(history)} epochs; metrics in {out / 'metrics.jsonl'}, curves in {plot}, "
+        f"checkpoint in {out / 'checkpoint.pt'}"
+    )
     return 0
 
 
@@ -62,23 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     from .config import add_config_flags
 
     parser = argparse.ArgumentParser(
-        prog="lowprec", description="Neural PDE solvers trained and run in reduced precision.")
+        prog="lowprec", description="Neural PDE solvers trained and run in reduced precision."
+    )
     parser.add_argument("--version", action="version", version=f"lowprec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a neural operator from a YAML config (flags override its keys)",
-                           description="Train a neural operator. Settings come from --config (YAML, flat or in "
-                                       "data/model/train sections) and are overridden by flags.")
+    train = sub.add_parser(
+        "train",
+        help="train a neural operator from a YAML config (flags override its keys)",
+        description="Train a neural operator. Settings come from --config (YAML, flat or in "
+        "data/model/train sections) and are overridden by flags.",
+    )
     train.add_argument("--config", help="YAML configuration file")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out-dir")
     add_config_flags(train)
     train.set_defaults(func=_train)
 
-    demo = sub.add_parser("demo", help="Darcy flow: train an FNO in full and in mixed precision, compare",
-                          description="Generate a small Darcy flow data set, train the same FNO under the "
-                                      "'full' and 'mixed' policies, print a table of test error, time and "
-                                      "memory, and save plots. Any configuration key can be overridden.")
+    demo = sub.add_parser(
+        "demo",
+        help="Darcy flow: train an FNO in full and in mixed precision, compare",
+        description="Generate a small Darcy flow data set, train the same FNO under the "
+        "'full' and 'mixed' policies, print a table of test error, time and "
+        "memory, and save plots. Any configuration key can be overridden.",
+    )
     add_config_flags(demo)
     demo.set_defaults(func=_demo)
 
@@ -97,8 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         return args.func(args)

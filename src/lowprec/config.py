@@ -18,7 +18,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import yaml
@@ -40,8 +40,8 @@ class DataConfig:
 
     problem: str = "darcy"
     problem_params: dict = field(default_factory=dict)
-    path: Optional[str] = None
-    test_path: Optional[str] = None
+    path: str | None = None
+    test_path: str | None = None
     x_key: str = "x"
     y_key: str = "y"
     n_train: int = 1000
@@ -50,7 +50,7 @@ class DataConfig:
     test_resolutions: tuple[int, ...] = ()
     data_seed: int = 0
     normalize: bool = True
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class ModelConfig:
     n_modes: tuple[int, ...] = (16, 16)
     hidden_channels: int = 32
     n_layers: int = 4
-    factorization: Optional[str] = None
+    factorization: str | None = None
     rank: float = 0.05
     domain_padding: float = 0.0
     positional_embedding: bool = True
@@ -83,10 +83,10 @@ class RunConfig:
     def to_dict(self) -> dict:
         out = {"out_dir": self.out_dir}
         for section in SECTIONS:
-            values = {f.name: getattr(getattr(self, section), f.name)
-                      for f in dataclasses.fields(SECTIONS[section])}
-            out[section] = {k: (list(v) if isinstance(v, tuple) else v if _plain(v) else str(v))
-                            for k, v in values.items()}
+            values = {f.name: getattr(getattr(self, section), f.name) for f in dataclasses.fields(SECTIONS[section])}
+            out[section] = {
+                k: (list(v) if isinstance(v, tuple) else v if _plain(v) else str(v)) for k, v in values.items()
+            }
         return out
 
 
@@ -155,8 +155,7 @@ def _coerce(key: str, value: Any, tp) -> Any:
 
 def unknown_key_error(key: str, where: str) -> KeyError:
     hint = did_you_mean(key, _field_types())
-    return KeyError(f"unknown config key {key!r} in {where}.{hint} Valid keys: "
-                    f"{', '.join(sorted(_field_types()))}.")
+    return KeyError(f"unknown config key {key!r} in {where}.{hint} Valid keys: {', '.join(sorted(_field_types()))}.")
 
 
 def flatten(raw: dict, where: str) -> dict:
@@ -193,14 +192,16 @@ def make_config(values: dict) -> RunConfig:
     return RunConfig(**{s: SECTIONS[s](**per_section[s]) for s in SECTIONS}, out_dir=out_dir)
 
 
-def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) -> RunConfig:
+def load_config(path: str | None = None, overrides: dict | None = None) -> RunConfig:
     """Read a YAML file (if any), apply ``overrides`` (flat keys), and build the RunConfig."""
     values = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist; write one (see configs/ in the "
-                                    "repository) or pass settings as flags.")
+            raise FileNotFoundError(
+                f"config file {path} does not exist; write one (see configs/ in the "
+                "repository) or pass settings as flags."
+            )
         raw = yaml.safe_load(path.read_text()) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"config file {path} must hold a mapping of keys to values, got {type(raw).__name__}.")
@@ -212,9 +213,9 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
 HELP = {
     "out_dir": "directory for checkpoint.pt, metrics.jsonl, config.yaml and plots",
     "problem": "data generator: darcy, darcy_pdebench, navier_stokes, burgers, burgers_pdebench, "
-               "diffusion_sorption (see lowprec data generate --help)",
+    "diffusion_sorption (see lowprec data generate --help)",
     "problem_params": "the generator's parameters (e.g. viscosity=1e-4 t_in=10), or for --path the "
-                      "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
+    "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
     "path": "read data from this .pt/.npz/.h5/.mat file instead of generating it",
     "test_path": "separate test file (default: the last n_test samples of --path)",
     "x_key": "name of the input array in the file",
@@ -248,7 +249,7 @@ HELP = {
     "gamma": "learning-rate factor at each drop (step scheduler)",
     "loss": "training loss: l2 (relative L2) or h1 (relative H1)",
     "precision": "policy (full, amp, half, mixed, mixed_tanh, amp_bf16, half_bf16, mixed_bf16, full_dft, "
-                 "bf16, fp16) or schedule ('half:0.25,mixed:0.5,full:0.25', or 'paper')",
+    "bf16, fp16) or schedule ('half:0.25,mixed:0.5,full:0.25', or 'paper')",
     "on_overflow": "on inf/NaN: skip (drop the step, lower the loss scale) or raise (default: the policy's)",
     "init_loss_scale": "initial dynamic loss scale",
     "max_skipped_steps": "stop after this many overflowing steps in a row",
@@ -269,17 +270,26 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             base = _base_type(tp)
             flag = "--" + key.replace("_", "-")
             if base is bool:
-                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                   help=HELP.get(key))
+                group.add_argument(
+                    flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=HELP.get(key)
+                )
             elif base is tuple:
-                group.add_argument(flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N",
-                                   help=HELP.get(key))
+                group.add_argument(
+                    flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N", help=HELP.get(key)
+                )
             elif base is dict:
-                group.add_argument(flag, dest=key, nargs="+", default=argparse.SUPPRESS, metavar="KEY=VALUE",
-                                   help=HELP.get(key))
+                group.add_argument(
+                    flag, dest=key, nargs="+", default=argparse.SUPPRESS, metavar="KEY=VALUE", help=HELP.get(key)
+                )
             else:
-                group.add_argument(flag, dest=key, type=base, default=argparse.SUPPRESS,
-                                   metavar=key.split("_")[-1].upper(), help=HELP.get(key))
+                group.add_argument(
+                    flag,
+                    dest=key,
+                    type=base,
+                    default=argparse.SUPPRESS,
+                    metavar=key.split("_")[-1].upper(),
+                    help=HELP.get(key),
+                )
 
 
 def flag_overrides(args: argparse.Namespace) -> dict:
@@ -289,17 +299,21 @@ def flag_overrides(args: argparse.Namespace) -> dict:
 
 # -- building a run ----------------------------------------------------------------------------
 
-def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True,
-                     params: Optional[dict] = None):
+
+def generate_dataset(
+    problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True, params: dict | None = None
+):
     """A generated data set by problem name (``lowprec.data.GENERATORS``), cached on disk."""
     from .data import GENERATORS as generators
 
     if problem not in generators:
         hint = did_you_mean(problem, generators)
-        raise ValueError(f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; "
-                         "or set data.path to a file.")
-    return generators[problem](resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress,
-                               **(params or {}))
+        raise ValueError(
+            f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; or set data.path to a file."
+        )
+    return generators[problem](
+        resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress, **(params or {})
+    )
 
 
 def build_datasets(cfg: DataConfig, progress: bool = True):
@@ -308,8 +322,10 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
 
     if cfg.path is not None:
         if cfg.test_resolutions:
-            raise ValueError("test_resolutions applies to generated data; for files, give each test "
-                             "resolution its own file via test_path, or leave test_resolutions empty.")
+            raise ValueError(
+                "test_resolutions applies to generated data; for files, give each test "
+                "resolution its own file via test_path, or leave test_resolutions empty."
+            )
         # For files, problem_params choose the loader's view (time-series windows, spatial_dims, grid).
         full = load_dataset(cfg.path, cfg.x_key, cfg.y_key, **cfg.problem_params)
         if cfg.test_path is not None:
@@ -319,13 +335,15 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
         else:
             train, test = full.split(cfg.n_train, cfg.n_test)
         return train, {"test": test}
-    train = generate_dataset(cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress,
-                             cfg.problem_params)
+    train = generate_dataset(
+        cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress, cfg.problem_params
+    )
     tests = {}
     # Test sets share a seed, so every resolution holds the same problems.
     for res in dict.fromkeys((cfg.resolution, *cfg.test_resolutions)):
-        tests[f"test_{res}"] = generate_dataset(cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir,
-                                                progress, cfg.problem_params)
+        tests[f"test_{res}"] = generate_dataset(
+            cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir, progress, cfg.problem_params
+        )
     return train, tests
 
 
@@ -339,32 +357,58 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
     if cfg.model in ("fno", "tfno"):
         n_modes = cfg.n_modes * dim if len(cfg.n_modes) == 1 else cfg.n_modes
         if len(n_modes) != dim:
-            raise ValueError(f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
-                             f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one.")
+            raise ValueError(
+                f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
+                f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one."
+            )
         factorization = cfg.factorization or ("tucker" if cfg.model == "tfno" else "dense")
         net = (TFNO if cfg.model == "tfno" else FNO)(
-            n_modes, in_channels=c_in, out_channels=c_out, hidden_channels=cfg.hidden_channels,
-            n_layers=cfg.n_layers, factorization=factorization, rank=cfg.rank, domain_padding=cfg.domain_padding,
-            positional_embedding=cfg.positional_embedding, grid_endpoint=nodes,
-            channel_mlp_expansion=cfg.channel_mlp_expansion)
+            n_modes,
+            in_channels=c_in,
+            out_channels=c_out,
+            hidden_channels=cfg.hidden_channels,
+            n_layers=cfg.n_layers,
+            factorization=factorization,
+            rank=cfg.rank,
+            domain_padding=cfg.domain_padding,
+            positional_embedding=cfg.positional_embedding,
+            grid_endpoint=nodes,
+            channel_mlp_expansion=cfg.channel_mlp_expansion,
+        )
     elif cfg.model == "sfno":
         from .models import SFNO
-        net = SFNO(cfg.n_modes * 2 if len(cfg.n_modes) == 1 else cfg.n_modes, in_channels=c_in, out_channels=c_out,
-                   hidden_channels=cfg.hidden_channels, n_layers=cfg.n_layers,
-                   factorization=cfg.factorization or "dense", rank=cfg.rank,
-                   positional_embedding=cfg.positional_embedding,
-                   channel_mlp_expansion=cfg.channel_mlp_expansion,
-                   grid=getattr(train_set, "meta", {}).get("sphere_grid", "equiangular"))
+
+        net = SFNO(
+            cfg.n_modes * 2 if len(cfg.n_modes) == 1 else cfg.n_modes,
+            in_channels=c_in,
+            out_channels=c_out,
+            hidden_channels=cfg.hidden_channels,
+            n_layers=cfg.n_layers,
+            factorization=cfg.factorization or "dense",
+            rank=cfg.rank,
+            positional_embedding=cfg.positional_embedding,
+            channel_mlp_expansion=cfg.channel_mlp_expansion,
+            grid=getattr(train_set, "meta", {}).get("sphere_grid", "equiangular"),
+        )
     elif cfg.model == "unet":
         net = UNet(dim, c_in, c_out, features=cfg.hidden_channels, depth=cfg.n_layers)
     elif cfg.model == "transformer":
-        net = Transformer(dim, c_in, c_out, patch_size=cfg.patch_size, embed_dim=cfg.hidden_channels,
-                          depth=cfg.n_layers, grid_endpoint=nodes)
+        net = Transformer(
+            dim,
+            c_in,
+            c_out,
+            patch_size=cfg.patch_size,
+            embed_dim=cfg.hidden_channels,
+            depth=cfg.n_layers,
+            grid_endpoint=nodes,
+        )
     else:
         raise ValueError(f"unknown model {cfg.model!r}; choose one of fno, tfno, sfno, unet, transformer.")
     if not normalize:
         return net
-    return Normalized(net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y))
+    return Normalized(
+        net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y)
+    )
 
 
 def build_run(cfg: RunConfig, progress: bool = True):

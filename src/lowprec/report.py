@@ -6,14 +6,15 @@ nothing here needs a display.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 
 
 def format_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str, str]]) -> str:
     """A plain-text table. ``columns``: (key, header, format spec) triples; missing values print '-'."""
+
     def cell(row, key, spec):
         value = row.get(key)
         if value is None:
@@ -37,7 +38,7 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig, path: "str | Path", title: str = "") -> Path:
+def save_figure(fig, path: str | Path, title: str = "") -> Path:
     """Title, lay out and write ``fig`` to ``path`` (folders created), then free it."""
     plt = _pyplot()
     if title:
@@ -50,17 +51,18 @@ def save_figure(fig, path: "str | Path", title: str = "") -> Path:
     return path
 
 
-def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path", title: str = "") -> Path:
+def plot_history(histories: Mapping[str, Sequence[Mapping]], path: str | Path, title: str = "") -> Path:
     """Training loss and every test error against epoch, one line per run, log scale."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, history in histories.items():
         epochs = [r["epoch"] for r in history]
-        line, = axes[0].semilogy(epochs, [r["train_loss"] for r in history], label=name)
+        (line,) = axes[0].semilogy(epochs, [r["train_loss"] for r in history], label=name)
         for key in [k for k in history[0] if k.endswith("_l2")]:
             style = "-" if key == next(k for k in history[0] if k.endswith("_l2")) else "--"
-            axes[1].semilogy(epochs, [r[key] for r in history], style, color=line.get_color(),
-                             label=f"{name} {key[:-3]}")
+            axes[1].semilogy(
+                epochs, [r[key] for r in history], style, color=line.get_color(), label=f"{name} {key[:-3]}"
+            )
     axes[0].set(xlabel="epoch", ylabel="training loss", title="training")
     axes[1].set(xlabel="epoch", ylabel="relative L2 error", title="test")
     for ax in axes:
@@ -69,8 +71,9 @@ def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path",
     return save_figure(fig, path, title)
 
 
-def plot_prediction(x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, torch.Tensor],
-                    path: "str | Path", title: str = "") -> Path:
+def plot_prediction(
+    x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, torch.Tensor], path: str | Path, title: str = ""
+) -> Path:
     """One 2D sample: input, truth, and each prediction with its error.
 
     x: (C_in, H, W) (first channel shown), y: (C_out, H, W), predictions: name -> (C_out, H, W).

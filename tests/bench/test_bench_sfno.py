@@ -7,8 +7,30 @@ import pytest
 from lowprec.bench import BenchConfig
 from lowprec.cli import main
 
-TINY = ["--device", "cpu", "--threads", "1", "--grids", "8,12", "--batch", "2", "--width", "4", "--layers", "1",
-        "--modes", "6", "--warmup", "1", "--repeats", "1", "--compare", "none", "--model", "sfno"]
+TINY = [
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--grids",
+    "8,12",
+    "--batch",
+    "2",
+    "--width",
+    "4",
+    "--layers",
+    "1",
+    "--modes",
+    "6",
+    "--warmup",
+    "1",
+    "--repeats",
+    "1",
+    "--compare",
+    "none",
+    "--model",
+    "sfno",
+]
 
 
 @pytest.mark.parametrize("mode", ["step", "layer"])

@@ -3,8 +3,7 @@ import pytest
 import torch
 
 import lowprec.data.base as base
-from lowprec.data import (CacheError, CacheMismatchError, DarcyParams, darcy_dataset,
-                          default_cache_dir, load_or_generate)
+from lowprec.data import CacheError, CacheMismatchError, DarcyParams, darcy_dataset, default_cache_dir, load_or_generate
 
 
 def counting_generate(monkeypatch):

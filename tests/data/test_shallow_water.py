@@ -130,8 +130,22 @@ def test_cli_generates_and_plots_maps(tmp_path, capsys):
     from lowprec.cli import main
 
     out, png = tmp_path / "swe.h5", tmp_path / "swe.png"
-    argv = ["data", "generate", "shallow_water", "--res", "16", "--n", "2", "--t-final", "7200", "--dt", "900",
-            "--out", out, "--no-progress"]
+    argv = [
+        "data",
+        "generate",
+        "shallow_water",
+        "--res",
+        "16",
+        "--n",
+        "2",
+        "--t-final",
+        "7200",
+        "--dt",
+        "900",
+        "--out",
+        out,
+        "--no-progress",
+    ]
     assert main(list(map(str, argv))) == 0
     assert "u (2, 3, 3, 16, 32)" in capsys.readouterr().out
     assert main(["data", "plot", str(out), "--out", str(png)]) == 0

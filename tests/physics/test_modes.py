@@ -1,4 +1,5 @@
 """The precision modes keep the weights, the optimizer and the compute in the dtypes they claim (checked by dtype)."""
+
 from collections import defaultdict
 
 import pytest
@@ -33,8 +34,9 @@ def test_unknown_mode_is_a_clear_error():
         get_mode("mixd")
 
 
-@pytest.mark.parametrize("name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16),
-                                                    ("mixed", F32, F16), ("bf16", F32, BF16)])
+@pytest.mark.parametrize(
+    "name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16), ("mixed", F32, F16), ("bf16", F32, BF16)]
+)
 def test_weights_optimizer_and_gradients_dtypes_after_training(name, master, compute):
     r = train(Burgers(**SMALL), name, TrainConfig(steps=3, measure_memory=False))
     assert {p.dtype for p in r.master.parameters()} == {master}
@@ -171,6 +173,7 @@ def test_fp32_finish_switches_the_compute_and_keeps_master_weights_and_adam_stat
     assert [h.loss_scale for h in r.history[15:]] == [1.0] * 5  # no loss scaling in fp32
     assert r.mode.name == "mixed_then_fp32" and "last 25% of steps" in r.mode.describe()
     from lowprec.physics.compare import format_table
+
     assert "mixed_then_fp32 runs its last 25% of steps in fp32" in format_table([r])
     assert r.error < r.evals[0]["error"]
 

@@ -46,15 +46,19 @@ def rel(a, b):
 @pytest.mark.parametrize("sharing", ["degree", "none"])
 @pytest.mark.parametrize("factorization", ["dense", "tucker", "cp"])
 def test_fp64_equals_reference(grid, nlat, nlon, n_modes, sharing, factorization):
-    layer = SphericalConv(3, 4, n_modes, factorization=factorization, rank=0.5, grid=grid,
-                          weight_sharing=sharing).double()
+    layer = SphericalConv(
+        3, 4, n_modes, factorization=factorization, rank=0.5, grid=grid, weight_sharing=sharing
+    ).double()
     x = torch.randn(2, 3, nlat, nlon, dtype=torch.float64)
     ref = spherical_conv_reference(x, layer.weight.to_dense().detach(), grid, n_modes)
     assert rel(layer(x), ref) < 1e-12
 
 
-SPECTRAL_PATHS = list({(p.transform_dtype, p.contract_dtype, p.stabilizer, p.backend): name
-                       for name, p in reversed(PRESETS.items())}.values())
+SPECTRAL_PATHS = list(
+    {
+        (p.transform_dtype, p.contract_dtype, p.stabilizer, p.backend): name for name, p in reversed(PRESETS.items())
+    }.values()
+)
 
 
 def lowest(policy):

@@ -47,13 +47,31 @@ def test_scalar_trajectories_and_too_short_rollouts():
 def test_swe_sfno_config_builds_and_rolls_out_under_each_precision(tmp_path):
     cfg = load_config("configs/swe_sfno.yaml")
     assert cfg.model.model == "sfno" and cfg.data.problem == "shallow_water"
-    small = make_config({
-        "problem": "shallow_water", "resolution": 16, "n_train": 2, "n_test": 2, "cache_dir": str(tmp_path),
-        "problem_params": {"t_final": 14400.0, "record_dt": 3600.0, "dt": 900.0, "t_in": 1, "t_out": 1,
-                           "window_stride": 1},
-        "model": "sfno", "n_modes": [12, 12], "hidden_channels": 8, "n_layers": 2,
-        "epochs": 2, "batch_size": 4, "lr": 3e-3, "progress": False,
-    })
+    small = make_config(
+        {
+            "problem": "shallow_water",
+            "resolution": 16,
+            "n_train": 2,
+            "n_test": 2,
+            "cache_dir": str(tmp_path),
+            "problem_params": {
+                "t_final": 14400.0,
+                "record_dt": 3600.0,
+                "dt": 900.0,
+                "t_in": 1,
+                "t_out": 1,
+                "window_stride": 1,
+            },
+            "model": "sfno",
+            "n_modes": [12, 12],
+            "hidden_channels": 8,
+            "n_layers": 2,
+            "epochs": 2,
+            "batch_size": 4,
+            "lr": 3e-3,
+            "progress": False,
+        }
+    )
     assert small.train.epochs == 2
     results = rollout_study(small, ["full", "bf16", "half:0.5,full:0.5"], steps=3)
     for name, r in results.items():

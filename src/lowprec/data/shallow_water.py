@@ -91,14 +91,25 @@ class ShallowWaterSolver:
         alpha: angle (rad) between the rotation axis and the grid's pole (Williamson's alpha).
     """
 
-    def __init__(self, nlat: int, lmax: int | None = None, radius: float = EARTH_RADIUS,
-                 gravity: float = GRAVITY, omega: float = OMEGA, mean_depth: float = 1.0e4, dt: float = 300.0,
-                 hyperdiffusion_hours: float = 2.0, alpha: float = 0.0):
+    def __init__(
+        self,
+        nlat: int,
+        lmax: int | None = None,
+        radius: float = EARTH_RADIUS,
+        gravity: float = GRAVITY,
+        omega: float = OMEGA,
+        mean_depth: float = 1.0e4,
+        dt: float = 300.0,
+        hyperdiffusion_hours: float = 2.0,
+        alpha: float = 0.0,
+    ):
         self.nlat, self.nlon = nlat, 2 * nlat
         self.lmax = alias_free_lmax(self.nlon) if lmax is None else lmax
         if self.lmax < 1 or self.nlat < self.lmax + 2:
-            raise ValueError(f"shallow water: lmax={self.lmax} on {nlat} Gauss latitudes; need 1 <= lmax <= "
-                             f"nlat - 2 (alias-free: lmax = (2 nlat - 1) // 3). Use a finer grid.")
+            raise ValueError(
+                f"shallow water: lmax={self.lmax} on {nlat} Gauss latitudes; need 1 <= lmax <= "
+                f"nlat - 2 (alias-free: lmax = (2 nlat - 1) // 3). Use a finer grid."
+            )
         self.a, self.g, self.omega, self.H, self.dt = radius, gravity, omega, mean_depth, dt
         L = self.lmax + 1
         theta, w = quadrature("legendre-gauss", nlat)
@@ -115,8 +126,11 @@ class ShallowWaterSolver:
         quad = 2 * math.pi * w
         # Forward bases: quadrature weights, and for div/curl also the 1 / (1 - mu^2) of U, V.
         weights, weights_cos = quad[None, :, None], (quad / (1 - mu**2))[None, :, None]
-        self.Pw, self.Pw_cos, self.Hw_cos = tensor(p[:, :, :L] * weights), tensor(p[:, :, :L] * weights_cos), \
-            tensor(h * weights_cos)
+        self.Pw, self.Pw_cos, self.Hw_cos = (
+            tensor(p[:, :, :L] * weights),
+            tensor(p[:, :, :L] * weights_cos),
+            tensor(h * weights_cos),
+        )
         self.mu, self.cos2 = torch.from_numpy(mu)[:, None], torch.from_numpy(1 - mu**2)[:, None]
         self.weights = torch.from_numpy(quad / self.nlon)[:, None]  # area weights / a^2 per point
         self.im = 1j * torch.arange(L, dtype=torch.float64)  # i m, (M,)
@@ -125,11 +139,13 @@ class ShallowWaterSolver:
         self.inv_lap = torch.where(l > 0, 1 / torch.where(l > 0, self.lap, 1.0), 0.0)
         self.mask = torch.ones(L, L, dtype=torch.float64).tril()
         lon = 2 * math.pi * torch.arange(self.nlon, dtype=torch.float64) / self.nlon
-        self.f = 2 * omega * (-torch.cos(lon)[None, :] * torch.sqrt(self.cos2) * math.sin(alpha)
-                              + self.mu * math.cos(alpha))  # (nlat, nlon)
+        self.f = (
+            2 * omega * (-torch.cos(lon)[None, :] * torch.sqrt(self.cos2) * math.sin(alpha) + self.mu * math.cos(alpha))
+        )  # (nlat, nlon)
         rate = (l * (l + 1) / (self.lmax * (self.lmax + 1))) ** 4
-        self.hyper = torch.exp(-dt / (3600 * hyperdiffusion_hours) * rate) if hyperdiffusion_hours > 0 \
-            else torch.ones_like(rate)
+        self.hyper = (
+            torch.exp(-dt / (3600 * hyperdiffusion_hours) * rate) if hyperdiffusion_hours > 0 else torch.ones_like(rate)
+        )
         check_time_step(dt, self.lmax, radius, gravity * mean_depth)
 
     # -- transforms (m-major Legendre tensors (M, nlat, L), longitude by the FFT) ------------------
@@ -148,10 +164,12 @@ class ShallowWaterSolver:
     def div_curl(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Divergence and curl coefficients of the vector field (a, b) / cos(lat) given a, b on the grid."""
         am, bm = self._fourier(a), self._fourier(b)
-        div = torch.einsum("...jm,mjl->...lm", self.im * am, self.Pw_cos) \
-            - torch.einsum("...jm,mjl->...lm", bm, self.Hw_cos)
-        curl = torch.einsum("...jm,mjl->...lm", self.im * bm, self.Pw_cos) \
-            + torch.einsum("...jm,mjl->...lm", am, self.Hw_cos)
+        div = torch.einsum("...jm,mjl->...lm", self.im * am, self.Pw_cos) - torch.einsum(
+            "...jm,mjl->...lm", bm, self.Hw_cos
+        )
+        curl = torch.einsum("...jm,mjl->...lm", self.im * bm, self.Pw_cos) + torch.einsum(
+            "...jm,mjl->...lm", am, self.Hw_cos
+        )
         return div * self.mask / self.a, curl * self.mask / self.a
 
     def velocity(self, zeta: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,21 +200,23 @@ class ShallowWaterSolver:
         k4 = self.tendency(state + dt * k3)
         return (state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)) * self.hyper
 
-    def integrate(self, state: torch.Tensor, t_final: float, record_dt: float,
-                  progress: bool = False) -> torch.Tensor:
+    def integrate(self, state: torch.Tensor, t_final: float, record_dt: float, progress: bool = False) -> torch.Tensor:
         """States (B, T, 3, L, M) at t = 0, record_dt, ..., t_final; raises if the run blows up."""
         per_record = whole_ratio(record_dt, self.dt, "record_dt", "dt")
         n_records = whole_ratio(t_final, record_dt, "t_final", "record_dt")
         out = [state]
-        for r in tqdm(range(n_records), desc=f"shallow water {self.nlat}x{self.nlon}", disable=not progress,
-                      leave=False):
+        for r in tqdm(
+            range(n_records), desc=f"shallow water {self.nlat}x{self.nlon}", disable=not progress, leave=False
+        ):
             for _ in range(per_record):
                 state = self.step(state)
             if not torch.isfinite(torch.view_as_real(state)).all():
-                raise FloatingPointError(f"shallow water: the solution became non-finite by "
-                                         f"t={(r + 1) * record_dt:g} s (nlat={self.nlat}, dt={self.dt:g} s). "
-                                         "Use a smaller dt or more "
-                                         "hyperdiffusion (shorter hyperdiffusion_hours).")
+                raise FloatingPointError(
+                    f"shallow water: the solution became non-finite by "
+                    f"t={(r + 1) * record_dt:g} s (nlat={self.nlat}, dt={self.dt:g} s). "
+                    "Use a smaller dt or more "
+                    "hyperdiffusion (shorter hyperdiffusion_hours)."
+                )
             out.append(state)
         return torch.stack(out, 1)
 
@@ -227,8 +247,9 @@ class ShallowWaterSolver:
         enstrophy = (self.to_grid(zeta) + self.f) ** 2 / (2 * h)
         return {"mass": self.integral(h), "energy": self.integral(energy), "enstrophy": self.integral(enstrophy)}
 
-    def williamson2(self, u0: float = 2 * math.pi * EARTH_RADIUS / (12 * 86400), gh0: float = 2.94e4,
-                    alpha: float = 0.0) -> torch.Tensor:
+    def williamson2(
+        self, u0: float = 2 * math.pi * EARTH_RADIUS / (12 * 86400), gh0: float = 2.94e4, alpha: float = 0.0
+    ) -> torch.Tensor:
         """Williamson test case 2 (steady zonal geostrophic flow), (1, 3, L, M); build the solver with
         mean_depth = gh0 / g and the same alpha."""
         lat, lon = self.latlon()
@@ -247,7 +268,8 @@ class ShallowWaterSolver:
         c, s = torch.cos(lat), torch.sin(lat)
         w, a, om = K, self.a, self.omega
         A = w / 2 * (2 * om + w) * c**2 + K**2 / 4 * c ** (2 * R) * (
-            (R + 1) * c**2 + (2 * R**2 - R - 2) - 2 * R**2 * c ** (-2))
+            (R + 1) * c**2 + (2 * R**2 - R - 2) - 2 * R**2 * c ** (-2)
+        )
         B = 2 * (om + w) * K / ((R + 1) * (R + 2)) * c**R * ((R**2 + 2 * R + 2) - (R + 1) ** 2 * c**2)
         C = K**2 / 4 * c ** (2 * R) * ((R + 1) * c**2 - (R + 2))
         phi = self.g * h0 + a**2 * (A + B * torch.cos(R * lon) + C * torch.cos(2 * R * lon)) - self.g * self.H
@@ -269,8 +291,10 @@ def check_time_step(dt: float, lmax: int, radius: float, phi_mean: float) -> Non
     """Refuse a dt at which RK4 is unstable for the fastest resolved gravity wave."""
     frequency = math.sqrt(phi_mean * lmax * (lmax + 1)) / radius
     if dt * frequency > 2.0:
-        raise ValueError(f"shallow water: dt={dt:g} s is too long for lmax={lmax}: the fastest gravity wave "
-                         f"(frequency {frequency:.3g} 1/s) makes RK4 unstable. Use dt <= {2.0 / frequency:.0f} s.")
+        raise ValueError(
+            f"shallow water: dt={dt:g} s is too long for lmax={lmax}: the fastest gravity wave "
+            f"(frequency {frequency:.3g} 1/s) makes RK4 unstable. Use dt <= {2.0 / frequency:.0f} s."
+        )
 
 
 def sphere_grf(rng: np.random.Generator, n_modes: int, alpha: float, tau: float) -> torch.Tensor:
@@ -358,14 +382,24 @@ class ShallowWaterParams(SnapshotTimes, ProblemParams):
         return self.resolution, 2 * self.resolution
 
     def solver(self) -> ShallowWaterSolver:
-        return ShallowWaterSolver(self.resolution * self.oversample, None, self.radius, self.gravity, self.omega,
-                                  self.mean_depth, self.dt, self.hyperdiffusion_hours)
+        return ShallowWaterSolver(
+            self.resolution * self.oversample,
+            None,
+            self.radius,
+            self.gravity,
+            self.omega,
+            self.mean_depth,
+            self.dt,
+            self.hyperdiffusion_hours,
+        )
 
     def initial_state(self, solver: ShallowWaterSolver, i: int) -> torch.Tensor:
         """Trajectory i's initial state (1, 3, L, M): balanced flow plus a random height perturbation."""
         rng = np.random.default_rng([self.seed, i])
-        zeta_c, h_c = sphere_grf(rng, self.n_grf_modes, self.alpha, self.tau), \
-            sphere_grf(rng, self.n_grf_modes, self.alpha, self.tau)
+        zeta_c, h_c = (
+            sphere_grf(rng, self.n_grf_modes, self.alpha, self.tau),
+            sphere_grf(rng, self.n_grf_modes, self.alpha, self.tau),
+        )
         L = solver.lmax + 1
         zeta = torch.zeros(L, L, dtype=torch.complex128)
         h = torch.zeros_like(zeta)
@@ -397,14 +431,31 @@ class ShallowWaterParams(SnapshotTimes, ProblemParams):
         return (out,)
 
     def to_dataset(self, arrays, meta) -> Trajectories:
-        return Trajectories(arrays["u"], self.times(), grid="nodes",
-                            meta={**meta, "variables": list(VARIABLES), "units": [UNITS[v][1] for v in VARIABLES],
-                                  "sphere_grid": "legendre-gauss"})
+        return Trajectories(
+            arrays["u"],
+            self.times(),
+            grid="nodes",
+            meta={
+                **meta,
+                "variables": list(VARIABLES),
+                "units": [UNITS[v][1] for v in VARIABLES],
+                "sphere_grid": "legendre-gauss",
+            },
+        )
 
 
-def shallow_water_trajectories(resolution: int = 32, n: int = 100, seed: int = 0, *,
-                               cache_dir: PathLike | None = None, cache: bool = True, progress: bool = True,
-                               device=None, batch_size: int = 16, **params) -> Trajectories:
+def shallow_water_trajectories(
+    resolution: int = 32,
+    n: int = 100,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    device=None,
+    batch_size: int = 16,
+    **params,
+) -> Trajectories:
     """Trajectories u (n, T, 3, nlat, 2 nlat) at t = 0, record_dt, ..., t_final, cached on disk.
 
     The three per-snapshot variables are height anomaly (km), vorticity (1e-5 / s) and divergence
@@ -415,10 +466,22 @@ def shallow_water_trajectories(resolution: int = 32, n: int = 100, seed: int = 0
     return load_or_generate(p, cache_dir, cache=cache, progress=progress, batch_size=batch_size)
 
 
-def shallow_water_dataset(resolution: int = 32, n: int = 100, seed: int = 0, *,
-                          cache_dir: PathLike | None = None, cache: bool = True, progress: bool = True,
-                          device=None, batch_size: int = 16, t_in: int = 1, t_out: int | None = 1,
-                          t_start: int = 0, window_stride: int = 0, **params) -> PDEDataset:
+def shallow_water_dataset(
+    resolution: int = 32,
+    n: int = 100,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    device=None,
+    batch_size: int = 16,
+    t_in: int = 1,
+    t_out: int | None = 1,
+    t_start: int = 0,
+    window_stride: int = 0,
+    **params,
+) -> PDEDataset:
     """Pairs u(t) -> u(t + record_dt): by default one per trajectory, u(0) -> u(1 h); every one-step
     window of every trajectory with ``window_stride=1`` (SFNO's training set, configs/swe_sfno.yaml).
 
@@ -427,7 +490,8 @@ def shallow_water_dataset(resolution: int = 32, n: int = 100, seed: int = 0, *,
     """
     from .timeseries import cut
 
-    traj = shallow_water_trajectories(resolution, n, seed, cache_dir=cache_dir, cache=cache, progress=progress,
-                                      batch_size=batch_size, **params)
+    traj = shallow_water_trajectories(
+        resolution, n, seed, cache_dir=cache_dir, cache=cache, progress=progress, batch_size=batch_size, **params
+    )
     pairs = cut(traj, t_in, t_out, t_start, window_stride)
     return PDEDataset(pairs.x.flatten(1, 2), pairs.y.flatten(1, 2), meta=pairs.meta, grid=pairs.grid)

@@ -7,7 +7,7 @@ resolution.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +20,12 @@ def check_grid_input(model: nn.Module, x: torch.Tensor) -> None:
     """Raise unless x is (batch, model.in_channels, N1, ..., N_dim), naming the fix."""
     axes = ", ".join(f"N{k + 1}" for k in range(model.dim))
     if x.ndim != model.dim + 2 or x.shape[1] != model.in_channels:
-        raise ValueError(f"{type(model).__name__}(dim={model.dim}) expects input (batch, {model.in_channels}, "
-                         f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
-                         f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
-                         "x.unsqueeze(1).")
+        raise ValueError(
+            f"{type(model).__name__}(dim={model.dim}) expects input (batch, {model.in_channels}, "
+            f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
+            f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
+            "x.unsqueeze(1)."
+        )
 
 
 def pointwise(in_channels: int, out_channels: int, dim: int, bias: bool = True) -> nn.Module:

@@ -59,21 +59,49 @@ class SFNO(FNO):
         (batch, in_channels, nlat, nlon) -> (batch, out_channels, nlat, nlon).
     """
 
-    def __init__(self, n_modes: int | Sequence[int], in_channels: int = 1, out_channels: int = 1,
-                 hidden_channels: int = 32, n_layers: int = 4, lifting_ratio: float = 2.0,
-                 projection_ratio: float = 2.0, channel_mlp_expansion: float = 0.5,
-                 positional_embedding: bool = True, factorization: str = "dense", rank: Rank = 1.0,
-                 grid: str = "equiangular", weight_sharing: str = "degree"):
+    def __init__(
+        self,
+        n_modes: int | Sequence[int],
+        in_channels: int = 1,
+        out_channels: int = 1,
+        hidden_channels: int = 32,
+        n_layers: int = 4,
+        lifting_ratio: float = 2.0,
+        projection_ratio: float = 2.0,
+        channel_mlp_expansion: float = 0.5,
+        positional_embedding: bool = True,
+        factorization: str = "dense",
+        rank: Rank = 1.0,
+        grid: str = "equiangular",
+        weight_sharing: str = "degree",
+    ):
         n_modes = (n_modes, n_modes) if isinstance(n_modes, int) else tuple(n_modes)
         extra = 3 if positional_embedding else 0
-        super().__init__(n_modes, in_channels + extra, out_channels, hidden_channels, n_layers, lifting_ratio,
-                         projection_ratio, channel_mlp_expansion, positional_embedding=False,
-                         factorization=factorization, rank=rank)
+        super().__init__(
+            n_modes,
+            in_channels + extra,
+            out_channels,
+            hidden_channels,
+            n_layers,
+            lifting_ratio,
+            projection_ratio,
+            channel_mlp_expansion,
+            positional_embedding=False,
+            factorization=factorization,
+            rank=rank,
+        )
         # FNOBlock builds planar layers; each becomes a spherical one (where FNO takes conv_module=,
         # this loop is conv_module=functools.partial(SphericalConv, grid=grid, weight_sharing=weight_sharing)).
         for block in self.blocks:
-            block.spectral = SphericalConv(hidden_channels, hidden_channels, n_modes, factorization=factorization,
-                                           rank=rank, grid=grid, weight_sharing=weight_sharing)
+            block.spectral = SphericalConv(
+                hidden_channels,
+                hidden_channels,
+                n_modes,
+                factorization=factorization,
+                rank=rank,
+                grid=grid,
+                weight_sharing=weight_sharing,
+            )
         self.in_channels, self.grid = in_channels, check_grid(grid)
         if positional_embedding:
             self.embedding = SphereEmbedding(grid)

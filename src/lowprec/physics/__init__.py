@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 from .._hints import did_you_mean
-
 from .advection import Advection, PODAdvection, advection_residual
 from .base import Box, Compute, NonFiniteLossError, Problem, ResidualGuard
 from .burgers import Burgers, BurgersInverse, burgers_cole_hopf, burgers_fd, burgers_residual
@@ -27,17 +26,27 @@ from .modes import MODES, PrecisionMode, WeightCopies, get_mode
 from .regression import Regression
 from .train import RunResult, StepRecord, TrainConfig, train
 
-PROBLEMS: dict[str, type] = {cls.name: cls for cls in (
-    Regression, Burgers, BurgersInverse, Kovasznay, KovasznayInverse,
-    Advection, PODAdvection, DiffusionReaction)}
+PROBLEMS: dict[str, type] = {
+    cls.name: cls
+    for cls in (
+        Regression,
+        Burgers,
+        BurgersInverse,
+        Kovasznay,
+        KovasznayInverse,
+        Advection,
+        PODAdvection,
+        DiffusionReaction,
+    )
+}
 
 
-def problem_names(kind: "str | None" = None) -> list[str]:
+def problem_names(kind: str | None = None) -> list[str]:
     """Names of the registered problems, optionally only those of one kind ("pinn" or "deeponet")."""
     return [n for n, cls in PROBLEMS.items() if kind is None or cls.kind == kind]
 
 
-def get_problem(name: str, kind: "str | None" = None, **params) -> Problem:
+def get_problem(name: str, kind: str | None = None, **params) -> Problem:
     """Build a problem by name with parameters overriding its defaults, e.g. ``get_problem("burgers", nu=0.02)``.
 
     Raises ValueError for an unknown name (listing the problems and the closest
@@ -53,16 +62,45 @@ def get_problem(name: str, kind: "str | None" = None, **params) -> Problem:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in params if k not in fields]
     if unknown:
-        raise ValueError(f"{cls.title}: unknown parameter(s) {unknown}; its parameters are "
-                         f"{', '.join(fields)}.")
+        raise ValueError(f"{cls.title}: unknown parameter(s) {unknown}; its parameters are {', '.join(fields)}.")
     return cls(**params)
 
 
 __all__ = [
-    "PROBLEMS", "MODES", "get_problem", "problem_names", "get_mode", "PrecisionMode", "WeightCopies",
-    "train", "TrainConfig", "RunResult", "StepRecord", "Problem", "Box", "Compute", "ResidualGuard",
-    "NonFiniteLossError", "Regression", "Burgers", "BurgersInverse", "Kovasznay", "KovasznayInverse",
-    "Advection", "PODAdvection", "DiffusionReaction", "burgers_cole_hopf", "burgers_fd", "burgers_residual",
-    "kovasznay_exact", "kovasznay_residual", "advection_residual", "diffusion_reaction_fd", "dr_residual",
-    "grad_norm", "underflow_share", "stalled_update_share", "residual_rounding",
+    "PROBLEMS",
+    "MODES",
+    "get_problem",
+    "problem_names",
+    "get_mode",
+    "PrecisionMode",
+    "WeightCopies",
+    "train",
+    "TrainConfig",
+    "RunResult",
+    "StepRecord",
+    "Problem",
+    "Box",
+    "Compute",
+    "ResidualGuard",
+    "NonFiniteLossError",
+    "Regression",
+    "Burgers",
+    "BurgersInverse",
+    "Kovasznay",
+    "KovasznayInverse",
+    "Advection",
+    "PODAdvection",
+    "DiffusionReaction",
+    "burgers_cole_hopf",
+    "burgers_fd",
+    "burgers_residual",
+    "kovasznay_exact",
+    "kovasznay_residual",
+    "advection_residual",
+    "diffusion_reaction_fd",
+    "dr_residual",
+    "grad_norm",
+    "underflow_share",
+    "stalled_update_share",
+    "residual_rounding",
 ]

@@ -13,7 +13,7 @@ never silently computes something else.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

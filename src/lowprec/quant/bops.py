@@ -33,8 +33,8 @@ and is a few percent of the MACs in these models.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -44,8 +44,19 @@ from ..precision.policy import PrecisionPolicy, current_policy, get_policy
 from ..spectral import SpectralConv
 from ..spectral.transforms import compute_dtype, kept_modes
 from .config import QuantConfig, get_config
-from .modules import (_CONVS, _TRANSPOSED, QuantConv, QuantConvTranspose, QuantLayer, QuantLinear, QuantMatMul,
-                      QuantSpectralConv, bypass, candidates, selected_layers)
+from .modules import (
+    _CONVS,
+    _TRANSPOSED,
+    QuantConv,
+    QuantConvTranspose,
+    QuantLayer,
+    QuantLinear,
+    QuantMatMul,
+    QuantSpectralConv,
+    bypass,
+    candidates,
+    selected_layers,
+)
 
 try:  # the FFT/DFT backend choice (issue 4); absent in older trees, where every transform is an FFT
     from ..spectral import resolve_backend
@@ -95,20 +106,54 @@ class CostReport:
     def table(self) -> str:
         from ..report import format_table
 
-        rows = [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": f"{r.bits_a}x{r.bits_b}",
-                 "bops": r.bops, "share": r.bops / max(self.bops, 1), "note": r.note} for r in self.layers]
+        rows = [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "macs": r.macs,
+                "bits": f"{r.bits_a}x{r.bits_b}",
+                "bops": r.bops,
+                "share": r.bops / max(self.bops, 1),
+                "note": r.note,
+            }
+            for r in self.layers
+        ]
         rows.append({"name": "total", "macs": self.macs, "bops": self.bops, "share": 1.0})
-        return format_table(rows, [("name", "layer", ""), ("kind", "kind", ""), ("macs", "MACs", ",d"),
-                                   ("bits", "bits", ""), ("bops", "BOPs", ".3e"), ("share", "share", ".1%"),
-                                   ("note", "note", "")])
+        return format_table(
+            rows,
+            [
+                ("name", "layer", ""),
+                ("kind", "kind", ""),
+                ("macs", "MACs", ",d"),
+                ("bits", "bits", ""),
+                ("bops", "BOPs", ".3e"),
+                ("share", "share", ".1%"),
+                ("note", "note", ""),
+            ],
+        )
 
     def to_dict(self) -> dict:
-        return {"input_shape": list(self.input_shape), "config": self.config, "macs": self.macs, "bops": self.bops,
-                "layers": [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": [r.bits_a, r.bits_b],
-                            "bops": r.bops, "note": r.note} for r in self.layers]}
+        return {
+            "input_shape": list(self.input_shape),
+            "config": self.config,
+            "macs": self.macs,
+            "bops": self.bops,
+            "layers": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "macs": r.macs,
+                    "bits": [r.bits_a, r.bits_b],
+                    "bops": r.bops,
+                    "note": r.note,
+                }
+                for r in self.layers
+            ],
+        }
 
 
 # -- MAC counts ------------------------------------------------------------------------------------
+
 
 def fft_macs(grid: Sequence[int]) -> int:
     """Real MACs of one real FFT (or its inverse) of a field on ``grid``: 1.25 P log2 P."""
@@ -151,8 +196,12 @@ def mixing_macs(layer: SpectralConv, batch: int) -> tuple[int, str]:
     from ..spectral import plan_info
 
     spatial = "xyz"[: layer.dim]
-    info = plan_info((batch, layer.in_channels, *kept, 2), "bi" + spatial,
-                     [(s, tuple(t.shape[:-1])) for s, t in factors], "bo" + spatial)
+    info = plan_info(
+        (batch, layer.in_channels, *kept, 2),
+        "bi" + spatial,
+        [(s, tuple(t.shape[:-1])) for s, t in factors],
+        "bo" + spatial,
+    )
     return int(info.opt_cost) // 2, "factorized: opt_einsum count"
 
 
@@ -164,6 +213,7 @@ def _backend(policy: PrecisionPolicy, grid, modes, dtype, device) -> str:
 
 # -- bits ------------------------------------------------------------------------------------------
 
+
 def _bits(quantizer) -> int:
     return getattr(quantizer, "bits", 32)
 
@@ -171,7 +221,7 @@ def _bits(quantizer) -> int:
 class _Bits:
     """Bits of each operand of a layer: from its quantizers, or from a config for a float layer."""
 
-    def __init__(self, model: nn.Module, config: Optional[QuantConfig]):
+    def __init__(self, model: nn.Module, config: QuantConfig | None):
         self.config = config
         self.planned = {n for n, _ in selected_layers(model, config)} if config is not None else set()
 
@@ -200,21 +250,30 @@ class _Bits:
                 return {"input": a, "spectrum": a, "weight": w, "mixed": a, "transform": self.config.transform_bits}
             return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
         if isinstance(module, QuantSpectralConv):
-            return {"input": _bits(module.input_quant), "spectrum": _bits(module.spectrum_quant),
-                    "weight": max(_bits(q) for q in module.weight_quants), "mixed": _bits(module.mixed_quant),
-                    "transform": module.config.transform_bits}
+            return {
+                "input": _bits(module.input_quant),
+                "spectrum": _bits(module.spectrum_quant),
+                "weight": max(_bits(q) for q in module.weight_quants),
+                "mixed": _bits(module.mixed_quant),
+                "transform": module.config.transform_bits,
+            }
         return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
 
 
 # -- the count -------------------------------------------------------------------------------------
+
 
 def _conv_layer(module):
     return module.layer if isinstance(module, QuantLayer) else module
 
 
 @torch.no_grad()
-def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantConfig, None] = None,
-         policy: Union[str, PrecisionPolicy, None] = None) -> CostReport:
+def bops(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    config: str | QuantConfig | None = None,
+    policy: str | PrecisionPolicy | None = None,
+) -> CostReport:
     """Count MACs and BOPs of one forward pass of ``model`` on an input of ``input_shape``.
 
     Args:
@@ -252,14 +311,17 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
             else:
                 macs = output.numel() * (layer.in_channels // layer.groups - coords) * math.prod(layer.kernel_size)
             note = f"+{coords} coordinate channels: once per grid" if coords else ""
-            report.layers.append(LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a,
-                                           note))
+            report.layers.append(
+                LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a, note)
+            )
+
         return hook
 
     def on_matmul(name):
         def hook(module, inputs, output):
             a, b = bits.matmul(name, module)
             report.layers.append(LayerCost(name, "matmul", output.numel() * inputs[0].shape[-1], a, b))
+
         return hook
 
     def on_spectral(name):
@@ -272,17 +334,36 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
             for step, fields, operand in (("forward", fields_in, "input"), ("inverse", fields_out, "mixed")):
                 dtype = compute_dtype(policy.transform_dtype if step == "forward" else policy.contract_dtype, x.dtype)
                 backend = _backend(policy, grid, layer.n_modes, dtype, x.device)
-                per_field = (dft_macs(grid, layer.n_modes, inverse=step == "inverse") if backend == "dft"
-                             else fft_macs(grid))
+                per_field = (
+                    dft_macs(grid, layer.n_modes, inverse=step == "inverse") if backend == "dft" else fft_macs(grid)
+                )
                 if step == "forward":
-                    report.layers.append(LayerCost(f"{name}.forward_{backend}", "transform", fields * per_field,
-                                                   b[operand], b["transform"], backend))
+                    report.layers.append(
+                        LayerCost(
+                            f"{name}.forward_{backend}",
+                            "transform",
+                            fields * per_field,
+                            b[operand],
+                            b["transform"],
+                            backend,
+                        )
+                    )
                 else:
                     macs, note = mixing_macs(layer, batch)
-                    report.layers.append(LayerCost(f"{name}.mixing", "spectral", macs, b["weight"], b["spectrum"],
-                                                   note))
-                    report.layers.append(LayerCost(f"{name}.inverse_{backend}", "transform", fields * per_field,
-                                                   b[operand], b["transform"], backend))
+                    report.layers.append(
+                        LayerCost(f"{name}.mixing", "spectral", macs, b["weight"], b["spectrum"], note)
+                    )
+                    report.layers.append(
+                        LayerCost(
+                            f"{name}.inverse_{backend}",
+                            "transform",
+                            fields * per_field,
+                            b[operand],
+                            b["transform"],
+                            backend,
+                        )
+                    )
+
         return hook
 
     for name, module, _ in candidates(model):
@@ -306,15 +387,26 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
     return report
 
 
-def cost_vs_resolution(model: nn.Module, in_channels: int, grids: Sequence[Sequence[int]],
-                       configs: Sequence[Union[str, QuantConfig]] = ("float", "w8a8", "w4a4"),
-                       policy=None) -> list[dict]:
+def cost_vs_resolution(
+    model: nn.Module,
+    in_channels: int,
+    grids: Sequence[Sequence[int]],
+    configs: Sequence[str | QuantConfig] = ("float", "w8a8", "w4a4"),
+    policy=None,
+) -> list[dict]:
     """MACs and BOPs per sample at each grid, for each config: rows {grid, config, macs, bops, transform_share}."""
     rows = []
     for grid in grids:
         for config in configs:
             report = bops(model, (1, in_channels, *grid), config, policy)
             transform = sum(r.bops for r in report.layers if r.kind == "transform")
-            rows.append({"grid": "x".join(map(str, grid)), "config": get_config(config).name, "macs": report.macs,
-                         "bops": report.bops, "transform_share": transform / max(report.bops, 1)})
+            rows.append(
+                {
+                    "grid": "x".join(map(str, grid)),
+                    "config": get_config(config).name,
+                    "macs": report.macs,
+                    "bops": report.bops,
+                    "transform_share": transform / max(report.bops, 1),
+                }
+            )
     return rows

@@ -26,7 +26,7 @@ no complex tensor and Inductor compiles all of it.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -52,8 +52,14 @@ class SpectralConv(nn.Module):
         n_modes[k] <= grid[k].
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: Union[int, Sequence[int]],
-                 factorization: str = "dense", rank: Rank = 0.05):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: int | Sequence[int],
+        factorization: str = "dense",
+        rank: Rank = 0.05,
+    ):
         super().__init__()
         n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(int(m) for m in n_modes)
         if not 1 <= len(n_modes) <= 3:
@@ -75,8 +81,10 @@ class SpectralConv(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, "
-                             f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, {self.in_channels}, "
+                f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}."
+            )
         check_modes(self.n_modes, x.shape[2:])
 
     def forward(self, x: torch.Tensor, factors=None, tap=None) -> torch.Tensor:
@@ -96,7 +104,11 @@ class SpectralConv(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             h = tap("input", stabilize(x, policy.stabilizer))
             spectrum = tap("spectrum", forward_transform(h, self.n_modes, transform_dtype, policy.backend))
-            mixed = tap("mixed", complex_contract(spectrum, self._x_subscripts, factors or self.weight.factors(),
-                                                  self._out_subscripts, contract_dtype))
+            mixed = tap(
+                "mixed",
+                complex_contract(
+                    spectrum, self._x_subscripts, factors or self.weight.factors(), self._out_subscripts, contract_dtype
+                ),
+            )
             y = tap("output", inverse_transform(mixed, grid, self.n_modes, contract_dtype, policy.backend))
         return y.to(x.dtype)

@@ -55,14 +55,22 @@ class SphericalConv(nn.Module):
     grid=...))`` builds spherical blocks.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: int | Sequence[int],
-                 factorization: str = "dense", rank: Rank = 0.05, grid: str = "equiangular",
-                 weight_sharing: str = "degree"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: int | Sequence[int],
+        factorization: str = "dense",
+        rank: Rank = 0.05,
+        grid: str = "equiangular",
+        weight_sharing: str = "degree",
+    ):
         super().__init__()
         n_modes = (n_modes, n_modes) if isinstance(n_modes, int) else tuple(int(m) for m in n_modes)
         if len(n_modes) != 2 or not 1 <= n_modes[1] <= n_modes[0]:
-            raise ValueError(f"SphericalConv keeps n_modes=(n_l, n_m) degrees and orders with 1 <= n_m <= n_l, "
-                             f"got {n_modes}.")
+            raise ValueError(
+                f"SphericalConv keeps n_modes=(n_l, n_m) degrees and orders with 1 <= n_m <= n_l, got {n_modes}."
+            )
         if weight_sharing not in WEIGHT_SHARING:
             raise ValueError(f"unknown weight_sharing {weight_sharing!r}; choose one of {WEIGHT_SHARING}.")
         self.in_channels, self.out_channels, self.n_modes = in_channels, out_channels, n_modes
@@ -74,13 +82,16 @@ class SphericalConv(nn.Module):
     dim = 2
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, n_modes={self.n_modes}, grid={self.grid}, "
-                f"weight_sharing={self.weight_sharing}, factorization={self.factorization}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, n_modes={self.n_modes}, grid={self.grid}, "
+            f"weight_sharing={self.weight_sharing}, factorization={self.factorization}"
+        )
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, nlat, nlon), "
-                             f"got {tuple(x.shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, {self.in_channels}, nlat, nlon), got {tuple(x.shape)}."
+            )
         try:
             check_sizes(x.shape[2], x.shape[3], self.lmax, self.mmax, self.grid)
         except ValueError as err:
@@ -102,7 +113,8 @@ class SphericalConv(nn.Module):
             h = tap("input", stabilize(x, policy.stabilizer))
             spectrum = tap("spectrum", _sht(h, self.lmax, self.mmax, self.grid, transform_dtype, policy.backend))
             # spectrum (b, i, l, m, 2); degree weights carry "iox" and broadcast over m ("y").
-            mixed = tap("mixed", complex_contract(spectrum, "bixy", factors or self.weight.factors(), "boxy",
-                                                  contract_dtype))
+            mixed = tap(
+                "mixed", complex_contract(spectrum, "bixy", factors or self.weight.factors(), "boxy", contract_dtype)
+            )
             y = tap("output", _isht(mixed, nlat, nlon, self.grid, contract_dtype, policy.backend))
         return y.to(x.dtype)

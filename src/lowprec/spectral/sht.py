@@ -53,16 +53,21 @@ import torch
 from .transforms import forward_transform, inverse_transform
 
 GRIDS = ("equiangular", "legendre-gauss")
-_ALIASES = {"gauss": "legendre-gauss", "legendre_gauss": "legendre-gauss", "equiangular": "equiangular",
-            "legendre-gauss": "legendre-gauss"}
+_ALIASES = {
+    "gauss": "legendre-gauss",
+    "legendre_gauss": "legendre-gauss",
+    "equiangular": "equiangular",
+    "legendre-gauss": "legendre-gauss",
+}
 
 
 def check_grid(grid: str) -> str:
     """The canonical grid name, or a ValueError naming the choices."""
     key = _ALIASES.get(str(grid).lower())
     if key is None:
-        raise ValueError(f"unknown spherical grid {grid!r}; use one of {GRIDS} "
-                         "('gauss' is accepted for 'legendre-gauss').")
+        raise ValueError(
+            f"unknown spherical grid {grid!r}; use one of {GRIDS} ('gauss' is accepted for 'legendre-gauss')."
+        )
     return key
 
 
@@ -79,15 +84,18 @@ def check_sizes(nlat: int, nlon: int, lmax: int, mmax: int, grid: str) -> None:
     if nlat < min_nlat(grid, lmax):
         other = "legendre-gauss" if grid == "equiangular" else "equiangular"
         fit = (nlat - 1) // 2 if grid == "equiangular" else nlat - 1
-        raise ValueError(f"an {grid} grid of {nlat} latitudes is too coarse for lmax={lmax}: its quadrature is "
-                         f"exact only for nlat >= {min_nlat(grid, lmax)}. Use nlat >= {min_nlat(grid, lmax)}, "
-                         f"lmax <= {fit}" + (f", or the {other} grid (nlat >= lmax + 1)." if grid == "equiangular"
-                                             else "."))
+        raise ValueError(
+            f"an {grid} grid of {nlat} latitudes is too coarse for lmax={lmax}: its quadrature is "
+            f"exact only for nlat >= {min_nlat(grid, lmax)}. Use nlat >= {min_nlat(grid, lmax)}, "
+            f"lmax <= {fit}" + (f", or the {other} grid (nlat >= lmax + 1)." if grid == "equiangular" else ".")
+        )
     if nlon < 2 * mmax + 1:
-        raise ValueError(f"{nlon} longitudes are too few for mmax={mmax}: orders up to mmax need "
-                         f"nlon >= 2 mmax + 1 = {2 * mmax + 1} (at nlon = 2 mmax the highest order falls on "
-                         f"the Nyquist frequency and loses its sine part). Use nlon >= {2 * mmax + 1} or "
-                         f"mmax <= {(nlon - 1) // 2}.")
+        raise ValueError(
+            f"{nlon} longitudes are too few for mmax={mmax}: orders up to mmax need "
+            f"nlon >= 2 mmax + 1 = {2 * mmax + 1} (at nlon = 2 mmax the highest order falls on "
+            f"the Nyquist frequency and loses its sine part). Use nlon >= {2 * mmax + 1} or "
+            f"mmax <= {(nlon - 1) // 2}."
+        )
 
 
 def clenshaw_curtis_weights(n: int) -> np.ndarray:
@@ -161,8 +169,9 @@ def legendre(lmax: int, mmax: int, theta: np.ndarray) -> np.ndarray:
 _MATRICES: dict = {}
 
 
-def legendre_matrix(kind: str, grid: str, nlat: int, lmax: int, mmax: int, dtype: torch.dtype,
-                    device: torch.device | str) -> torch.Tensor:
+def legendre_matrix(
+    kind: str, grid: str, nlat: int, lmax: int, mmax: int, dtype: torch.dtype, device: torch.device | str
+) -> torch.Tensor:
     """The (mmax+1, nlat, lmax+1) Legendre tensor of one transform, cached.
 
     kind ``"forward"``: 2 pi w_j Pbar_l^m(x_j) (quadrature weights and the longitude integral's
@@ -194,8 +203,14 @@ def _sht(x: torch.Tensor, lmax: int, mmax: int, grid: str, dtype: torch.dtype, b
     return a.reshape(mmax + 1, -1, 2, lmax + 1).permute(1, 3, 0, 2).reshape(*batch, lmax + 1, mmax + 1, 2)
 
 
-def sht(x: torch.Tensor, lmax: int, mmax: int | None = None, grid: str = "equiangular",
-        dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def sht(
+    x: torch.Tensor,
+    lmax: int,
+    mmax: int | None = None,
+    grid: str = "equiangular",
+    dtype: torch.dtype | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
     """Forward real SHT: spherical harmonic coefficients a_lm of a real field, in ``dtype``.
 
     Args:
@@ -211,14 +226,17 @@ def sht(x: torch.Tensor, lmax: int, mmax: int | None = None, grid: str = "equian
     """
     mmax = lmax if mmax is None else mmax
     if x.ndim < 2 or not x.is_floating_point():
-        raise ValueError(f"sht expects a real floating-point field (..., nlat, nlon), got shape {tuple(x.shape)} "
-                         f"of {x.dtype}.")
+        raise ValueError(
+            f"sht expects a real floating-point field (..., nlat, nlon), got shape {tuple(x.shape)} of {x.dtype}."
+        )
     check_sizes(x.shape[-2], x.shape[-1], lmax, mmax, grid)
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).sum().item()
-        raise ValueError(f"sht: the field holds {bad} non-finite value(s) (NaN or inf); a spherical harmonic "
-                         "transform spreads them over every coefficient. Fix the field first (e.g. "
-                         "torch.nan_to_num, or find where it overflowed).")
+        raise ValueError(
+            f"sht: the field holds {bad} non-finite value(s) (NaN or inf); a spherical harmonic "
+            "transform spreads them over every coefficient. Fix the field first (e.g. "
+            "torch.nan_to_num, or find where it overflowed)."
+        )
     return _sht(x, lmax, mmax, check_grid(grid), dtype or x.dtype, backend)
 
 
@@ -231,8 +249,14 @@ def _isht(coeffs: torch.Tensor, nlat: int, nlon: int, grid: str, dtype: torch.dt
     return inverse_transform(f, (nlon,), (2 * (M - 1),), dtype, backend).reshape(*batch, nlat, nlon)
 
 
-def isht(coeffs: torch.Tensor, nlat: int, nlon: int, grid: str = "equiangular",
-         dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def isht(
+    coeffs: torch.Tensor,
+    nlat: int,
+    nlon: int,
+    grid: str = "equiangular",
+    dtype: torch.dtype | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
     """Inverse real SHT: the real field (..., nlat, nlon) of coefficients (..., lmax + 1, mmax + 1, 2).
 
     Any grid evaluates the expansion (no quadrature is involved), e.g. a finer one than the
@@ -240,8 +264,10 @@ def isht(coeffs: torch.Tensor, nlat: int, nlon: int, grid: str = "equiangular",
     Imaginary parts at m = 0 are dropped, as irfft drops them.
     """
     if coeffs.ndim < 3 or coeffs.shape[-1] != 2:
-        raise ValueError(f"isht expects a real view (..., lmax + 1, mmax + 1, 2), got shape {tuple(coeffs.shape)}; "
-                         "convert complex coefficients with torch.view_as_real.")
+        raise ValueError(
+            f"isht expects a real view (..., lmax + 1, mmax + 1, 2), got shape {tuple(coeffs.shape)}; "
+            "convert complex coefficients with torch.view_as_real."
+        )
     L, M = coeffs.shape[-3], coeffs.shape[-2]
     check_grid(grid)
     if M > L:

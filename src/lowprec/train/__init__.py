@@ -6,7 +6,19 @@ from .metrics import SavedTensorMeter
 from .trainer import TrainConfig, Trainer, as_schedule, evaluate, format_record, read_metrics
 
 __all__ = [
-    "TrainConfig", "Trainer", "as_schedule", "evaluate", "format_record", "read_metrics", "RelativeL2Loss",
-    "RelativeH1Loss", "make_loss", "relative_l2", "relative_h1", "SavedTensorMeter", "atomic_write",
-    "load_checkpoint", "save_checkpoint",
+    "TrainConfig",
+    "Trainer",
+    "as_schedule",
+    "evaluate",
+    "format_record",
+    "read_metrics",
+    "RelativeL2Loss",
+    "RelativeH1Loss",
+    "make_loss",
+    "relative_l2",
+    "relative_h1",
+    "SavedTensorMeter",
+    "atomic_write",
+    "load_checkpoint",
+    "save_checkpoint",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 
-def atomic_write(path: "str | Path", write) -> None:
+def atomic_write(path: str | Path, write) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,15 +28,17 @@ def atomic_write(path: "str | Path", write) -> None:
         raise
 
 
-def save_checkpoint(path: "str | Path", state: dict) -> None:
+def save_checkpoint(path: str | Path, state: dict) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: "str | Path", map_location="cpu") -> dict:
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train without --resume first, or point --resume "
-                                "at a run directory containing checkpoint.pt.")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; train without --resume first, or point --resume "
+            "at a run directory containing checkpoint.pt."
+        )
     return torch.load(path, map_location=map_location, weights_only=False)
 
 

@@ -21,9 +21,10 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Union
 
 import torch
 from torch import nn
@@ -63,8 +64,8 @@ class TrainConfig:
     gamma: float = 0.5
     loss: str = "l2"
     precision: Precision = "full"
-    on_overflow: Optional[str] = None
-    init_loss_scale: float = 2.0 ** 16
+    on_overflow: str | None = None
+    init_loss_scale: float = 2.0**16
     max_skipped_steps: int = 25
     seed: int = 0
     device: str = "auto"
@@ -92,8 +93,13 @@ def as_schedule(precision: Precision) -> PrecisionSchedule:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full", batch_size: int = 64,
-             device: Optional[torch.device] = None) -> dict:
+def evaluate(
+    model: nn.Module,
+    dataset,
+    policy: str | PrecisionPolicy = "full",
+    batch_size: int = 64,
+    device: torch.device | None = None,
+) -> dict:
     """Mean relative L2 and H1 errors of ``model`` on ``dataset`` under ``policy``.
 
     The H1 derivatives wrap round when ``dataset.grid == "periodic"``.
@@ -107,8 +113,8 @@ def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full"
     l2, h1 = [], []
     try:
         for start in range(0, len(dataset.x), batch_size):
-            x = dataset.x[start:start + batch_size].to(device)
-            y = dataset.y[start:start + batch_size].to(device)
+            x = dataset.x[start : start + batch_size].to(device)
+            y = dataset.y[start : start + batch_size].to(device)
             with policy:
                 out = model(x)
             l2.append(relative_l2(out, y))
@@ -153,8 +159,14 @@ class Trainer:
         out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (None: keep nothing on disk).
     """
 
-    def __init__(self, model: nn.Module, train_set, test_sets: Mapping[str, object] = None,
-                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set,
+        test_sets: Mapping[str, object] = None,
+        config: TrainConfig = TrainConfig(),
+        out_dir: str | Path | None = None,
+    ):
         self.config = config
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
@@ -180,7 +192,7 @@ class Trainer:
         policy = self.schedule.policy_at(epoch, self.config.epochs)
         return policy.replace(on_overflow=self.config.on_overflow) if self.config.on_overflow else policy
 
-    def _step(self, x, y, policy: PrecisionPolicy, meter) -> Optional[float]:
+    def _step(self, x, y, policy: PrecisionPolicy, meter) -> float | None:
         """One optimizer step; returns the loss, or None when the step was skipped."""
         self.scaler.enabled = policy.loss_scaling
         self.optimizer.zero_grad(set_to_none=True)
@@ -209,31 +221,43 @@ class Trainer:
             what = f"forward pass produced inf/NaN in {layer}"
         else:
             modules = list(dict.fromkeys(module_of(n) for n in bad_params))
-            what = (f"backward pass produced inf/NaN gradients in {modules[-1]} (first reached by the backward"
-                    f" pass; {len(modules)} module(s) affected: {', '.join(modules[:4])}{'...' if len(modules) > 4 else ''})")
+            what = (
+                f"backward pass produced inf/NaN gradients in {modules[-1]} (first reached by the backward"
+                f" pass; {len(modules)} module(s) affected: {', '.join(modules[:4])}{'...' if len(modules) > 4 else ''})"
+            )
         scale = f" at loss scale {self.scaler.scale_value:g}" if self.scaler.enabled else ""
         message = f"{where}: under policy '{policy.name}'{scale}, the {what}."
-        remedy = (" Remedies: a stabilizer (policy.replace(stabilizer='tanh')), a bf16 policy, loss scaling,"
-                  " or a lower learning rate.")
+        remedy = (
+            " Remedies: a stabilizer (policy.replace(stabilizer='tanh')), a bf16 policy, loss scaling,"
+            " or a lower learning rate."
+        )
         self._consecutive_skips += 1
         self._skipped += 1
         if policy.on_overflow == "raise" or self._consecutive_skips > self.config.max_skipped_steps:
             if policy.on_overflow != "raise":
                 message += f" {self._consecutive_skips} steps in a row overflowed."
             raise PrecisionOverflowError(message + remedy)
-        action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}" \
-            if self.scaler.enabled else "no loss scale to lower"
+        action = (
+            f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}"
+            if self.scaler.enabled
+            else "no loss scale to lower"
+        )
         log.warning("%s Skipping the step (%s).", message, action)
 
     # -- epochs --------------------------------------------------------------------------------
-    def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
+    def fit(self, max_epochs: int | None = None) -> list[dict]:
         """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
         cfg, data = self.config, self.train_set
         n = len(data.x)
         steps_per_epoch = -(-n // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
-        bar = tqdm(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
-                   disable=not cfg.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=(last - self.epoch) * steps_per_epoch,
+            desc="train",
+            unit="step",
+            disable=not cfg.progress,
+            dynamic_ncols=True,
+        )
         self._consecutive_skips = 0
         try:
             while self.epoch < last:
@@ -306,11 +330,11 @@ class Trainer:
             "history": self.history,
         }
 
-    def save(self, path: "str | Path") -> None:
+    def save(self, path: str | Path) -> None:
         """Write a checkpoint atomically (temporary file, fsync, rename)."""
         save_checkpoint(path, self.state_dict())
 
-    def resume(self, path: "str | Path") -> "Trainer":
+    def resume(self, path: str | Path) -> Trainer:
         """Load a checkpoint written by :meth:`save` (or a run directory holding ``checkpoint.pt``)."""
         path = Path(path)
         if path.is_dir():
@@ -320,8 +344,10 @@ class Trainer:
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
-            raise ValueError(f"checkpoint {path} was written with a different configuration ({diffs}); "
-                             "resume with the original settings, or start a new run in another directory.")
+            raise ValueError(
+                f"checkpoint {path} was written with a different configuration ({diffs}); "
+                "resume with the original settings, or start a new run in another directory."
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -338,10 +364,12 @@ def format_record(record: dict) -> str:
     """One line per epoch for the console."""
     tests = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.endswith("_l2") or k.endswith("_h1"))
     skipped = f" skipped={record['skipped_steps']}" if record.get("skipped_steps") else ""
-    return (f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
-            f"{record['seconds']:.1f}s{skipped}")
+    return (
+        f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
+        f"{record['seconds']:.1f}s{skipped}"
+    )
 
 
-def read_metrics(path: "str | Path") -> list[dict]:
+def read_metrics(path: str | Path) -> list[dict]:
     """Read a ``metrics.jsonl`` file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -9,6 +9,7 @@ its terms' magnitudes against the residual (the cancellation), the residual's er
 working copy) and fp32 against fp64; then ``residual_rounding`` and the weight gradient's relative error
 against fp64 for mixed (fp16) and bf16, and how the per-weight gradient error compares with the gradient.
 """
+
 import copy
 import pathlib
 
@@ -48,13 +49,14 @@ def gradient(mode_name, dtype):
     net_ = working(mode_name, dtype)
     with get_mode(mode_name).policy:
         terms = problem.loss_terms(Compute(net_, dtype), data)
-    scale = 2.0 ** 12  # keeps the fp16 backward's small entries from underflowing; divided out below
+    scale = 2.0**12  # keeps the fp16 backward's small entries from underflowing; divided out below
     (sum(terms.values()) * scale).backward()
     return torch.cat([p.grad.double().flatten() / scale for p in net_.parameters()])
 
 
-t64, t32, t16 = (momentum_x_terms(m, d) for m, d in (("fp32", torch.float64), ("fp32", torch.float32),
-                                                      ("mixed", torch.float16)))
+t64, t32, t16 = (
+    momentum_x_terms(m, d) for m, d in (("fp32", torch.float64), ("fp32", torch.float32), ("mixed", torch.float16))
+)
 r64, r32, r16 = t64.sum(1), t32.sum(1), t16.sum(1)
 size = t64.abs().sum(1)
 q = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
@@ -71,18 +73,26 @@ row("cancellation: sum |terms| / |residual|", size / r64.abs())
 row("|residual fp16 - fp64|", (r16 - r64).abs())
 row("|residual fp32 - fp64|", (r32 - r64).abs())
 row("|residual fp16 - fp64| / |residual|", (r16 - r64).abs() / r64.abs())
-row("|residual fp16 - fp64| / (2^-11 sum|terms|)", (r16 - r64).abs() / (2 ** -11 * size))
-print(f"  rms: residual {r64.square().mean().sqrt():.3g}, its fp16 error {(r16 - r64).square().mean().sqrt():.3g}, "
-      f"fp32 error {(r32 - r64).square().mean().sqrt():.3g}")
+row("|residual fp16 - fp64| / (2^-11 sum|terms|)", (r16 - r64).abs() / (2**-11 * size))
+print(
+    f"  rms: residual {r64.square().mean().sqrt():.3g}, its fp16 error {(r16 - r64).square().mean().sqrt():.3g}, "
+    f"fp32 error {(r32 - r64).square().mean().sqrt():.3g}"
+)
 
 g64 = gradient("fp32", torch.float64)
 print("\nall loss terms            residual_rounding   gradient error vs fp64 (relative 2-norm)")
 for name, dtype in (("fp32", torch.float32), ("mixed", torch.float16), ("bf16", torch.bfloat16)):
     g = gradient(name, dtype)
-    print(f"  {name:24s}{residual_rounding(problem, net, get_mode(name), data):>12.3g}"
-          f"{float((g - g64).norm() / g64.norm()):>22.3g}")
+    print(
+        f"  {name:24s}{residual_rounding(problem, net, get_mode(name), data):>12.3g}"
+        f"{float((g - g64).norm() / g64.norm()):>22.3g}"
+    )
     if name == "mixed":
         noise = (g - g64).abs()
-        print("    per weight, quantiles 10/50/90 %: |gradient| " + " ".join(f"{x:.2e}" for x in
-              torch.quantile(g64.abs(), q)) + "; |fp16 error| " + " ".join(f"{x:.2e}" for x in
-              torch.quantile(noise, q)) + f"; error > gradient on {float((noise > g64.abs()).double().mean()):.1%}")
+        print(
+            "    per weight, quantiles 10/50/90 %: |gradient| "
+            + " ".join(f"{x:.2e}" for x in torch.quantile(g64.abs(), q))
+            + "; |fp16 error| "
+            + " ".join(f"{x:.2e}" for x in torch.quantile(noise, q))
+            + f"; error > gradient on {float((noise > g64.abs()).double().mean()):.1%}"
+        )

@@ -8,6 +8,7 @@ per run, the geometric mean of the error over the evaluations from step 10000 to
 reached: at a constant lr 1e-3 the error oscillates by 2-3x between evaluations late in training, so a
 mean over many evaluations compares the modes better than one end point.
 """
+
 import pathlib
 import re
 import statistics
@@ -20,16 +21,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 here = pathlib.Path(__file__).parent
 line = re.compile(r"step (\d+): .* error ([0-9.]+) rounding ([0-9.]+)%")
 fig, ax = plt.subplots(figsize=(7, 4.5))
-runs = {log.stem: [tuple(map(float, m.groups())) for m in map(line.search, log.read_text().splitlines()) if m]
-        for log in sorted(here.glob("*_s*.log"))}
+runs = {
+    log.stem: [tuple(map(float, m.groups())) for m in map(line.search, log.read_text().splitlines()) if m]
+    for log in sorted(here.glob("*_s*.log"))
+}
 common = min(rows[-1][0] for rows in runs.values())
 for name, rows in runs.items():
     late = [(e, r) for s, e, r in rows if 10000 <= s <= common]
     if late:
         geo = statistics.geometric_mean(e for e, _ in late)
-        print(f"{name}: last step {rows[-1][0]:.0f}, error {rows[-1][1]:.4f}; steps 10000-{common:.0f} "
-              f"({len(late)} evaluations): geometric mean error {geo:.4f}, min {min(e for e, _ in late):.4f}, "
-              f"max {max(e for e, _ in late):.4f}, mean residual rounding {sum(r for _, r in late) / len(late):.1f} %")
+        print(
+            f"{name}: last step {rows[-1][0]:.0f}, error {rows[-1][1]:.4f}; steps 10000-{common:.0f} "
+            f"({len(late)} evaluations): geometric mean error {geo:.4f}, min {min(e for e, _ in late):.4f}, "
+            f"max {max(e for e, _ in late):.4f}, mean residual rounding {sum(r for _, r in late) / len(late):.1f} %"
+        )
 for name, rows in runs.items():
     steps, err, rnd = zip(*rows)
     (l,) = ax.semilogy(steps, err, "-o", ms=2, label=f"{name} error")
