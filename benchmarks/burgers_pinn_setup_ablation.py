@@ -12,12 +12,12 @@ import sys
 
 import torch
 
-from lowprec.physics import Burgers, TrainConfig, train
+from lowprec.physics import Burgers, PhysicsTrainConfig, train
 
 torch.set_num_threads(1)
 variant, seed = sys.argv[1], int(sys.argv[2])
 
 prob = Burgers(normalize_inputs=variant == "first", sampler="hammersley" if "ham" in variant else "sobol",
                residual_everywhere="all" in variant)
-r = train(prob, "fp32", TrainConfig(steps=5000, seed=seed))
+r = train(prob, "fp32", PhysicsTrainConfig(steps=5000, seed=seed))
 print(variant, seed, r.final["error"], flush=True)

@@ -24,7 +24,7 @@ import pathlib
 import torch
 
 from lowprec._device import describe_device
-from lowprec.physics import TrainConfig, WeightCopies, get_mode, get_problem, train
+from lowprec.physics import PhysicsTrainConfig, WeightCopies, get_mode, get_problem, train
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--mode", default="mixed")
@@ -82,7 +82,7 @@ class AveragingAdam(torch.optim.Adam):
 
 optimizers: list[AveragingAdam] = []
 adam, torch.optim.Adam = torch.optim.Adam, AveragingAdam
-cfg = TrainConfig(steps=args.steps, seed=args.seed, adam_eps=args.adam_eps, progress=True, measure_memory=False)
+cfg = PhysicsTrainConfig(steps=args.steps, seed=args.seed, adam_eps=args.adam_eps, progress=True, measure_memory=False)
 run = train(problem, mode, cfg, data=data)
 torch.optim.Adam = adam
 # Skipped steps (loss scaler) take no optimizer step: the final averages are evaluated here.

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from lowprec._device import describe_device
 from lowprec.models import pinn as pinn_module
-from lowprec.physics import Compute, TrainConfig, WeightCopies, get_mode, get_problem, train
+from lowprec.physics import Compute, PhysicsTrainConfig, WeightCopies, get_mode, get_problem, train
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--problem", default="burgers_inverse", help="a PINN problem (lowprec pinn --help)")
@@ -62,7 +62,7 @@ if weights_file.exists():
     trained = problem.build_model(args.seed)
     trained.load_state_dict(torch.load(weights_file))
 else:
-    run = train(problem, "fp32", TrainConfig(steps=args.steps, seed=args.seed, measure_memory=False, progress=True))
+    run = train(problem, "fp32", PhysicsTrainConfig(steps=args.steps, seed=args.seed, measure_memory=False, progress=True))
     trained = run.master
     torch.save(trained.state_dict(), weights_file)
 print(f"{problem.title}, fp32 after {args.steps} steps: error {problem.evaluate(trained, torch.float32, data)['error']:.4g}")
@@ -153,7 +153,7 @@ class FromTrained(type(problem)):
 
 curves, curve_steps = {}, []
 every = max(1, args.continue_steps // 16)
-cfg = TrainConfig(steps=args.continue_steps, seed=args.seed, lr=args.continue_lr, eval_every=every,
+cfg = PhysicsTrainConfig(steps=args.continue_steps, seed=args.seed, lr=args.continue_lr, eval_every=every,
                   measure_memory=False, progress=True)
 print(f"\ncontinued {args.continue_steps} steps at lr {args.continue_lr:g}, error every {every} steps:")
 for name, mode, patch in (("fp32", "fp32", contextlib.nullcontext), ("mixed", "mixed", contextlib.nullcontext),

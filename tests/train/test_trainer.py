@@ -7,7 +7,7 @@ import torch
 from lowprec.models import FNO
 from lowprec.precision import PrecisionOverflowError
 from lowprec.train import TrainConfig, Trainer, read_metrics
-from lowprec.train.checkpoint import atomic_write
+from lowprec._atomic import atomic_write
 
 TIMING = {"seconds", "samples_per_s"}
 

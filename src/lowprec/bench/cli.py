@@ -73,7 +73,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def _bench(args) -> int:
-    from .report import format_table, save
+    from .report import bench_table, save
     from .run import resolve_device, run_bench
 
     # DESIGN.md's configuration: batch 8, and 4 at 1024^2.
@@ -85,7 +85,7 @@ def _bench(args) -> int:
                          threads=args.threads, accuracy=not args.no_accuracy, seed=args.seed)
     out = args.out or f"bench_{config.mode}_{resolve_device(config.device).type}.json"
     result = run_bench(config, command=config.command(out), log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(format_table(result))
+    print(bench_table(result))
     json_path, png_path = save(result, out)
     print(f"\nwrote {json_path} and {png_path}")
     return 0

@@ -25,7 +25,7 @@ Files:
 """
 
 from .._device import resolve_device
-from .base import (CacheError, CacheMismatchError, ProblemParams, atomic_write, default_cache_dir,
+from .base import (CacheError, CacheMismatchError, ProblemParams, default_cache_dir,
                    load_or_generate, read_cache, write_cache)
 from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, burgers_dataset,
                       burgers_pdebench_dataset, burgers_pdebench_trajectories, burgers_trajectories,
@@ -55,7 +55,7 @@ TRAJECTORIES = {name: p.trajectories for name, p in PROBLEMS.items() if p.trajec
 
 __all__ = [
     "GENERATORS", "TRAJECTORIES", "PROBLEMS", "Problem",
-    "CacheError", "CacheMismatchError", "ProblemParams", "atomic_write", "default_cache_dir",
+    "CacheError", "CacheMismatchError", "ProblemParams", "default_cache_dir",
     "load_or_generate", "read_cache", "resolve_device", "write_cache",
     "DarcyParams", "DarcyPDEBenchParams", "darcy_dataset", "darcy_pdebench_dataset", "darcy_matrix",
     "solve_darcy",

@@ -305,7 +305,7 @@ def table(points: list[dict]) -> str:
 
 def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     """Log-log plot of MSE against BOPs: a colour per preset, a marker per factor, the front as a line."""
-    from ..report import _pyplot
+    from ..report import _pyplot, save_figure
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -324,11 +324,7 @@ def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     ax.set(xlabel="bit operations per sample (BOPs)", ylabel="test MSE at full resolution", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @dataclass
