@@ -62,7 +62,8 @@ if weights_file.exists():
     trained = problem.build_model(args.seed)
     trained.load_state_dict(torch.load(weights_file))
 else:
-    run = train(problem, "fp32", PhysicsTrainConfig(steps=args.steps, seed=args.seed, measure_memory=False, progress=True))
+    run = train(problem, "fp32",
+                PhysicsTrainConfig(steps=args.steps, seed=args.seed, measure_memory=False, progress=True))
     trained = run.master
     torch.save(trained.state_dict(), weights_file)
 print(f"{problem.title}, fp32 after {args.steps} steps: error {problem.evaluate(trained, torch.float32, data)['error']:.4g}")
@@ -154,7 +155,7 @@ class FromTrained(type(problem)):
 curves, curve_steps = {}, []
 every = max(1, args.continue_steps // 16)
 cfg = PhysicsTrainConfig(steps=args.continue_steps, seed=args.seed, lr=args.continue_lr, eval_every=every,
-                  measure_memory=False, progress=True)
+                         measure_memory=False, progress=True)
 print(f"\ncontinued {args.continue_steps} steps at lr {args.continue_lr:g}, error every {every} steps:")
 for name, mode, patch in (("fp32", "fp32", contextlib.nullcontext), ("mixed", "mixed", contextlib.nullcontext),
                           ("mixed, fp32 weights", "mixed", fp32_weights_in_products)):

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lowprec.physics import PhysicsProblem, PhysicsTrainConfig, get_mode, grad_norm, stalled_update_share, train, underflow_share
+from lowprec.physics import (PhysicsProblem, PhysicsTrainConfig, get_mode, grad_norm, stalled_update_share, train,
+                             underflow_share)
 from lowprec.physics.diagnostics import residual_rounding, smallest_subnormal
 
 

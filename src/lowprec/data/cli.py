@@ -52,7 +52,9 @@ def _add_problem_parser(sub, problem) -> None:
     params = problem.params
     docs = _attribute_help(params)
     hints = typing.get_type_hints(params)
-    p = sub.add_parser(problem.name, help=problem.summary, description=problem.summary + ".",
+    hyphenated = problem.name.replace("_", "-")
+    p = sub.add_parser(problem.name, aliases=[hyphenated] if hyphenated != problem.name else [],
+                       help=problem.summary, description=problem.summary + ".",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     defaults = {f.name: f.default for f in dataclasses.fields(params)}
     p.add_argument("--n", type=int, default=defaults["n"], help="number of samples (trajectories)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._hints import did_you_mean
+from .._hints import did_you_mean, problem_key
 
 from .advection import Advection, PODAdvection, advection_residual
 from .base import Box, Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
@@ -40,9 +40,10 @@ def problem_names(kind: "str | None" = None) -> list[str]:
 def get_problem(name: str, kind: "str | None" = None, **params) -> PhysicsProblem:
     """Build a problem by name with parameters overriding its defaults, e.g. ``get_problem("burgers", nu=0.02)``.
 
-    Raises ValueError for an unknown name (listing the problems and the closest
+    Hyphens read as underscores (``burgers-inverse``). Raises ValueError for an unknown name (listing the problems and the closest
     match), a problem of the wrong kind, or an unknown parameter.
     """
+    name = problem_key(name)
     names = problem_names(kind)
     if name not in names:
         hint = did_you_mean(name, names)
@@ -59,7 +60,7 @@ def get_problem(name: str, kind: "str | None" = None, **params) -> PhysicsProble
 
 
 __all__ = [
-    "PHYSICS_PROBLEMS", "TRAINING_MODES", "get_problem", "problem_names", "get_mode", "TrainingMode", "WeightCopies",
+    "PHYSICS_PROBLEMS", "TRAINING_MODES", "get_problem", "get_mode", "TrainingMode", "WeightCopies",
     "train", "PhysicsTrainConfig", "RunResult", "StepRecord", "PhysicsProblem", "Box", "Compute", "ResidualGuard",
     "NonFiniteLossError", "Regression", "Burgers", "BurgersInverse", "Kovasznay", "KovasznayInverse",
     "Advection", "PODAdvection", "DiffusionReaction", "burgers_cole_hopf", "burgers_fd", "burgers_residual",

@@ -105,18 +105,22 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._hints import problem_key
     from . import PHYSICS_PROBLEMS, get_problem
     from .base import NonFiniteLossError
     from .compare import compare, comparison_table, save
     from .train import PhysicsTrainConfig, train
 
+    args.problem = problem_key(args.problem)
     try:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
-        problem = get_problem(args.problem, kind=args.kind, **_parse_params(PHYSICS_PROBLEMS[args.problem], args.params))
+        params = _parse_params(PHYSICS_PROBLEMS[args.problem], args.params)
+        problem = get_problem(args.problem, kind=args.kind, **params)
         config = PhysicsTrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
-                             lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
-                             loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
-                             log_every=args.log_every, progress=not args.log_every)
+                                    lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every,
+                                    adam_eps=args.adam_eps, loss_scaling=args.loss_scaling,
+                                    residual_guard=args.residual_guard, log_every=args.log_every,
+                                    progress=not args.log_every)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         bad = [m for m in modes if m not in PRECISIONS]
         if bad:

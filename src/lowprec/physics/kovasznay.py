@@ -136,7 +136,8 @@ class Kovasznay(PhysicsProblem):
         pred = predict(net, dtype, pts, chunk=8192)
         ref = kovasznay_exact(pts.double(), self.re)
         # Error of the velocity (u, v) as DeepXDE reports; p is fixed only up to the outflow condition.
-        return {"error": relative_l2_error(pred[:, :2], ref[:, :2]), "p_error": relative_l2_error(pred[:, 2], ref[:, 2])}
+        return {"error": relative_l2_error(pred[:, :2], ref[:, :2]),
+                "p_error": relative_l2_error(pred[:, 2], ref[:, 2])}
 
     def plot_solution(self, fig, net, dtype, label, data):
         n = int(math.sqrt(self.n_test))

@@ -41,17 +41,11 @@ from torch import nn
 
 from ..models.transformer import MatMul
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
-from ..spectral import SpectralConv
+from ..spectral import SpectralConv, resolve_backend
 from ..spectral.transforms import compute_dtype, kept_modes
 from .config import QuantConfig, get_config
 from .modules import (_CONVS, _TRANSPOSED, QuantConv, QuantConvTranspose, QuantLayer, QuantLinear, QuantMatMul,
                       QuantSpectralConv, bypass, candidates, selected_layers)
-
-try:  # the FFT/DFT backend choice (issue 4); absent in older trees, where every transform is an FFT
-    from ..spectral import resolve_backend
-except ImportError:  # pragma: no cover
-    resolve_backend = None
-
 
 @dataclass
 class LayerCost:
@@ -157,8 +151,6 @@ def mixing_macs(layer: SpectralConv, batch: int) -> tuple[int, str]:
 
 
 def _backend(policy: PrecisionPolicy, grid, modes, dtype, device) -> str:
-    if resolve_backend is None:
-        return "fft"
     return resolve_backend(policy.backend, tuple(grid), tuple(modes), dtype, device)
 
 

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._hints import did_you_mean, problem_key
 from .bops import bops
 from .config import PRESETS, get_config
 from .modules import calibrate, quantize_
@@ -89,8 +90,14 @@ class StudyConfig:
     factors: tuple = (1, 2, 4, 8)
 
     def __post_init__(self):
+        from ..data import GENERATORS
+
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; the study knows {', '.join(MODELS)}.")
+        object.__setattr__(self, "dataset", problem_key(self.dataset))
+        if self.dataset not in GENERATORS:
+            raise ValueError(f"unknown dataset {self.dataset!r}.{did_you_mean(self.dataset, GENERATORS)} "
+                             f"Generators: {', '.join(GENERATORS)}.")
         for preset in self.presets:
             get_config(preset)
         if not self.factors or any(int(f) < 1 for f in self.factors):
@@ -254,10 +261,12 @@ def run_point(cfg: StudyConfig, float_model: nn.Module, train_set, test_set, pre
 # -- the sweep file --------------------------------------------------------------------------------
 
 def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
-    """Points already in ``path`` (writing its header if new); refuses a file from another configuration."""
+    """Points already in ``path`` (none for a new file); refuses a file from another configuration.
+
+    Writes nothing: the header of a new file is written by :func:`start_sweep` once every
+    setting has been checked, so that a rejected run leaves the folder as it was.
+    """
     if not path.is_file() or not path.read_text().strip():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
         return []
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if not lines or "header" not in lines[0]:
@@ -269,6 +278,13 @@ def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
         raise ValueError(f"sweep file {path} was written by a different configuration ({'; '.join(diffs)}). "
                          "Rerun with the original settings to resume it, or choose another --out directory.")
     return lines[1:]
+
+
+def start_sweep(path: Path, cfg: StudyConfig) -> None:
+    """Write the header line of a new sweep file (an existing one is left alone)."""
+    if not path.is_file() or not path.read_text().strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
 
 
 def append_point(path: Path, point: dict) -> None:
@@ -343,6 +359,7 @@ def run_sweep(cfg: StudyConfig, out_dir: "str | Path", progress: bool = False, e
     finished = {(p["preset"], p["factor"]) for p in done}
     train_set, test_set = load_data(cfg, progress)
     check_factors(cfg, train_set)
+    start_sweep(path, cfg)
     todo = [(get_config(p).name, int(f)) for f in cfg.factors for p in cfg.presets
             if (get_config(p).name, int(f)) not in finished]
     points = list(done)
