@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lowprec.physics import Burgers, BurgersInverse, Compute, PhysicsTrainConfig, WeightCopies, get_mode, train
+from lowprec.physics import (Burgers, BurgersInverse, Compute, PhysicsTrainConfig, WeightCopies, get_mode,
+                             stalled_update_share, train)
 
 F16, F32, BF16 = torch.float16, torch.float32, torch.bfloat16
 SMALL = dict(n_domain=64, n_boundary=16, n_initial=16, nx_ref=32, nt_ref=10)
@@ -105,15 +106,30 @@ def test_scalar_coefficient_keeps_fp32_in_the_working_copy(name, compute):
 
 
 def test_master_weights_accumulate_updates_fp16_weights_would_lose():
-    """The point of fp32 masters: a run of small updates moves the fp32 master, while the same
-    updates applied to an fp16 weight are lost (here each is below half an fp16 ulp of 1.0)."""
-    w32 = torch.ones(1)
-    w16 = torch.ones(1, dtype=F16)
-    for _ in range(100):
-        w32 += 1e-4
-        w16 += torch.tensor(1e-4, dtype=F16)
-    assert w16.item() == 1.0 and abs(w32.item() - 1.01) < 1e-5
-    assert w32.half().item() != 1.0  # and the working copy sees it
+    """The point of fp32 masters: a run of small updates moves mixed's fp32 master (and, after sync, its
+    fp16 working copy), while pure fp16's weights lose every one (each is below half an fp16 ulp of 1.0)."""
+    def run(name):
+        net = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.ones_(net.weight)
+        copies = WeightCopies(net, get_mode(name))
+        opt = torch.optim.SGD(copies.master.parameters(), lr=1e-4)
+        for _ in range(100):
+            copies.sync()
+            copies.zero_grad()
+            x = torch.ones(1, 1, dtype=copies.mode.compute_dtype)
+            (-copies.working(x)).sum().backward()  # gradient -1: each step adds lr to the weight
+            copies.grads_to_master()
+            before = [p.detach().clone() for p in copies.master.parameters()]
+            opt.step()
+        copies.sync()
+        return copies, stalled_update_share(before, list(copies.master.parameters()))
+
+    (mixed, mixed_stalled), (fp16, fp16_stalled) = run("mixed"), run("fp16")
+    assert mixed.master.weight.dtype == torch.float32 and mixed.master.weight.item() == pytest.approx(1.01, abs=1e-5)
+    assert mixed.working.weight.dtype == F16 and mixed.working.weight.item() != 1.0
+    assert fp16.master.weight.dtype == F16 and fp16.master.weight.item() == 1.0
+    # Both steps are below an fp16 weight's resolution: the diagnostic says so for mixed too.
+    assert mixed_stalled == fp16_stalled == 1.0
 
 
 def test_mixed_and_fp32_agree_closely_at_the_start():

@@ -12,11 +12,9 @@ import pathlib
 import re
 import statistics
 
-import matplotlib
+from lowprec.report import _pyplot, save_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
+plt = _pyplot()
 here = pathlib.Path(__file__).parent
 line = re.compile(r"step (\d+): .* error ([0-9.]+) rounding ([0-9.]+)%")
 fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -37,6 +35,5 @@ for name, rows in runs.items():
 ax.set(xlabel="step", title="Kovasznay 5 x 100, seed 0: error (-o) and fp16 residual rounding (--)")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=7)
-fig.tight_layout()
-fig.savefig(here / "error_rounding.png", dpi=110)
+save_figure(fig, here / "error_rounding.png")
 print(f"wrote {here / 'error_rounding.png'}")
