@@ -94,3 +94,11 @@ def test_train_reads_several_test_files_one_per_resolution(tmp_path):
     one = make_config({"path": str(tmp_path / "train.h5"), "test_path": str(tmp_path / "test32.h5")})
     assert one.data.test_path == (str(tmp_path / "test32.h5"),)
     assert list(build_datasets(one.data, progress=False)[1]) == ["test"]
+
+
+def test_a_saved_run_with_no_test_path_reads_back_equal(tmp_path):
+    # config.yaml of runs saved when test_path held one file or none: `test_path: null` or a string.
+    path = tmp_path / "config.yaml"
+    path.write_text("data:\n  test_path: null\n")
+    assert load_config(str(path)).to_dict() == make_config({}).to_dict()
+    assert DataConfig(test_path="a.h5").test_path == ("a.h5",)

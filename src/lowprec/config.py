@@ -54,6 +54,10 @@ class DataConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "problem", problem_key(self.problem))  # navier-stokes: navier_stokes
+        # One file or several; None is how runs saved before test_path took several read back.
+        paths = self.test_path
+        object.__setattr__(self, "test_path", () if paths is None else (paths,) if isinstance(paths, str)
+                           else tuple(paths))
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
 HELP = {
     "out_dir": "directory for checkpoint.pt, metrics.jsonl, config.yaml and plots",
     "problem": "data generator: darcy, darcy_pdebench, navier_stokes, burgers, burgers_pdebench, "
-               "diffusion_sorption (see lowprec data generate --help)",
+               "diffusion_sorption; hyphens work too (see lowprec data generate --help)",
     "problem_params": "the generator's parameters (e.g. viscosity=1e-4 t_in=10), or for --path the "
                       "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
     "path": "read data from this .pt/.npz/.h5/.mat file instead of generating it",

@@ -40,7 +40,7 @@ def add_subcommands(subparsers) -> None:
     for kind in ("pinn", "deeponet"):
         p = subparsers.add_parser(kind, help=_KIND_HELP[kind], description=_KIND_HELP[kind] + ".",
                                   epilog=_problem_epilog(kind), formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("problem", help="problem name (listed below)")
+        p.add_argument("problem", help="problem name (listed below; hyphens or underscores)")
         p.add_argument("--precision", choices=PRECISIONS, default="mixed",
                        help="training mode of a single run (default: mixed)")
         p.add_argument("--compare", action="store_true",
