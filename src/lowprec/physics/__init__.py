@@ -40,8 +40,8 @@ def problem_names(kind: "str | None" = None) -> list[str]:
 def get_problem(name: str, kind: "str | None" = None, **params) -> PhysicsProblem:
     """Build a problem by name with parameters overriding its defaults, e.g. ``get_problem("burgers", nu=0.02)``.
 
-    Hyphens read as underscores (``burgers-inverse``). Raises ValueError for an unknown name (listing the problems and the closest
-    match), a problem of the wrong kind, or an unknown parameter.
+    Hyphens read as underscores (``burgers-inverse``). Raises ValueError for an unknown name
+    (listing the problems and the closest match), a problem of the wrong kind, or an unknown parameter.
     """
     name = problem_key(name)
     names = problem_names(kind)

@@ -2,7 +2,7 @@
 
 The top-level CLI registers these with :func:`add_subcommands`; each parsed
 namespace carries ``func``, to be called as ``args.func(args)`` (returns the
-exit code). Until then: ``python -m lowprec.physics.cli pinn burgers --compare``.
+exit code).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Optional, Sequence
+from typing import Sequence
 
 PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
 COMPARED = PRECISIONS[:4]  # --compare's default: the paper's four modes
@@ -161,14 +161,3 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lowprec.physics.cli",
-                                     description="PINNs and DeepONets in reduced precision.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_subcommands(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
