@@ -28,7 +28,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet, PODDeepONet
 
-from .base import Box, Compute, PhysicsProblem, mean_relative_l2_error, power_of_two_below, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, power_of_two_below, predict
 
 
 def fourier_sigma(n_modes: int, length_scale: float) -> torch.Tensor:

@@ -350,23 +350,6 @@ def predict(net: nn.Module, dtype: torch.dtype, *inputs: torch.Tensor, chunk: in
     return net(*[x.to(device=device, dtype=dtype) for x in inputs]).float().cpu()
 
 
-def relative_l2_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    """||pred - ref|| / ||ref|| over all entries, in fp64, as a float: the error a run reports.
-
-    (``lowprec.train.relative_l2`` is the per-sample loss tensor of a batch of fields.)
-    """
-    pred, ref = pred.double(), ref.double()
-    return float(torch.linalg.vector_norm(pred - ref) / torch.linalg.vector_norm(ref))
-
-
-def mean_relative_l2_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    """Mean over rows (functions) of ||pred_i - ref_i|| / ||ref_i||, in fp64: the usual DeepONet metric."""
-    pred, ref = pred.double(), ref.double()
-    num = torch.linalg.vector_norm(pred - ref, dim=-1)
-    den = torch.linalg.vector_norm(ref, dim=-1).clamp_min(1e-300)
-    return float((num / den).mean())
-
-
 def power_of_two_below(x: float) -> float:
     """The largest power of two <= x (x > 0)."""
     return 2.0 ** math.floor(math.log2(x))

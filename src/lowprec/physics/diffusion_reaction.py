@@ -25,7 +25,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet
 
-from .base import Box, Compute, PhysicsProblem, mean_relative_l2_error, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def source_sigma(n_terms: int, length_scale: float) -> torch.Tensor:

@@ -87,7 +87,7 @@ def _child(args: dict) -> dict:  # runs in the subprocess
     import torch
     import deepxde as dde
 
-    from .base import relative_l2_error
+    from ..train.losses import relative_l2_error
     from .burgers import Burgers
 
     nu = args["nu"]

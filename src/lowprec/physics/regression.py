@@ -14,7 +14,8 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, PhysicsProblem, predict, relative_l2_error
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def target(x: torch.Tensor) -> torch.Tensor:

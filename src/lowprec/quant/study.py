@@ -179,6 +179,8 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
     Also ``interp_mse``: the MSE of the true coarse targets interpolated back, the floor
     that resolution reduction alone sets.
     """
+    from ..train import relative_l2
+
     device = next(model.parameters()).device
     periodic = getattr(test_set, "grid", "nodes") == "periodic"
     index = (slice(None), slice(None)) + (slice(None, None, factor),) * (test_set.x.ndim - 2)
@@ -193,7 +195,7 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
             err = (pred - y).flatten(1)
             sq += err.pow(2).sum().item()
             n += err.numel()
-            rel.append(err.norm(dim=1) / y.flatten(1).norm(dim=1))
+            rel.append(relative_l2(pred, y))
             floor += (upsample(y[index], y.shape[2:], periodic) - y).pow(2).sum().item()
     finally:
         model.train(was_training)
