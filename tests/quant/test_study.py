@@ -116,6 +116,13 @@ def test_a_rejected_pareto_run_leaves_the_folder_as_it_was(tmp_path, capsys, one
     assert main(["pareto", *flags, "--dataset", "darcyy", "--out", str(out)]) == 2
     assert "unknown dataset 'darcyy'. Did you mean 'darcy'" in capsys.readouterr().err
     assert not out.exists()
+    # ... and when the folder's float model (from `lowprec quantize`) was trained with other settings.
+    (out / "float").mkdir(parents=True)
+    (out / "float" / "float.json").write_text(json.dumps({"width": 8}))
+    assert main(["pareto", *flags, "--factors", "1", "2", "--out", str(out)]) == 2
+    assert "float model trained with other settings (width: 8 -> 4)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == ["float", "float.json"]
+    (out / "float" / "float.json").unlink()
     # So the corrected run in the same folder is not refused as "a different configuration".
     assert main(["pareto", *flags, "--factors", "1", "2", "--out", str(out)]) == 0
     header = json.loads((out / "pareto.jsonl").read_text().splitlines()[0])["header"]

@@ -204,23 +204,35 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
 
 # -- training --------------------------------------------------------------------------------------
 
+def _float_identity(cfg: StudyConfig) -> dict:
+    return {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+
+
+def check_float_dir(cfg: StudyConfig, out_dir: Path) -> None:
+    """Refuse ``out_dir`` when it holds a float model trained with other settings (writes nothing).
+
+    The Trainer checks its own settings on resume; the model's and the data's are checked here.
+    """
+    stamp = out_dir / "float.json"
+    if not stamp.is_file():
+        return
+    saved, wanted = json.loads(stamp.read_text()), _float_identity(cfg)
+    diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+    if diffs:
+        raise ValueError(f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
+                         "use the original settings, or another --out directory.")
+
+
 def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Optional[Path], progress: bool = False):
     """Train (or resume, or load) the float model with lowprec's Trainer; returns (model, history)."""
     from ..train import TrainConfig, Trainer
 
     if out_dir is not None:
-        # The Trainer checks its own settings on resume; the model's and the data's are checked here.
-        wanted = {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+        check_float_dir(cfg, out_dir)
         stamp = out_dir / "float.json"
-        if stamp.is_file():
-            saved = json.loads(stamp.read_text())
-            diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
-            if diffs:
-                raise ValueError(f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
-                                 "use the original settings, or another --out directory.")
-        else:
+        if not stamp.is_file():
             out_dir.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(json.dumps(wanted, indent=1) + "\n")
+            stamp.write_text(json.dumps(_float_identity(cfg), indent=1) + "\n")
     model = build_solver(cfg, train_set)
     tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device="cpu",
                      progress=progress, loss="l2")
@@ -361,6 +373,7 @@ def run_sweep(cfg: StudyConfig, out_dir: "str | Path", progress: bool = False, e
     finished = {(p["preset"], p["factor"]) for p in done}
     train_set, test_set = load_data(cfg, progress)
     check_factors(cfg, train_set)
+    check_float_dir(cfg, out / "float")
     start_sweep(path, cfg)
     todo = [(get_config(p).name, int(f)) for f in cfg.factors for p in cfg.presets
             if (get_config(p).name, int(f)) not in finished]
