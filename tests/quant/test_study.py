@@ -118,9 +118,10 @@ def test_a_rejected_pareto_run_leaves_the_folder_as_it_was(tmp_path, capsys, one
     assert not out.exists()
     # ... and when the folder's float model (from `lowprec quantize`) was trained with other settings.
     (out / "float").mkdir(parents=True)
-    (out / "float" / "float.json").write_text(json.dumps({"width": 8}))
+    other = StudyConfig(resolution=17, n_train=8, n_test=4, width=8, depth=1, n_modes=2, epochs=1, batch_size=4)
+    (out / "float" / "float.json").write_text(json.dumps(other.identity()))
     assert main(["pareto", *flags, "--factors", "1", "2", "--out", str(out)]) == 2
-    assert "float model trained with other settings (width: 8 -> 4)" in capsys.readouterr().err
+    assert "float model trained with other settings (width: 8 -> 4);" in capsys.readouterr().err
     assert sorted(p.name for p in out.rglob("*")) == ["float", "float.json"]
     (out / "float" / "float.json").unlink()
     # So the corrected run in the same folder is not refused as "a different configuration".
