@@ -38,7 +38,8 @@ def format_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str, str]
     return "\n".join([line(headers), rule] + [line(b) for b in body])
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend: make figures with it, write them with :func:`save_figure`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +54,7 @@ def save_figure(fig, path: "str | Path", title: str = "") -> Path:
     Every figure lowprec writes goes through here. A figure made with a layout engine
     (``layout="constrained"``, for colorbars and subfigures) keeps it; others get ``tight_layout``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if title:
         fig.suptitle(title)
     if fig.get_layout_engine() is None:
@@ -67,7 +68,7 @@ def save_figure(fig, path: "str | Path", title: str = "") -> Path:
 
 def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path", title: str = "") -> Path:
     """Training loss and every test error against epoch, one line per run, log scale."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, history in histories.items():
         epochs = [r["epoch"] for r in history]
@@ -90,7 +91,7 @@ def plot_prediction(x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, 
 
     x: (C_in, H, W) (first channel shown), y: (C_out, H, W), predictions: name -> (C_out, H, W).
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(predictions)
     fig, axes = plt.subplots(2, n + 1, figsize=(3.3 * (n + 1), 6.2), squeeze=False)
     truth = y[0].detach().float().cpu()

@@ -61,9 +61,9 @@ def plot(result: dict, path: "str | Path") -> Path:
     """Time per step and memory against grid size, one line per implementation, policy and backend."""
     import matplotlib.ticker
 
-    from ..report import _pyplot, save_figure
+    from ..report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     meta, rows = result["meta"], [r for r in result["rows"] if "error" not in r]
     memory = "peak_mib" if meta["device_type"] == "cuda" else "saved_mib"
     series: dict[str, list] = {}

@@ -260,10 +260,10 @@ def _read_all(path: Path, inv: dict, limit: int = 2**28) -> dict[str, np.ndarray
 # ------------------------------------------------------------------------------------------ plot
 
 def _plot(args) -> int:
-    from ..report import _pyplot, save_figure
+    from ..report import pyplot, save_figure
     from .io import TIME_SERIES, detect_layout, load_dataset, load_trajectories
 
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(args.file)
     layout = detect_layout(path) if args.x_key is None else "by key"
     i = args.index

@@ -22,7 +22,7 @@ from typing import Iterable, Optional, Sequence
 import torch
 
 from .._device import describe_device
-from ..report import _pyplot, format_table, save_figure
+from ..report import pyplot, format_table, save_figure
 from .base import PhysicsProblem
 from .modes import dtype_name, get_mode
 from .train import RunResult, PhysicsTrainConfig, train
@@ -209,7 +209,7 @@ def comparison_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -
 def plot_curves(results: Sequence[RunResult], path: str) -> None:
     """Loss, error and residual rounding, stalled-update share and gradient underflow against step, one line
     per mode."""
-    plt = _pyplot()
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -239,7 +239,7 @@ def plot_curves(results: Sequence[RunResult], path: str) -> None:
 
 def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
     """Each mode's prediction against the reference, one row per mode (first seed; ``data`` is its data)."""
-    plt = _pyplot()
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig = plt.figure(figsize=(12, 3.2 * len(results)), layout="constrained")

@@ -335,9 +335,9 @@ def table(points: list[dict]) -> str:
 
 def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     """Log-log plot of MSE against BOPs: a colour per preset, a marker per factor, the front as a line."""
-    from ..report import _pyplot, save_figure
+    from ..report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     presets = list(dict.fromkeys(p["preset"] for p in points))
     markers = dict(zip(sorted({p["factor"] for p in points}), "os^Dvp*h"))

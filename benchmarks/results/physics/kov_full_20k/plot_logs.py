@@ -12,9 +12,9 @@ import pathlib
 import re
 import statistics
 
-from lowprec.report import _pyplot, save_figure
+from lowprec.report import pyplot, save_figure
 
-plt = _pyplot()
+plt = pyplot()
 here = pathlib.Path(__file__).parent
 line = re.compile(r"step (\d+): .* error ([0-9.]+) rounding ([0-9.]+)%")
 fig, ax = plt.subplots(figsize=(7, 4.5))
