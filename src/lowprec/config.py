@@ -345,11 +345,14 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
         tests = {}
         for path in cfg.test_path:
             test = load_dataset(path, cfg.x_key, cfg.y_key, **cfg.problem_params).subset(slice(0, cfg.n_test))
-            # One file keeps the name "test"; several are named by grid, as generated test sets are
+            # One file keeps the name "test"; several are named by grid as generated test sets are
             # (test_129), or by file where two share a grid.
             grid = tuple(test.x.shape[2:])
             name = "test_" + (str(grid[0]) if len(set(grid)) == 1 else "x".join(map(str, grid)))
-            name = "test" if len(cfg.test_path) == 1 else name if name not in tests else f"test_{Path(path).stem}"
+            if len(cfg.test_path) == 1:
+                name = "test"
+            elif name in tests:
+                name = f"test_{Path(path).stem}"
             if name in tests:
                 raise ValueError(f"test files {cfg.test_path} hold two of grid {grid} named {Path(path).stem}; "
                                  "give each test file once, or rename one.")
