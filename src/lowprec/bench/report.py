@@ -9,7 +9,7 @@ COLUMNS = [  # (key, header, format spec; none: text)
     ("grid", "grid", "d"), ("batch", "batch", "d"), ("impl", "impl", ""), ("policy", "policy", ""),
     ("backend", "backend", ""), ("ms", "ms", ".2f"), ("ms_min", "min ms", ".2f"), ("samples_per_s", "samples/s", ".1f"),
     ("peak_mib", "peak MiB", ".0f"), ("saved_mib", "saved MiB", ".1f"), ("rel_error", "rel.err", ".1e"),
-    ("speedup", "speed-up", ".2f"), ("memory_ratio", "memory", ".2f"), ("finite", "finite", ""),
+    ("speedup", "speed-up x", ".2f"), ("memory_ratio", "memory x", ".2f"), ("finite", "finite", ""),
     ("error", "error", ""),
 ]
 
@@ -27,10 +27,7 @@ def bench_table(result: dict) -> str:
             + f", {cfg['modes']} modes, {cfg['factorization']} weights\n"
             f"device {meta['device']}; torch {meta['torch']}; neuraloperator {meta['neuraloperator'] or '-'}; "
             f"ms: median of {cfg['repeats']} after {cfg['warmup']} warm-up\n")
-    shown = [dict(r, finite=None if r.get("finite") is None else "yes" if r["finite"] else "NaN/inf",
-                  speedup=None if r.get("speedup") is None else _Ratio(r["speedup"]),
-                  memory_ratio=None if r.get("memory_ratio") is None else _Ratio(r["memory_ratio"]))
-             for r in rows]
+    shown = [dict(r, finite=None if r.get("finite") is None else "yes" if r["finite"] else "NaN/inf") for r in rows]
     columns = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
     base = next((r["baseline"] for r in rows if r.get("baseline")), None)
     notes = [f"speed-up and memory: against {base} at the same grid (memory: "
@@ -38,13 +35,6 @@ def bench_table(result: dict) -> str:
              + "); rel.err: one forward pass against fp64, same weights and input."] if base else []
     notes += meta.get("notes", [])
     return head + format_table(shown, columns) + ("\n" + "\n".join(notes) if notes else "")
-
-
-class _Ratio(float):
-    """A ratio printed as ``1.23x``."""
-
-    def __format__(self, spec: str) -> str:
-        return format(float(self), spec) + "x"
 
 
 def save(result: dict, path: "str | Path") -> tuple[Path, Path]:
