@@ -66,9 +66,9 @@ def _sweep_name(path: Path) -> str:
 
 
 def bench(path: Path) -> str:
-    from lowprec.bench.report import format_table
+    from lowprec.bench.report import bench_table
 
-    return _code(format_table(json.loads(path.read_text())))
+    return _code(bench_table(json.loads(path.read_text())))
 
 
 def bench_accuracy(path: Path) -> str:

@@ -9,14 +9,14 @@ pass, the residual derivatives and the backward pass on an fp16 copy.
 
 import sys
 
-from lowprec.physics import Burgers, TrainConfig, train
-from lowprec.physics.compare import format_table, plot_curves
+from lowprec.physics import Burgers, PhysicsTrainConfig, train
+from lowprec.physics.compare import comparison_table, plot_curves
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 problem = Burgers()  # nu = 0.01/pi, network [2, 32, 32, 32, 1], 2540 collocation points
-config = TrainConfig(steps=steps, lr=1e-3, seed=0, eval_every=max(1, steps // 20), log_every=max(1, steps // 4))
+config = PhysicsTrainConfig(steps=steps, lr=1e-3, seed=0, eval_every=max(1, steps // 20), log_every=max(1, steps // 4))
 
 results = [train(problem, mode, config) for mode in ("fp32", "mixed")]
-print(format_table(results))
+print(comparison_table(results))
 plot_curves(results, "pinn_burgers_curves.png")
 print("wrote pinn_burgers_curves.png")

@@ -13,7 +13,7 @@ import yaml
 from . import __version__
 from ._threads import add_threads_flag, configure_threads
 
-# Modules that register further sub-commands through add_subcommands(subparsers), when present.
+# Modules that register further sub-commands through add_subcommands(subparsers).
 PLUGINS = ("lowprec.physics.cli", "lowprec.data.cli", "lowprec.bench.cli", "lowprec.quant.cli")
 
 
@@ -92,14 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     for name in PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if not (name == err.name or name.startswith(f"{err.name}.")):
-                raise  # the plugin exists but one of its own imports is missing: say so
-
-            continue
-        module.add_subcommands(sub)
+        importlib.import_module(name).add_subcommands(sub)
     return parser
 
 

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 import yaml
 
-from ._hints import did_you_mean
+from ._hints import did_you_mean, problem_key
 from .train import TrainConfig
 
 
@@ -33,15 +33,15 @@ class DataConfig:
 
     Either a generator (``problem``, its parameters in ``problem_params``, with
     ``resolution``, ``n_train``, ``n_test`` and ``data_seed``; test sets at ``test_resolutions`` hold the same problems on other
-    grids), or a file (``path``; ``test_path`` for a separate test file, otherwise the
-    last ``n_test`` samples of ``path``; ``problem_params`` then go to the loader, e.g.
-    ``t_in``/``t_out`` for the view of a time series).
+    grids), or a file (``path``; ``test_path`` for separate test files, one per resolution for
+    zero-shot super-resolution, otherwise the last ``n_test`` samples of ``path``;
+    ``problem_params`` then go to the loader, e.g. ``t_in``/``t_out`` for the view of a time series).
     """
 
     problem: str = "darcy"
     problem_params: dict = field(default_factory=dict)
     path: Optional[str] = None
-    test_path: Optional[str] = None
+    test_path: tuple[str, ...] = ()
     x_key: str = "x"
     y_key: str = "y"
     n_train: int = 1000
@@ -51,6 +51,13 @@ class DataConfig:
     data_seed: int = 0
     normalize: bool = True
     cache_dir: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "problem", problem_key(self.problem))  # navier-stokes: navier_stokes
+        # One file or several; None is how runs saved before test_path took several read back.
+        paths = self.test_path
+        object.__setattr__(self, "test_path", () if paths is None else (paths,) if isinstance(paths, str)
+                           else tuple(paths))
 
 
 @dataclass(frozen=True)
@@ -105,14 +112,25 @@ def _plain(v) -> bool:
     return v is None or isinstance(v, (bool, int, float, str, list, dict))
 
 
-def _field_types() -> dict[str, tuple[str, Any]]:
-    """Every configurable key -> (section, type); section '' for top-level keys."""
+def _field_types(sections: Optional[dict] = None) -> dict[str, tuple[str, Any]]:
+    """Every configurable key -> (section, type); section '' for top-level keys.
+
+    Flags and flat YAML keys carry no section, so a field name in two sections would make one of
+    them unreachable: that raises a TypeError naming both.
+    """
     out = {"out_dir": ("", str)}
-    for section, cls in SECTIONS.items():
+    for section, cls in (SECTIONS if sections is None else sections).items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
+            if f.name in out:
+                raise TypeError(f"config key {f.name!r} is a field of both {out[f.name][0] or 'the run'} and "
+                                f"{section} ({cls.__name__}); flat keys and flags need one field per name: "
+                                "rename one of them.")
             out[f.name] = (section, hints[f.name])
     return out
+
+
+_field_types()  # a key in two sections fails here, at import, not in a user's run
 
 
 def _base_type(tp) -> Any:
@@ -128,6 +146,12 @@ def _base_type(tp) -> Any:
     return tp if tp in (int, float, str, bool) else str
 
 
+def _item_type(tp) -> type:
+    """The element type of a tuple field (``tuple[str, ...]``: str); int when the annotation does not say."""
+    args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    return args[0] if args and args[0] in (int, float, str) else int
+
+
 def _coerce(key: str, value: Any, tp) -> Any:
     base = _base_type(tp)
     if value is None:
@@ -135,7 +159,7 @@ def _coerce(key: str, value: Any, tp) -> Any:
     try:
         if base is tuple:
             values = value if isinstance(value, (list, tuple)) else [value]
-            return tuple(int(v) for v in values)
+            return tuple(_item_type(tp)(v) for v in values)
         if base is dict:
             if isinstance(value, dict):
                 return dict(value)
@@ -220,11 +244,11 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
 HELP = {
     "out_dir": "directory for checkpoint.pt, metrics.jsonl, config.yaml and plots",
     "problem": "data generator: darcy, darcy_pdebench, navier_stokes, burgers, burgers_pdebench, "
-               "diffusion_sorption (see lowprec data generate --help)",
+               "diffusion_sorption; hyphens work too (see lowprec data generate --help)",
     "problem_params": "the generator's parameters (e.g. viscosity=1e-4 t_in=10), or for --path the "
                       "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
     "path": "read data from this .pt/.npz/.h5/.mat file instead of generating it",
-    "test_path": "separate test file (default: the last n_test samples of --path)",
+    "test_path": "separate test file(s), e.g. one per resolution (default: the last n_test samples of --path)",
     "x_key": "name of the input array in the file",
     "y_key": "name of the target array in the file",
     "n_train": "training samples",
@@ -254,6 +278,7 @@ HELP = {
     "weight_decay": "weight decay",
     "adam_eps": "Adam epsilon",
     "scheduler": "learning-rate schedule: cosine, step or none",
+    "scheduler_t_max": "length of the cosine schedule in epochs, its T_max (default: epochs)",
     "step_size": "epochs between learning-rate drops (step scheduler)",
     "gamma": "learning-rate factor at each drop (step scheduler)",
     "loss": "training loss: l2 (relative L2) or h1 (relative H1)",
@@ -282,8 +307,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                    help=HELP.get(key))
             elif base is tuple:
-                group.add_argument(flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N",
-                                   help=HELP.get(key))
+                item = _item_type(tp)
+                group.add_argument(flag, dest=key, type=item, nargs="+", default=argparse.SUPPRESS,
+                                   metavar="N" if item is int else key.split("_")[-1].upper(), help=HELP.get(key))
             elif base is dict:
                 group.add_argument(flag, dest=key, nargs="+", default=argparse.SUPPRESS, metavar="KEY=VALUE",
                                    help=HELP.get(key))
@@ -304,6 +330,7 @@ def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir
     """A generated data set by problem name (``lowprec.data.GENERATORS``), cached on disk."""
     from .data import GENERATORS as generators
 
+    problem = problem_key(problem)
     if problem not in generators:
         hint = did_you_mean(problem, generators)
         raise ValueError(f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; "
@@ -319,16 +346,28 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
     if cfg.path is not None:
         if cfg.test_resolutions:
             raise ValueError("test_resolutions applies to generated data; for files, give each test "
-                             "resolution its own file via test_path, or leave test_resolutions empty.")
+                             "resolution its own file (--test-path A.h5 B.h5), or leave test_resolutions empty.")
         # For files, problem_params choose the loader's view (time-series windows, spatial_dims, grid).
         full = load_dataset(cfg.path, cfg.x_key, cfg.y_key, **cfg.problem_params)
-        if cfg.test_path is not None:
-            train = full.subset(slice(0, cfg.n_train))
-            test = load_dataset(cfg.test_path, cfg.x_key, cfg.y_key, **cfg.problem_params)
-            test = test.subset(slice(0, cfg.n_test))
-        else:
+        if not cfg.test_path:
             train, test = full.split(cfg.n_train, cfg.n_test)
-        return train, {"test": test}
+            return train, {"test": test}
+        tests = {}
+        for path in cfg.test_path:
+            test = load_dataset(path, cfg.x_key, cfg.y_key, **cfg.problem_params).subset(slice(0, cfg.n_test))
+            # One file keeps the name "test"; several are named by grid as generated test sets are
+            # (test_129), or by file where two share a grid.
+            grid = tuple(test.x.shape[2:])
+            name = "test_" + (str(grid[0]) if len(set(grid)) == 1 else "x".join(map(str, grid)))
+            if len(cfg.test_path) == 1:
+                name = "test"
+            elif name in tests:
+                name = f"test_{Path(path).stem}"
+            if name in tests:
+                raise ValueError(f"test files {cfg.test_path} hold two of grid {grid} named {Path(path).stem}; "
+                                 "give each test file once, or rename one.")
+            tests[name] = test
+        return full.subset(slice(0, cfg.n_train)), tests
     train = generate_dataset(cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress,
                              cfg.problem_params)
     tests = {}

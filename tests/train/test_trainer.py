@@ -7,7 +7,7 @@ import torch
 from lowprec.models import FNO
 from lowprec.precision import PrecisionOverflowError
 from lowprec.train import TrainConfig, Trainer, read_metrics
-from lowprec.train.checkpoint import atomic_write
+from lowprec._atomic import atomic_write
 
 TIMING = {"seconds", "samples_per_s"}
 
@@ -128,3 +128,15 @@ def test_bad_config_values_raise():
         TrainConfig(loss="l3")
     with pytest.raises(ValueError, match="unknown precision policy"):
         make(TrainConfig(precision="quarter", progress=False))
+
+
+def test_cosine_horizon_is_set_apart_from_the_epochs():
+    # Two epochs of a four-epoch cosine schedule end half-way down it: lr * (1 + cos(pi / 2)) / 2.
+    part = make(TrainConfig(epochs=2, batch_size=8, lr=1e-3, scheduler_t_max=4, progress=False))
+    part.fit()
+    assert part.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+    whole = make(TrainConfig(epochs=2, batch_size=8, lr=1e-3, progress=False))  # default: the run's epochs
+    whole.fit()
+    assert whole.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="scheduler_t_max=0"):
+        TrainConfig(scheduler_t_max=0)

@@ -78,7 +78,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def _bench(args) -> int:
-    from .report import format_table, memory_tables, save
+    from .report import bench_table, memory_tables, save
     from .run import resolve_device, run_bench
 
     # Batch 8, halved at 1024^2 to keep one step's saved activations within one GPU's memory.
@@ -91,7 +91,7 @@ def _bench(args) -> int:
                          recompute=args.recompute, memory_report=args.memory_report)
     out = args.out or f"bench_{config.mode}_{resolve_device(config.device).type}.json"
     result = run_bench(config, command=config.command(out), log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(format_table(result))
+    print(bench_table(result))
     if config.memory_report:
         print(memory_tables(result))
     json_path, png_path = save(result, out)

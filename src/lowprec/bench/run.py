@@ -24,7 +24,8 @@ from ..precision import PRESETS, LossScaler, PrecisionPolicy, get_policy
 from ..precision.policy import BACKENDS
 from ..spectral import resolve_backend
 from ..spectral.transforms import compute_dtype
-from .accuracy import fp64_copy, layer_error, model_reference, relative_error
+from ..train.losses import relative_l2_error
+from .accuracy import fp64_copy, layer_error, model_reference
 from .cases import (NEURALOP_PRECISIONS, Shape, activation_dtype, layer_step, neuralop_context, neuralop_fno,
                     neuralop_layer, neuralop_version, our_fno, our_layer, training_step)
 from .memory import saved_tensor_report
@@ -193,7 +194,7 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
             model = _seeded(lambda: our_fno(shape), config.seed, device)
             if config.accuracy and not compiled:
                 with torch.no_grad(), policy:
-                    out["rel_error"] = relative_error(model(grid.x[:2]), _model_reference(config, grid, device))
+                    out["rel_error"] = relative_l2_error(model(grid.x[:2]), _model_reference(config, grid, device))
             run = torch.compile(model, dynamic=False) if compiled else model
             scaler = LossScaler() if policy.loss_scaling else None
             step, stats = training_step(run, lambda: policy, scaler, grid.x, grid.y)
@@ -272,7 +273,7 @@ def _neuralop_error(module, build_full, context, x) -> Optional[float]:
     full.load_state_dict(module.state_dict())
     reference = fp64_copy(full)(x.double())
     try:
-        return relative_error(_call(module, context, x), reference)
+        return relative_l2_error(_call(module, context, x), reference)
     except RuntimeError:
         return None  # the timing run reports the error
 

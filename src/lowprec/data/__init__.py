@@ -26,7 +26,7 @@ Files:
 """
 
 from .._device import resolve_device
-from .base import (CacheError, CacheMismatchError, ProblemParams, atomic_write, default_cache_dir,
+from .base import (CacheError, CacheMismatchError, ProblemParams, default_cache_dir,
                    load_or_generate, read_cache, write_cache)
 from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, burgers_dataset,
                       burgers_pdebench_dataset, burgers_pdebench_trajectories, burgers_trajectories,
@@ -44,7 +44,7 @@ from .io import (detect_layout, inventory, load_dataset, load_trajectories, save
 from .navier_stokes import (NavierStokesParams, fno_forcing, navier_stokes_dataset, navier_stokes_trajectories,
                             solve_navier_stokes, spectral_divergence, velocity_from_vorticity)
 from .normalize import RangeNormalizer, UnitGaussianNormalizer
-from .problems import PROBLEMS, Problem
+from .problems import PROBLEMS
 from .timeseries import Trajectories, cut
 
 # Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
@@ -56,8 +56,8 @@ GENERATORS = {name: problem.dataset for name, problem in PROBLEMS.items()}
 TRAJECTORIES = {name: p.trajectories for name, p in PROBLEMS.items() if p.trajectories is not None}
 
 __all__ = [
-    "GENERATORS", "TRAJECTORIES", "PROBLEMS", "Problem",
-    "CacheError", "CacheMismatchError", "ProblemParams", "atomic_write", "default_cache_dir",
+    "GENERATORS", "TRAJECTORIES", "PROBLEMS",
+    "CacheError", "CacheMismatchError", "ProblemParams", "default_cache_dir",
     "load_or_generate", "read_cache", "resolve_device", "write_cache",
     "DarcyParams", "DarcyPDEBenchParams", "darcy_dataset", "darcy_pdebench_dataset", "darcy_matrix",
     "solve_darcy",

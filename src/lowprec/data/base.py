@@ -51,7 +51,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import typing
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Optional, Union
@@ -60,6 +59,7 @@ import h5py
 import numpy as np
 import torch
 
+from .._atomic import atomic_write
 from .dataset import PDEDataset
 
 log = logging.getLogger(__name__)
@@ -226,38 +226,6 @@ class ProblemParams:
 
 
 # ---------------------------------------------------------------------------------------- writing
-
-@contextlib.contextmanager
-def atomic_write(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success make it ``path`` atomically.
-
-    The caller writes and closes the file at the yielded path. Then it is fsync'ed and
-    renamed over ``path`` with os.replace; on any exception it is deleted, so ``path``
-    never names a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:  # close/flush reaches the OS, fsync reaches the disk
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # persist the rename itself; not possible on every platform, and not fatal
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
 
 def write_cache(path: PathLike, params: ProblemParams, arrays: dict[str, torch.Tensor]) -> Path:
     """Write the arrays and the parameters to ``path`` atomically (see :func:`atomic_write`)."""

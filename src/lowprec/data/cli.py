@@ -53,7 +53,9 @@ def _add_problem_parser(sub, problem) -> None:
     params = problem.params
     docs = _attribute_help(params)
     hints = typing.get_type_hints(params)
-    p = sub.add_parser(problem.name, help=problem.summary, description=problem.summary + ".",
+    hyphenated = problem.name.replace("_", "-")
+    p = sub.add_parser(problem.name, aliases=[hyphenated] if hyphenated != problem.name else [],
+                       help=problem.summary, description=problem.summary + ".",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     defaults = {f.name: f.default for f in dataclasses.fields(params)}
     p.add_argument("--n", type=int, default=defaults["n"], help="number of samples (trajectories)")
@@ -265,12 +267,10 @@ LINE_SNAPSHOTS = 8
 
 
 def _plot(args) -> int:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from ..report import pyplot, save_figure
     from .io import TIME_SERIES, detect_layout, load_dataset, load_trajectories
 
+    plt = pyplot()
     path = Path(args.file)
     layout = detect_layout(path) if args.x_key is None else "by key"
     i = args.index
@@ -280,7 +280,7 @@ def _plot(args) -> int:
         _check_index(i, len(traj), path)
         u, t = traj.u[i].numpy(), traj.t.numpy()
         if u.ndim == 2 and len(t) <= LINE_SNAPSHOTS:  # (T, X), few snapshots: one line each, not an image
-            fig, ax = plt.subplots(figsize=(7, 4.5))
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
             grid = np.linspace(0, 1, u.shape[-1], endpoint=traj.grid != "periodic")
             for k in range(len(t)):
                 ax.plot(grid, u[k], marker="o" if u.shape[-1] <= 64 else None, markersize=3,
@@ -289,14 +289,15 @@ def _plot(args) -> int:
             ax.set_ylabel("u")
             ax.legend(fontsize=8)
         elif u.ndim == 2:  # (T, X): space-time image
-            fig, ax = plt.subplots(figsize=(7, 4.5))
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
             im = ax.imshow(u, origin="lower", aspect="auto", cmap="RdBu_r", extent=(0, 1, t[0], t[-1]))
             ax.set_xlabel("x")
             ax.set_ylabel("t")
             fig.colorbar(im, ax=ax, label="u")
         else:  # (T, X, Y): snapshots in a row
             picks = np.unique(np.linspace(0, len(t) - 1, min(6, len(t))).round().astype(int))
-            fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False)
+            fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False,
+                                     layout="constrained")
             lim = np.abs(u[..., :, :][picks]).max() or 1.0
             for ax, k in zip(axes[0], picks):
                 im = ax.imshow(u[k].T, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, extent=(0, 1, 0, 1))
@@ -311,7 +312,7 @@ def _plot(args) -> int:
         _check_index(i, len(ds), path, count_known=False)
         x, y = ds.x[i].numpy(), ds.y[i].numpy()
         panels = [("x (input)", x), ("y (output)", y)]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False, layout="constrained")
         for ax, (title, a) in zip(axes[0], panels):
             if a.ndim == 2 and a.shape[0] <= LINE_SNAPSHOTS:  # (C, X), few channels: lines
                 grid = np.linspace(0, 1, a.shape[-1], endpoint=ds.grid != "periodic")
@@ -331,9 +332,7 @@ def _plot(args) -> int:
                 fig.colorbar(im, ax=ax)
             ax.set_title(title)
         fig.suptitle(f"{path.name}: sample {i} ({ds.meta.get('problem', ds.meta.get('layout', ''))})")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out)
     print(f"wrote {out}")
     return 0
 

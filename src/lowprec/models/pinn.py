@@ -86,7 +86,7 @@ class MLP(nn.Module):
         self.activation = activation
         self.act = get_activation(activation)
         self.last_activation = last_activation
-        # Set on a reduced-precision working copy (physics.PrecisionMode.activation_dtype): the
+        # Set on a reduced-precision working copy (physics.TrainingMode.activation_dtype): the
         # activation, and so its derivative, is computed in this dtype; None: the input's.
         self.activation_dtype: Optional[torch.dtype] = None
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))

@@ -5,7 +5,7 @@ with four jobs: build its model, generate its training data, turn a batch
 into named loss terms, and measure the error of a model against its
 reference solution. It never casts or scales anything itself: it asks the
 :class:`Compute` context it is handed, which the training loop builds for
-the active precision mode. So one problem definition runs in fp64 (tests),
+the active training mode. So one problem definition runs in fp64 (tests),
 fp32, fp16 and bf16.
 
 Overflow of residuals in fp16
@@ -47,7 +47,7 @@ class NonFiniteLossError(PrecisionOverflowError):
     """A loss term (or the gradients) went inf/NaN and nothing could rescue the step.
 
     Attributes: ``step`` (0-based), ``terms`` (names of the non-finite loss
-    terms, or ``["gradients"]``), ``mode`` (precision mode name).
+    terms, or ``["gradients"]``), ``mode`` (training mode name).
     """
 
     def __init__(self, message: str, step: int, terms: Sequence[str], mode: str):
@@ -286,7 +286,7 @@ class Compute:
         return self._record(pred.to(self.loss_dtype) - target.to(self.loss_dtype)).square().mean()
 
 
-class Problem(abc.ABC):
+class PhysicsProblem(abc.ABC):
     """A physics problem with a reference solution. Subclasses are frozen dataclasses."""
 
     name: ClassVar[str]
@@ -347,20 +347,6 @@ def predict(net: nn.Module, dtype: torch.dtype, *inputs: torch.Tensor, chunk: in
         return torch.cat([predict(net, dtype, x) for x in inputs[0].split(chunk)])
     device = next(net.parameters()).device
     return net(*[x.to(device=device, dtype=dtype) for x in inputs]).float().cpu()
-
-
-def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    """||pred - ref|| / ||ref|| over all entries, in fp64."""
-    pred, ref = pred.double(), ref.double()
-    return float(torch.linalg.vector_norm(pred - ref) / torch.linalg.vector_norm(ref))
-
-
-def mean_relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    """Mean over rows (functions) of ||pred_i - ref_i|| / ||ref_i||, in fp64: the usual DeepONet metric."""
-    pred, ref = pred.double(), ref.double()
-    num = torch.linalg.vector_norm(pred - ref, dim=-1)
-    den = torch.linalg.vector_norm(ref, dim=-1).clamp_min(1e-300)
-    return float((num / den).mean())
 
 
 def power_of_two_below(x: float) -> float:

@@ -33,7 +33,8 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, LearnedCoefficient, PhysicsProblem, predict
 
 NU = 0.01 / math.pi
 
@@ -151,7 +152,7 @@ def burgers_residual(c: Compute, X: torch.Tensor, nu, term: str = "pde"):
 
 
 @dataclass(frozen=True)
-class Burgers(Problem):
+class Burgers(PhysicsProblem):
     """Burgers PINN (network [2, 32, 32, 32, 1] by default).
 
     Args:
@@ -236,7 +237,7 @@ class Burgers(Problem):
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         _, _, pts, u = self.reference()
         pred = predict(net, dtype, pts, chunk=8192)[:, 0]
-        return {"error": relative_l2(pred, u), "max_uxx": max_second_derivative(net, dtype, pts)}
+        return {"error": relative_l2_error(pred, u), "max_uxx": max_second_derivative(net, dtype, pts)}
 
     def plot_solution(self, fig, net, dtype, label, data):
         x, t, pts, u = self.reference()

@@ -2,7 +2,7 @@
 
 The top-level CLI registers these with :func:`add_subcommands`; each parsed
 namespace carries ``func``, to be called as ``args.func(args)`` (returns the
-exit code). Until then: ``python -m lowprec.physics.cli pinn burgers --compare``.
+exit code).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Optional, Sequence
+from typing import Sequence
 
 from .._threads import add_threads_flag
 
@@ -23,9 +23,9 @@ _KIND_HELP = {
 
 
 def _problem_epilog(kind: str) -> str:
-    from . import PROBLEMS
+    from . import PHYSICS_PROBLEMS
     lines = ["problems and their parameters (change with --set KEY=VALUE):"]
-    for name, cls in PROBLEMS.items():
+    for name, cls in PHYSICS_PROBLEMS.items():
         if cls.kind != kind:
             continue
         params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(cls))
@@ -42,9 +42,9 @@ def add_subcommands(subparsers) -> None:
     for kind in ("pinn", "deeponet"):
         p = subparsers.add_parser(kind, help=_KIND_HELP[kind], description=_KIND_HELP[kind] + ".",
                                   epilog=_problem_epilog(kind), formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("problem", help="problem name (listed below)")
+        p.add_argument("problem", help="problem name (listed below; hyphens or underscores)")
         p.add_argument("--precision", choices=PRECISIONS, default="mixed",
-                       help="precision mode of a single run (default: mixed)")
+                       help="training mode of a single run (default: mixed)")
         p.add_argument("--compare", action="store_true",
                        help="run every mode (--modes) on the same seed and print one table")
         p.add_argument("--modes", default=",".join(COMPARED),
@@ -105,18 +105,22 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import PROBLEMS, get_problem
+    from .._hints import problem_key
+    from . import PHYSICS_PROBLEMS, get_problem
     from .base import NonFiniteLossError
-    from .compare import compare, format_table, save
-    from .train import TrainConfig, train
+    from .compare import compare, comparison_table, save
+    from .train import PhysicsTrainConfig, train
 
+    args.problem = problem_key(args.problem)
     try:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
-        problem = get_problem(args.problem, kind=args.kind, **_parse_params(PROBLEMS[args.problem], args.params))
-        config = TrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
-                             lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
-                             loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
-                             log_every=args.log_every, progress=not args.log_every)
+        params = _parse_params(PHYSICS_PROBLEMS[args.problem], args.params)
+        problem = get_problem(args.problem, kind=args.kind, **params)
+        config = PhysicsTrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
+                                    lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every,
+                                    adam_eps=args.adam_eps, loss_scaling=args.loss_scaling,
+                                    residual_guard=args.residual_guard, log_every=args.log_every,
+                                    progress=not args.log_every)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         bad = [m for m in modes if m not in PRECISIONS]
         if bad:
@@ -134,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{problem.describe()}\ntraining {len(modes)} modes x {len(seeds)} seed(s) x {config.steps} steps...",
               flush=True)
         results, peers = compare(problem, modes, config, device=args.device, peer=args.peer, seeds=seeds)
-        table = format_table(results, peers)
+        table = comparison_table(results, peers)
         print(table)
         if args.out:
             for path in save(results, peers, args.out, table):
@@ -146,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         print(f"lowprec {args.kind}: {exc}", file=sys.stderr)
         return 1
-    table = format_table([result])
+    table = comparison_table([result])
     print(table)
     if args.out:
         for path in save([result], [], args.out, table):
@@ -154,14 +158,3 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lowprec.physics.cli",
-                                     description="PINNs and DeepONets in reduced precision.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_subcommands(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

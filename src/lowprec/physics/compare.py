@@ -1,4 +1,4 @@
-"""Run one problem in every precision mode on the same seeds; print one table, draw the curves.
+"""Run one problem in every training mode on the same seeds; print one table, draw the curves.
 
 Every mode starts from the same fp32 initial weights (cast to its dtypes) and
 sees the same training data and batch order, so the differences in the table
@@ -22,14 +22,15 @@ from typing import Iterable, Optional, Sequence
 import torch
 
 from .._device import describe_device
-from .base import Problem
+from ..report import pyplot, format_table, save_figure
+from .base import PhysicsProblem
 from .modes import dtype_name, get_mode
-from .train import RunResult, TrainConfig, train
+from .train import RunResult, PhysicsTrainConfig, train
 
 DEFAULT_MODES = ("fp32", "fp16", "mixed", "bf16")
 
 
-def compare(problem: Problem, modes: Sequence = DEFAULT_MODES, config: TrainConfig = TrainConfig(),
+def compare(problem: PhysicsProblem, modes: Sequence = DEFAULT_MODES, config: PhysicsTrainConfig = PhysicsTrainConfig(),
             device: str = "cpu", peer: bool = False, seeds: Optional[Sequence[int]] = None,
             ) -> tuple[list[RunResult], list[dict]]:
     """Train ``problem`` in each mode for each seed; return (results, peer rows).
@@ -50,7 +51,7 @@ def compare(problem: Problem, modes: Sequence = DEFAULT_MODES, config: TrainConf
     return results, peers
 
 
-def run_peers(problem: Problem, config: TrainConfig) -> list[dict]:
+def run_peers(problem: PhysicsProblem, config: PhysicsTrainConfig) -> list[dict]:
     from .burgers import Burgers
     from .peer import PEER_PRECISIONS, PeerUnavailable, run_deepxde_burgers
     if type(problem) is not Burgers:
@@ -95,7 +96,7 @@ def mean_error(runs: Sequence[RunResult]) -> float:
     return _mean(r.error for r in runs if not r.failure)
 
 
-def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> str:
+def comparison_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> str:
     """The comparison as a Markdown table with its caption and notes (one row per mode, seeds averaged)."""
     if not results:
         return "(no runs)"
@@ -151,10 +152,8 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
                          "-", "-", "-", "-", "-", "-", note])
         else:
             rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", peer.get("failure", "?")])
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    out = [head, "", line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(row) for row in rows]
+    table = format_table([dict(zip(cols, row)) for row in rows], [(c, c, "") for c in cols], markdown=True)
+    out = [head, "", table]
     modes = "; ".join(runs[0].mode.describe() for runs in groups.values())
     notes = [
         "",
@@ -211,10 +210,7 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
 def plot_curves(results: Sequence[RunResult], path: str) -> None:
     """Loss, error and residual rounding, stalled-update share and gradient underflow against step, one line
     per mode."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -239,19 +235,12 @@ def plot_curves(results: Sequence[RunResult], path: str) -> None:
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    p = results[0].problem
-    fig.suptitle(f"{p.title}, {results[0].config.steps} steps, seed {seed0}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, f"{results[0].problem.title}, {results[0].config.steps} steps, seed {seed0}")
 
 
 def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
     """Each mode's prediction against the reference, one row per mode (first seed; ``data`` is its data)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig = plt.figure(figsize=(12, 3.2 * len(results)), layout="constrained")
@@ -262,8 +251,7 @@ def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
             sub.text(0.5, 0.5, f"failed at step {r.failed_step}", ha="center")
             continue
         r.problem.plot_solution(sub, r.working, r.mode.compute_dtype, r.mode.name, data)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save(results: Sequence[RunResult], peers: Sequence[dict], out_dir: str, table: str,
@@ -283,5 +271,5 @@ def save(results: Sequence[RunResult], peers: Sequence[dict], out_dir: str, tabl
     return paths
 
 
-__all__ = ["compare", "format_table", "plot_curves", "plot_solutions", "save", "by_mode", "mean_error",
+__all__ = ["compare", "comparison_table", "plot_curves", "plot_solutions", "save", "by_mode", "mean_error",
            "DEFAULT_MODES", "dtype_name"]

@@ -1,4 +1,4 @@
-"""Per-step diagnostics that explain why a precision mode trains or does not.
+"""Per-step diagnostics that explain why a training mode trains or does not.
 
 Three numbers per step (Hayford et al. name the failure modes of fp16 as
 gradients that underflow, and weight updates that go to zero):
@@ -40,8 +40,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from .base import Compute, Problem
-from .modes import PrecisionMode, WeightCopies
+from .base import Compute, PhysicsProblem
+from .modes import TrainingMode, WeightCopies
 
 
 def smallest_subnormal(dtype: torch.dtype) -> float:
@@ -93,7 +93,7 @@ def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.T
     return stalled / count if count else 0.0
 
 
-def residual_rounding(problem: Problem, master: nn.Module, mode: PrecisionMode, batch: dict) -> float:
+def residual_rounding(problem: PhysicsProblem, master: nn.Module, mode: TrainingMode, batch: dict) -> float:
     """rms of the residuals' rounding in ``mode``'s compute dtype over the rms of the residuals.
 
     At ``master``'s weights, the loss terms are computed twice -- as ``mode`` computes them (its

@@ -25,7 +25,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet
 
-from .base import Box, Compute, Problem, mean_relative_l2, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def source_sigma(n_terms: int, length_scale: float) -> torch.Tensor:
@@ -111,7 +112,7 @@ def _dr_data(n_terms, length_scale, n_sensors, D, k, n_train, n_test, nx_ref, nt
 
 
 @dataclass(frozen=True)
-class DiffusionReaction(Problem):
+class DiffusionReaction(PhysicsProblem):
     """Physics-informed DeepONet: source f -> solution s, trained on the residual only.
 
     Args:
@@ -180,7 +181,7 @@ class DiffusionReaction(Problem):
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         pred = torch.cat([predict(net, dtype, u, data["y"]) for u in data["u_test"].split(50)])
-        return {"error": mean_relative_l2(pred, data["s_test"])}
+        return {"error": mean_relative_l2_error(pred, data["s_test"])}
 
     def plot_solution(self, fig, net, dtype, label, data):
         pred = predict(net, dtype, data["u_test"][:1], data["y"])[0].reshape(self.nx_ref, self.nt_ref)

@@ -1,4 +1,13 @@
-"""Precision modes for PINNs and DeepONets, and the weight copies they keep.
+"""Training modes for PINNs and DeepONets, and the weight copies they keep.
+
+A training mode is not a :class:`lowprec.precision.PrecisionPolicy`. A policy
+says how one forward pass computes (``mixed``: autocast fp16, FFTs in fp32, fp16
+spectral contraction) and leaves the weights where they are; a training mode
+says where the weights, the optimizer state and the update live as well, and
+which dtype every operation of a step computes in. Each mode enters a policy
+while its working copy computes (:attr:`TrainingMode.policy`). The names
+``fp32``/``fp16``/``mixed``/``bf16`` are the paper's and stay the command-line
+spelling (``lowprec pinn burgers --precision mixed``).
 
 Hayford et al. (2024) compare four ways to train SciML models:
 
@@ -28,7 +37,7 @@ residual guard) in fp16 and mixed so that the only difference between them is
 where the weights and the update live.
 
 *mixed_then_fp32* is mixed with an fp32 finish (the last 10 % of steps): see
-``PrecisionMode.fp32_finish`` for the floor that fp16 working weights set on a
+``TrainingMode.fp32_finish`` for the floor that fp16 working weights set on a
 converging PINN, and what the finish buys.
 """
 
@@ -54,7 +63,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 @dataclass(frozen=True)
-class PrecisionMode:
+class TrainingMode:
     """Where the weights live and what dtype computes, for physics training.
 
     Attributes:
@@ -100,7 +109,7 @@ class PrecisionMode:
             if field == "activation_dtype" and self.activation_dtype is None:
                 continue
             if getattr(self, field) not in _DTYPE_NAMES:
-                raise ValueError(f"PrecisionMode.{field}={getattr(self, field)} is not a floating dtype "
+                raise ValueError(f"TrainingMode.{field}={getattr(self, field)} is not a floating dtype "
                                  f"lowprec trains in; use one of {list(_DTYPE_NAMES)}.")
         if not self.adam_eps > 0:
             raise ValueError(f"adam_eps must be positive, got {self.adam_eps}.")
@@ -116,7 +125,7 @@ class PrecisionMode:
         n = round(steps * self.fp32_finish)
         return steps - n if n > 0 else None
 
-    def finish(self) -> "PrecisionMode":
+    def finish(self) -> "TrainingMode":
         """The mode of the fp32 finish: compute in the master dtype, nothing to scale or guard."""
         return self.replace(compute_dtype=self.master_dtype, loss_scaling=False, residual_guard=False,
                             activation_dtype=None, fp32_finish=0.0)
@@ -151,7 +160,7 @@ class PrecisionMode:
                                transform_dtype=torch.float32, contract_dtype=self.compute_dtype,
                                loss_scaling=self.loss_scaling)
 
-    def replace(self, **changes) -> "PrecisionMode":
+    def replace(self, **changes) -> "TrainingMode":
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
@@ -163,21 +172,21 @@ class PrecisionMode:
                 + (f"; fp32 for the last {self.fp32_finish:.0%} of steps" if self.fp32_finish else ""))
 
 
-MODES: dict[str, PrecisionMode] = {
-    "fp32": PrecisionMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
-    "fp16": PrecisionMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
-    "mixed": PrecisionMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
-    "bf16": PrecisionMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
-    "mixed_then_fp32": PrecisionMode("mixed_then_fp32", torch.float16, torch.float32, 1e-8, True, True,
+TRAINING_MODES: dict[str, TrainingMode] = {
+    "fp32": TrainingMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
+    "fp16": TrainingMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
+    "mixed": TrainingMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
+    "bf16": TrainingMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
+    "mixed_then_fp32": TrainingMode("mixed_then_fp32", torch.float16, torch.float32, 1e-8, True, True,
                                      activation_dtype=torch.float32, fp32_finish=0.1),
 }
 
 
-def get_mode(mode: "str | PrecisionMode") -> PrecisionMode:
+def get_mode(mode: "str | TrainingMode") -> TrainingMode:
     """Look up a mode by name (a mode object is returned unchanged)."""
-    if isinstance(mode, PrecisionMode):
+    if isinstance(mode, TrainingMode):
         return mode
-    return lookup(MODES, mode, "precision mode", "lowprec.physics.PrecisionMode(...)")
+    return lookup(TRAINING_MODES, mode, "training mode", "lowprec.physics.TrainingMode(...)")
 
 
 class WeightCopies:
@@ -188,10 +197,10 @@ class WeightCopies:
 
     Args:
         model: the model, built in fp32; it is cast to the master dtype in place.
-        mode: the precision mode.
+        mode: the training mode.
     """
 
-    def __init__(self, model: nn.Module, mode: PrecisionMode):
+    def __init__(self, model: nn.Module, mode: TrainingMode):
         self.mode = mode
         self.master = model.to(mode.master_dtype)
         self.working = copy.deepcopy(self.master).to(mode.compute_dtype) if mode.is_mixed else self.master

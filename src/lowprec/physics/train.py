@@ -1,4 +1,4 @@
-"""The training loop for PINNs and DeepONets in any precision mode.
+"""The training loop for PINNs and DeepONets in any training mode.
 
 One plain loop, no callbacks. Per step::
 
@@ -36,9 +36,9 @@ from torch import nn
 from lowprec.precision import LossScaler, PrecisionOverflowError
 
 from .._progress import progress_bar
-from .base import Compute, NonFiniteLossError, Problem, ResidualGuard
+from .base import Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
 from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
-from .modes import MODES, PrecisionMode, WeightCopies, dtype_name, get_mode
+from .modes import TRAINING_MODES, TrainingMode, WeightCopies, dtype_name, get_mode
 
 log = logging.getLogger("lowprec")
 
@@ -50,7 +50,7 @@ RESIDUAL_ROUNDING_WARN = 0.25
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class PhysicsTrainConfig:
     """How long and how to train.
 
     Args:
@@ -98,7 +98,7 @@ class TrainConfig:
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise ValueError(f"on_nonfinite={self.on_nonfinite!r}; choose one of {NONFINITE_ACTIONS}.")
 
-    def mode_for(self, mode: PrecisionMode) -> PrecisionMode:
+    def mode_for(self, mode: TrainingMode) -> TrainingMode:
         """The mode with this config's overrides applied."""
         changes = {k: v for k, v in (("adam_eps", self.adam_eps), ("loss_scaling", self.loss_scaling),
                                      ("residual_guard", self.residual_guard)) if v is not None}
@@ -122,9 +122,9 @@ class StepRecord:
 class RunResult:
     """Everything a run produced. ``final`` holds the last evaluation (``final["error"]``)."""
 
-    problem: Problem
-    mode: PrecisionMode
-    config: TrainConfig
+    problem: PhysicsProblem
+    mode: TrainingMode
+    config: PhysicsTrainConfig
     device: str
     history: list = field(default_factory=list)
     evals: list = field(default_factory=list)
@@ -240,9 +240,9 @@ def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
             f"not finite ({vals}). Cause: {why}.")
 
 
-def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: str = "cpu",
+def train(problem: PhysicsProblem, mode, config: PhysicsTrainConfig = PhysicsTrainConfig(), device: str = "cpu",
           data: Optional[dict] = None) -> RunResult:
-    """Train ``problem``'s model in precision ``mode`` (a name or a PrecisionMode); return a RunResult.
+    """Train ``problem``'s model in precision ``mode`` (a name or a TrainingMode); return a RunResult.
 
     Raises:
         NonFiniteLossError: a loss term or the gradients went inf/NaN and could
@@ -279,7 +279,7 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
             metrics = problem.evaluate(weights.working, mode.compute_dtype, data)
         # fp32 runs (and an fp32 finish) report what mixed's fp16 would make of their residuals.
         half = mode.compute_dtype == mode.probe_dtype
-        rounding = residual_rounding(problem, weights.master, mode if half else MODES["mixed"], probe_batch)
+        rounding = residual_rounding(problem, weights.master, mode if half else TRAINING_MODES["mixed"], probe_batch)
         metrics = {"step": step, **metrics, "residual_rounding": rounding}
         if half and rounding > RESIDUAL_ROUNDING_WARN and not rounding_warned:
             rounding_warned = True

@@ -179,11 +179,3 @@ def add_subcommands(subparsers) -> None:
     _add_study_flags(p, swept=True)
     p.set_defaults(func=run_pareto)
 
-
-if __name__ == "__main__":  # python -m lowprec.quant.cli pareto ... (before the top-level CLI lists us)
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m lowprec.quant.cli")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    parsed = parser.parse_args()
-    sys.exit(parsed.func(parsed))

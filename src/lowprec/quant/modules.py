@@ -400,10 +400,6 @@ class bypass:
             q.enabled = enabled
 
 
-def is_calibrated(model: nn.Module) -> bool:
-    return all(bool(q.calibrated) for q in quantizers(model))
-
-
-__all__ = ["quantize_", "calibrate", "selected_layers", "candidates", "bypass", "layer_kind", "quantizers", "is_calibrated",
+__all__ = ["quantize_", "calibrate", "selected_layers", "candidates", "bypass", "layer_kind", "quantizers",
            "QuantLayer", "QuantLinear", "QuantConv", "QuantConvTranspose", "QuantSpectralConv", "QuantMatMul",
            "NotCalibratedError"]

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._hints import did_you_mean, problem_key
 from ..models.registry import model_kwargs, resolve_model
 from .bops import bops
 from .config import PRESETS, get_config
@@ -90,7 +91,13 @@ class StudyConfig:
     factors: tuple = (1, 2, 4, 8)
 
     def __post_init__(self):
+        from ..data import GENERATORS
+
         resolve_model(self.model)  # an unknown name raises, listing the registered ones
+        object.__setattr__(self, "dataset", problem_key(self.dataset))
+        if self.dataset not in GENERATORS:
+            raise ValueError(f"unknown dataset {self.dataset!r}.{did_you_mean(self.dataset, GENERATORS)} "
+                             f"Generators: {', '.join(GENERATORS)}.")
         for preset in self.presets:
             get_config(preset)
         if not self.factors or any(int(f) < 1 for f in self.factors):
@@ -172,6 +179,8 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
     Also ``interp_mse``: the MSE of the true coarse targets interpolated back, the floor
     that resolution reduction alone sets.
     """
+    from ..train import relative_l2
+
     device = next(model.parameters()).device
     periodic = getattr(test_set, "grid", "nodes") == "periodic"
     index = (slice(None), slice(None)) + (slice(None, None, factor),) * (test_set.x.ndim - 2)
@@ -186,7 +195,7 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
             err = (pred - y).flatten(1)
             sq += err.pow(2).sum().item()
             n += err.numel()
-            rel.append(err.norm(dim=1) / y.flatten(1).norm(dim=1))
+            rel.append(relative_l2(pred, y))
             floor += (upsample(y[index], y.shape[2:], periodic) - y).pow(2).sum().item()
     finally:
         model.train(was_training)
@@ -195,23 +204,35 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
 
 # -- training --------------------------------------------------------------------------------------
 
+def _float_identity(cfg: StudyConfig) -> dict:
+    return {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+
+
+def check_float_dir(cfg: StudyConfig, out_dir: Path) -> None:
+    """Refuse ``out_dir`` when it holds a float model trained with other settings (writes nothing).
+
+    The Trainer checks its own settings on resume; the model's and the data's are checked here.
+    """
+    stamp = out_dir / "float.json"
+    if not stamp.is_file():
+        return
+    saved, wanted = json.loads(stamp.read_text()), _float_identity(cfg)
+    diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+    if diffs:
+        raise ValueError(f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
+                         "use the original settings, or another --out directory.")
+
+
 def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Optional[Path], progress: bool = False):
     """Train (or resume, or load) the float model with lowprec's Trainer; returns (model, history)."""
     from ..train import TrainConfig, Trainer
 
     if out_dir is not None:
-        # The Trainer checks its own settings on resume; the model's and the data's are checked here.
-        wanted = {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+        check_float_dir(cfg, out_dir)
         stamp = out_dir / "float.json"
-        if stamp.is_file():
-            saved = json.loads(stamp.read_text())
-            diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
-            if diffs:
-                raise ValueError(f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
-                                 "use the original settings, or another --out directory.")
-        else:
+        if not stamp.is_file():
             out_dir.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(json.dumps(wanted, indent=1) + "\n")
+            stamp.write_text(json.dumps(_float_identity(cfg), indent=1) + "\n")
     model = build_solver(cfg, train_set)
     tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device="cpu",
                      progress=progress, loss="l2")
@@ -254,10 +275,12 @@ def run_point(cfg: StudyConfig, float_model: nn.Module, train_set, test_set, pre
 # -- the sweep file --------------------------------------------------------------------------------
 
 def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
-    """Points already in ``path`` (writing its header if new); refuses a file from another configuration."""
+    """Points already in ``path`` (none for a new file); refuses a file from another configuration.
+
+    Writes nothing: the header of a new file is written by :func:`start_sweep` once every
+    setting has been checked, so that a rejected run leaves the folder as it was.
+    """
     if not path.is_file() or not path.read_text().strip():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
         return []
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if not lines or "header" not in lines[0]:
@@ -269,6 +292,13 @@ def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
         raise ValueError(f"sweep file {path} was written by a different configuration ({'; '.join(diffs)}). "
                          "Rerun with the original settings to resume it, or choose another --out directory.")
     return lines[1:]
+
+
+def start_sweep(path: Path, cfg: StudyConfig) -> None:
+    """Write the header line of a new sweep file (an existing one is left alone)."""
+    if not path.is_file() or not path.read_text().strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
 
 
 def append_point(path: Path, point: dict) -> None:
@@ -305,9 +335,9 @@ def table(points: list[dict]) -> str:
 
 def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     """Log-log plot of MSE against BOPs: a colour per preset, a marker per factor, the front as a line."""
-    from ..report import _pyplot
+    from ..report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     presets = list(dict.fromkeys(p["preset"] for p in points))
     markers = dict(zip(sorted({p["factor"] for p in points}), "os^Dvp*h"))
@@ -324,11 +354,7 @@ def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     ax.set(xlabel="bit operations per sample (BOPs)", ylabel="test MSE at full resolution", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @dataclass
@@ -347,6 +373,8 @@ def run_sweep(cfg: StudyConfig, out_dir: "str | Path", progress: bool = False, e
     finished = {(p["preset"], p["factor"]) for p in done}
     train_set, test_set = load_data(cfg, progress)
     check_factors(cfg, train_set)
+    check_float_dir(cfg, out / "float")
+    start_sweep(path, cfg)
     todo = [(get_config(p).name, int(f)) for f in cfg.factors for p in cfg.presets
             if (get_config(p).name, int(f)) not in finished]
     points = list(done)

@@ -52,7 +52,9 @@ class TrainConfig:
     ``precision`` is a policy name (``"mixed"``), a policy object, a schedule
     string (``"half:0.25,mixed:0.5,full:0.25"``, or ``"paper"`` for Tu et al.'s)
     or a :class:`PrecisionSchedule`. ``on_overflow`` overrides the policies' own
-    choice (``"skip"`` or ``"raise"``).
+    choice (``"skip"`` or ``"raise"``). ``scheduler_t_max`` is the cosine schedule's length in
+    epochs (its ``T_max``; None: ``epochs``): a run shorter than the schedule stops part-way down it,
+    as the first epochs of a longer run would.
     """
 
     epochs: int = 20
@@ -63,6 +65,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     adam_eps: float = 1e-8
     scheduler: str = "cosine"
+    scheduler_t_max: Optional[int] = None
     step_size: int = 100
     gamma: float = 0.5
     loss: str = "l2"
@@ -81,6 +84,9 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'adamw'.")
         if self.scheduler not in ("cosine", "step", "none"):
             raise ValueError(f"unknown scheduler {self.scheduler!r}; choose 'cosine', 'step' or 'none'.")
+        if self.scheduler_t_max is not None and self.scheduler_t_max < 1:
+            raise ValueError(f"scheduler_t_max={self.scheduler_t_max}: the cosine schedule's length in epochs "
+                             "must be >= 1 (unset: the number of epochs).")
         if self.on_overflow not in (None, "skip", "raise"):
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
         make_loss(self.loss, 1)
@@ -197,7 +203,8 @@ class Trainer:
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(parameter_groups(model, config.weight_decay), lr=config.lr, eps=config.adam_eps)
         if config.scheduler == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+            t_max = config.scheduler_t_max or config.epochs
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=t_max)
         elif config.scheduler == "step":
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size, config.gamma)
         else:
