@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .._device import resolve_device
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, load_latest, rng_state, save_checkpoint, save_rotating, set_rng_state
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
 
@@ -150,12 +150,16 @@ class Trainer:
         train_set: has tensors ``x`` and ``y``.
         test_sets: name -> dataset (e.g. ``{"test_32": ..., "test_64": ...}``).
         config: a :class:`TrainConfig`.
-        out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (None: keep nothing on disk).
+        out_dir: where ``metrics.jsonl`` and the checkpoints go (None: keep nothing on disk).
+        keep_checkpoints: how many of the latest epochs' checkpoints ``out_dir`` keeps
+            (``checkpoint.pt``, ``checkpoint.1.pt``, ...; see :mod:`lowprec.train.checkpoint`).
     """
 
     def __init__(self, model: nn.Module, train_set, test_sets: Mapping[str, object] = None,
-                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None):
+                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None,
+                 keep_checkpoints: int = 2):
         self.config = config
+        self.keep_checkpoints = keep_checkpoints
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
@@ -240,7 +244,7 @@ class Trainer:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
                 if self.out_dir is not None:
-                    self.save(self.out_dir / "checkpoint.pt")
+                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
                     write_jsonl(self.out_dir / "metrics.jsonl", self.history)
                 (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
@@ -311,11 +315,17 @@ class Trainer:
         save_checkpoint(path, self.state_dict())
 
     def resume(self, path: "str | Path") -> "Trainer":
-        """Load a checkpoint written by :meth:`save` (or a run directory holding ``checkpoint.pt``)."""
+        """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
+
+        Loading runs no code (weights only). In a run directory a damaged newest checkpoint is
+        named in a warning and the previous one is used; :class:`~lowprec.train.checkpoint.CheckpointError`
+        when none is usable.
+        """
         path = Path(path)
         if path.is_dir():
-            path = path / "checkpoint.pt"
-        state = load_checkpoint(path, map_location=self.device)
+            state, path = load_latest(path, map_location=self.device)
+        else:
+            state = load_checkpoint(path, map_location=self.device)
         saved, current = state["config"], _label(self.config)
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
