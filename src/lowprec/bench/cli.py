@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..precision import PRESETS
 from .cases import NEURALOP_PRECISIONS
@@ -84,6 +85,9 @@ def _bench(args) -> int:
                          compile=args.compile, warmup=args.warmup, repeats=args.repeats, device=args.device,
                          threads=args.threads, accuracy=not args.no_accuracy, seed=args.seed)
     out = args.out or f"bench_{config.mode}_{resolve_device(config.device).type}.json"
+    from ..config import check_writable
+
+    check_writable(Path(out).resolve().parent, "--out")
     result = run_bench(config, command=config.command(out), log=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_table(result))
     json_path, png_path = save(result, out)

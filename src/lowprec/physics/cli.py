@@ -101,6 +101,9 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
                 out[key] = value
         except ValueError:
             raise ValueError(f"--set {key}={value}: {key} takes a {kind}.") from None
+        default = fields[key].default
+        if kind in ("int", "float") and isinstance(default, (int, float)) and default > 0 and not out[key] > 0:
+            raise ValueError(f"--set {key}={value}: {key} must be positive (default {default}).")
     return out
 
 
@@ -113,7 +116,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
         problem = get_problem(args.problem, kind=args.kind, **_parse_params(PROBLEMS[args.problem], args.params))
-        config = TrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
+        for flag, value in (("--steps", args.steps), ("--lr", args.lr), ("--lr-decay", args.lr_decay),
+                            ("--adam-eps", args.adam_eps)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{flag} {value}: must be positive (leave it out for the default).")
+        if args.out:
+            from ..config import check_writable
+
+            check_writable(args.out, "--out")
+        config = TrainConfig(steps=problem.default_steps if args.steps is None else args.steps,
+                             lr=problem.default_lr if args.lr is None else args.lr,
                              lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
                              loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
                              log_every=args.log_every, progress=not args.log_every)
