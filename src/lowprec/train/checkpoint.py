@@ -89,12 +89,17 @@ def save_rotating(run_dir: "str | Path", state: dict, keep: int = 2) -> Path:
     names = checkpoint_names(keep)
     entries = {e["file"]: e for e in _read_manifest(run_dir) or []}
     shifted = []
-    # Oldest first, so no rename lands on a file that is still to be moved.
+    # Oldest first, so no rename lands on a file that is still to be moved. A file that does not match
+    # its checksum is dropped rather than moved: it must not push a good checkpoint out.
     for older, newer in reversed(list(zip(names[1:], names[:-1]))):
-        if (run_dir / newer).is_file():
-            os.replace(run_dir / newer, run_dir / older)
-            if newer in entries:
-                shifted.append({**entries[newer], "file": older})
+        source = run_dir / newer
+        if not source.is_file():
+            continue
+        if newer in entries and sha256(source) == entries[newer]["sha256"]:
+            os.replace(source, run_dir / older)
+            shifted.append({**entries[newer], "file": older})
+        else:
+            source.unlink()
     path = run_dir / LATEST
     save_checkpoint(path, state)
     newest = {"file": LATEST, "epoch": int(state.get("epoch", -1)), "sha256": sha256(path)}
