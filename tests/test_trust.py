@@ -84,3 +84,47 @@ def test_resume_from_out_dir_alone_past_a_damaged_checkpoint(tmp_path, capsys, c
 
     assert run(["train", "--out-dir", str(out), "--resume", "--lr", "0.5"]) == 2
     assert "train.lr" in capsys.readouterr().err
+
+
+def test_forward_overflow_keeps_the_scale_and_names_the_input_remedies(caplog):
+    import logging
+
+    from lowprec.train import TrainConfig
+
+    from .train.test_trainer import make, overflowing
+
+    caplog.set_level(logging.WARNING, logger="lowprec")
+    t = overflowing(make(TrainConfig(epochs=1, batch_size=4, precision="amp", progress=False)))
+    history = t.fit()
+    assert history[0]["skipped_steps"] == 6 and history[0]["loss_scale"] == 2.0 ** 16  # never backed off
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("epoch 1 step 1: under policy 'amp' (at loss scale 65536)")
+    assert "forward pass" in messages[0] and "normalize the input" in messages[0]
+    assert "keeping the loss scale at 65536" in messages[0] and "lowering" not in " ".join(messages)
+
+
+def test_a_run_that_ends_non_finite_exits_non_zero(tmp_path, capsys):
+    # Every step's gradients overflow (the scale is absurd): nothing trains, the loss is never finite.
+    code = main(["train", "--out-dir", str(tmp_path / "run"), "--epochs", "1", "--precision", "amp",
+                 "--init-loss-scale", "1e30", *TINY])
+    err = capsys.readouterr().err
+    assert code == 1 and "ended non-finite after epoch 1" in err and "train_loss=nan" in err
+    assert "finished" not in capsys.readouterr().out
+
+
+def test_a_failed_pinn_run_still_writes_its_files(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from lowprec.physics.burgers import Burgers
+
+    def overflowing_terms(self, c, batch):
+        return {"pde": torch.tensor(float("inf")), "ic": torch.tensor(1.0)}
+
+    monkeypatch.setattr(Burgers, "loss_terms", overflowing_terms)
+    out = tmp_path / "pinn"
+    code = main(["pinn", "burgers", "--precision", "fp32", "--steps", "3", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "error" in err and "'pde'" in err
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert runs[0]["failure"] and runs[0]["failed_step"] == 0
+    assert (out / "table.md").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -142,6 +143,14 @@ def _train(args) -> int:
     saved.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     history = trainer.fit()
     plot = plot_history({str(trainer.schedule): history}, out / "curves.png")
+    last = history[-1] if history else {}
+    bad = [f"{k}={v}" for k, v in last.items()
+           if (k == "train_loss" or k.endswith("_l2")) and isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        print(f"error: the run ended non-finite after epoch {last['epoch']} ({', '.join(bad)}; "
+              f"{last.get('skipped_steps', 0)} step(s) of that epoch skipped); see the overflow warnings above for "
+              f"the layer and the remedies. Metrics in {out / 'metrics.jsonl'}.", file=sys.stderr)
+        return 1
     print(f"\nfinished {len(history)} epochs; metrics in {out / 'metrics.jsonl'}, curves in {plot}, "
           f"checkpoints in {out} (checkpoint.pt is the latest)")
     return 0

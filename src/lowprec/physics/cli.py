@@ -109,7 +109,6 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from . import PROBLEMS, get_problem
-    from .base import NonFiniteLossError
     from .compare import compare, format_table, save
     from .train import TrainConfig, train
 
@@ -156,16 +155,16 @@ def run(args: argparse.Namespace) -> int:
                 print(f"wrote {path}")
         return 0
 
-    try:
-        result = train(problem, args.precision, config, device=args.device)
-    except NonFiniteLossError as exc:
-        print(f"lowprec {args.kind}: {exc}", file=sys.stderr)
-        return 1
+    # A failed run still reports: its table, metrics and failure record are written like a finished one's.
+    result = train(problem, args.precision, dataclasses.replace(config, on_nonfinite="stop"), device=args.device)
     table = format_table([result])
     print(table)
     if args.out:
         for path in save([result], [], args.out, table):
             print(f"wrote {path}")
+    if result.failure:
+        print(f"lowprec {args.kind}: error: {result.failure}", file=sys.stderr)
+        return 1
     return 0
 
 

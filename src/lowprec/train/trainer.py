@@ -198,9 +198,12 @@ class Trainer:
         bad_params = self.scaler.unscale_(self.model)
         loss_value = loss.item()
         if bad_params or not torch.isfinite(loss):
+            forward = not torch.isfinite(loss)
             self._overflow(x, policy, bad_params, loss_value)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.update(overflow=True)
+            if not forward:
+                # Only a gradient overflow is a scaling problem; the scale cannot fix the forward pass.
+                self.scaler.update(overflow=True)
             return None
         self.optimizer.step()
         self.scaler.update(overflow=False)
@@ -208,29 +211,40 @@ class Trainer:
         return loss_value
 
     def _overflow(self, x, policy: PrecisionPolicy, bad_params: list[str], loss_value: float) -> None:
-        where = f"epoch {self.epoch} step {self._step_in_epoch}"
+        """Name the layer, the cause (forward or backward pass) and the remedies that fit it; skip or raise."""
+        where = f"epoch {self.epoch + 1} step {self._step_in_epoch + 1}"
+        scaling = self.scaler.enabled
+        state = f"at loss scale {self.scaler.scale_value:g}" if scaling else "without loss scaling"
         if not torch.isfinite(torch.tensor(loss_value)):
             with policy:
                 found = first_nonfinite_module(self.model, x)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
-            what = f"forward pass produced inf/NaN in {layer}"
+            message = f"{where}: under policy '{policy.name}' ({state}), the forward pass produced inf/NaN in {layer}."
+            remedy = (" Loss scaling cannot fix a forward overflow. Remedies: normalize the input (data.normalize:"
+                      " true, or a UnitGaussianNormalizer), a stabilizer (policy.replace(stabilizer='tanh')), or a"
+                      " wider dtype (a bf16 policy such as 'mixed_bf16', or 'full').")
+            action = f"keeping the loss scale at {self.scaler.scale_value:g}" if scaling else "nothing to rescale"
         else:
             modules = list(dict.fromkeys(module_of(n) for n in bad_params))
-            what = (f"backward pass produced inf/NaN gradients in {modules[-1]} (first reached by the backward"
-                    f" pass; {len(modules)} module(s) affected: {', '.join(modules[:4])}{'...' if len(modules) > 4 else ''})")
-        scale = f" at loss scale {self.scaler.scale_value:g}" if self.scaler.enabled else ""
-        message = f"{where}: under policy '{policy.name}'{scale}, the {what}."
-        remedy = (" Remedies: a stabilizer (policy.replace(stabilizer='tanh')), a bf16 policy, loss scaling,"
-                  " or a lower learning rate.")
+            listed = f"{', '.join(modules[:4])}{'...' if len(modules) > 4 else ''}"
+            message = (f"{where}: under policy '{policy.name}' ({state}), the backward pass produced inf/NaN "
+                       f"gradients in {modules[-1]} (first reached by the backward pass; {len(modules)} module(s) "
+                       f"affected: {listed}).")
+            if scaling:
+                remedy = (" Remedies: a lower init_loss_scale or learning rate, a stabilizer "
+                          "(policy.replace(stabilizer='tanh')), or a bf16 policy.")
+                action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}"
+            else:
+                remedy = (" Remedies: loss scaling (policy.replace(loss_scaling=True), or the 'mixed'/'amp' "
+                          "policies), a lower learning rate, or a bf16 policy.")
+                action = "loss scaling is off"
         self._consecutive_skips += 1
         self._skipped += 1
         if policy.on_overflow == "raise" or self._consecutive_skips > self.config.max_skipped_steps:
             if policy.on_overflow != "raise":
                 message += f" {self._consecutive_skips} steps in a row overflowed."
             raise PrecisionOverflowError(message + remedy)
-        action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}" \
-            if self.scaler.enabled else "no loss scale to lower"
-        log.warning("%s Skipping the step (%s).", message, action)
+        log.warning("%s Skipping the step (%s).%s", message, action, remedy)
 
     # -- epochs --------------------------------------------------------------------------------
     def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
