@@ -107,9 +107,9 @@ def test_a_run_that_ends_non_finite_exits_non_zero(tmp_path, capsys):
     # Every step's gradients overflow (the scale is absurd): nothing trains, the loss is never finite.
     code = main(["train", "--out-dir", str(tmp_path / "run"), "--epochs", "1", "--precision", "amp",
                  "--init-loss-scale", "1e30", *TINY])
-    err = capsys.readouterr().err
-    assert code == 1 and "ended non-finite after epoch 1" in err and "train_loss=nan" in err
-    assert "finished" not in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert code == 1 and "ended non-finite after epoch 1" in printed.err and "train_loss=nan" in printed.err
+    assert "finished" not in printed.out
 
 
 def test_a_failed_pinn_run_still_writes_its_files(tmp_path, monkeypatch, capsys):
