@@ -69,6 +69,10 @@ CASES = [
     (["pareto", "--presets", "w9a9"], ["'w9a9'"]),
     (["pareto", "--factors", "0"], ["factors"]),
     (["data", "info", "{tmp}/none.h5"], ["none.h5"]),
+    (["data", "generate", "darcy", "--res", "9", "--n", "2", "--out", "/proc/lowprec.h5"], ["--out", "/proc"]),
+    (["data", "generate", "darcy", "--res", "9", "--n", "2", "--cache-dir", "{tmp}/a_file/c"], ["--cache-dir"]),
+    (["data", "generate", "darcy", "--res", "9", "--n", "2", "--out", "{tmp}/x.txt"], ["--out", ".h5"]),
+    (["data", "generate", "darcyy"], ["'darcyy'"]),
 ]
 
 

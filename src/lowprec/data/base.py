@@ -402,8 +402,8 @@ def cache_lock(path: PathLike) -> Iterator[None]:
         except Timeout:
             log.info("waiting for another process that is generating %s", path)
             lock.acquire()
-    except PermissionError as e:
-        raise CacheError(f"cache folder {path.parent} cannot be written ({e.strerror}); pass another cache_dir "
+    except OSError as e:
+        raise CacheError(f"cache folder {path.parent} cannot be written ({e.strerror or e}); pass another cache_dir "
                          "(or set $LOWPREC_CACHE), or cache=False.") from None
     try:
         yield
