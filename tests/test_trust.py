@@ -128,3 +128,24 @@ def test_a_failed_pinn_run_still_writes_its_files(tmp_path, monkeypatch, capsys)
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert runs[0]["failure"] and runs[0]["failed_step"] == 0
     assert (out / "table.md").is_file()
+
+
+def test_a_pinn_gradient_failure_states_the_scalers_real_state():
+    import types
+
+    from torch import nn
+
+    from lowprec.physics import get_problem
+    from lowprec.physics.base import ResidualGuard
+    from lowprec.physics.modes import MODES
+    from lowprec.physics.train import _describe_failure
+    from lowprec.precision import LossScaler
+
+    problem, weights = get_problem("burgers"), types.SimpleNamespace(master=nn.Linear(1, 1))
+    terms = {"pde": 1.0}
+    on = LossScaler(init_scale=3.05e-5, enabled=True)
+    said = _describe_failure(problem, MODES["mixed"], 7, ["gradients"], terms, ResidualGuard(True), weights, on)
+    assert "loss scaling is off" not in said and "3.05e-05" in said and "cannot help" in said
+    off = LossScaler(enabled=False)
+    said = _describe_failure(problem, MODES["fp16"], 7, ["gradients"], terms, ResidualGuard(True), weights, off)
+    assert "loss scaling is off" in said
