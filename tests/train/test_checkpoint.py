@@ -94,3 +94,15 @@ def test_save_rotating_survives_a_stop_between_rotation_and_write(tmp_path):
     (tmp_path / "checkpoint.pt").rename(tmp_path / "checkpoint.1.pt")
     state, path = load_latest(tmp_path)
     assert state["epoch"] == 2 and path.name == "checkpoint.1.pt"
+
+
+def test_save_into_a_run_directory_keeps_the_manifest_true(tmp_path):
+    t = make(TrainConfig(epochs=2, batch_size=8, progress=False), tmp_path)
+    t.fit(max_epochs=1)
+    t.save(tmp_path / "checkpoint.pt")  # by hand, as before the manifest existed
+    state, path = load_latest(tmp_path)
+    assert path.name == "checkpoint.pt" and state["epoch"] == 1
+    t.fit()
+    t.save(tmp_path / "elsewhere.pt")  # a file of the caller's own: one file, not in the manifest
+    assert load_checkpoint(tmp_path / "elsewhere.pt")["epoch"] == 2
+    assert "elsewhere.pt" not in (tmp_path / MANIFEST).read_text()

@@ -133,13 +133,15 @@ def _load_checked(path: Path, expected: Optional[set], map_location) -> dict:
 
 
 def load_checkpoint(path: "str | Path", map_location="cpu") -> dict:
-    """One checkpoint file, read weights-only (no code runs) and checked against its directory's manifest."""
+    """One checkpoint file, read weights-only (no code runs); checked against its directory's manifest if listed."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train without --resume first, or point --resume "
                                 "at a run directory containing checkpoint.pt.")
     entries = _read_manifest(path.parent)
-    expected = {e["sha256"] for e in entries} if entries is not None else None
+    # A file the manifest lists must match one of its checksums; any other file is the caller's own.
+    listed = entries is not None and any(e["file"] == path.name for e in entries)
+    expected = {e["sha256"] for e in entries} if listed else None
     try:
         return _load_checked(path, expected, map_location)
     except CheckpointError as e:

@@ -261,7 +261,7 @@ class Trainer:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
                 if self.out_dir is not None:
-                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
+                    self.save(self.out_dir)
                     write_jsonl(self.out_dir / "metrics.jsonl", self.history)
                 (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
@@ -328,8 +328,16 @@ class Trainer:
         }
 
     def save(self, path: "str | Path") -> None:
-        """Write a checkpoint atomically (temporary file, fsync, rename)."""
-        save_checkpoint(path, self.state_dict())
+        """Write a checkpoint atomically (temporary file, fsync, rename).
+
+        A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
+        kept checkpoints, with the manifest updated; any other path gets one file.
+        """
+        path = Path(path)
+        if path.is_dir() or path.name == "checkpoint.pt":
+            save_rotating(path if path.is_dir() else path.parent, self.state_dict(), self.keep_checkpoints)
+        else:
+            save_checkpoint(path, self.state_dict())
 
     def resume(self, path: "str | Path") -> "Trainer":
         """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
