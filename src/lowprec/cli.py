@@ -87,47 +87,43 @@ def _plugin(name: str, module: str):
     return populate
 
 
-# Settings a resumed run may change without changing its result.
+# Settings a resumed run may change without changing its result: (section, key).
 _RESUMABLE = {("train", "device"), ("train", "progress"), ("train", "eval_batch_size"), ("", "out_dir")}
+
+
+def _settings(cfg) -> dict:
+    """{(section, key): value} of a RunConfig, as saved in config.yaml."""
+    flat = cfg.to_dict()
+    return {(s, k): v for s, values in flat.items() if isinstance(values, dict) for k, v in values.items()} | {
+        ("", k): v for k, v in flat.items() if not isinstance(v, dict)}
 
 
 def _train(args) -> int:
     import yaml
 
     from .config import RunConfig, check_run, check_writable, flag_overrides, load_config
-
-    overrides = flag_overrides(args)
-    out = Path(overrides.get("out_dir", RunConfig.out_dir))
-    saved = out / "config.yaml"
-    if args.resume and args.config is None:
-        # As documented: `--out-dir DIR --resume` continues DIR's run with its saved settings.
-        if not saved.is_file():
-            raise UsageError(f"--resume given but {out} holds no run (no config.yaml); start a run there "
-                             "without --resume first.")
-        cfg = load_config(str(saved), overrides)
-    else:
-        cfg = load_config(args.config, overrides)
-    out = Path(cfg.out_dir)
-    saved = out / "config.yaml"
     from .train.checkpoint import has_checkpoint
 
+    overrides = flag_overrides(args)
+    out = Path(overrides.get("out_dir") or (load_config(args.config).out_dir if args.config else RunConfig.out_dir))
+    saved = out / "config.yaml"
     if args.resume:
         if not saved.is_file():
             raise UsageError(f"--resume given but {out} holds no run (no config.yaml); start a run there "
                              "without --resume first.")
-        before, now = load_config(str(saved)).to_dict(), cfg.to_dict()
-        changed = sorted(f"{section}.{key}" if section else key
-                         for section, values in [("", {"out_dir": now["out_dir"]})] + [
-                             (s, now[s]) for s in ("data", "model", "train")]
-                         for key, value in values.items()
-                         if (section, key) not in _RESUMABLE
-                         and (before[section].get(key) if section else before[key]) != value)
+        # As documented, `--out-dir DIR --resume` alone continues DIR's run with its saved settings.
+        cfg = load_config(args.config or str(saved), overrides)
+        before, now = _settings(load_config(str(saved))), _settings(cfg)
+        changed = [f"{s}.{k}" if s else k for (s, k), v in now.items()
+                   if (s, k) not in _RESUMABLE and before.get((s, k)) != v]
         if changed:
             raise UsageError(f"resuming {out} with settings that differ from the saved run ({', '.join(changed)}); "
                              f"resume with the same settings (see {saved}), or start a new run elsewhere.")
-    elif has_checkpoint(out):
-        raise UsageError(f"{out} already holds a run; continue it with --resume, or choose another "
-                         "--out-dir (nothing is overwritten).")
+    else:
+        cfg = load_config(args.config, overrides)
+        if has_checkpoint(out):
+            raise UsageError(f"{out} already holds a run; continue it with --resume, or choose another "
+                             "--out-dir (nothing is overwritten).")
     check_writable(out, "--out-dir")
     check_run(cfg)
     from .config import build_run

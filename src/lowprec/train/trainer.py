@@ -261,7 +261,7 @@ class Trainer:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
                 if self.out_dir is not None:
-                    self.save(self.out_dir)
+                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
                     write_jsonl(self.out_dir / "metrics.jsonl", self.history)
                 (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
