@@ -58,6 +58,15 @@ class DataConfig:
         paths = self.test_path
         object.__setattr__(self, "test_path", () if paths is None else (paths,) if isinstance(paths, str)
                            else tuple(paths))
+        for key in ("n_train", "n_test"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)}: give at least 1 sample.")
+        if self.resolution < 2 or any(r < 2 for r in self.test_resolutions):
+            raise ValueError(f"resolution={self.resolution}, test_resolutions={list(self.test_resolutions)}: "
+                             "every grid needs at least 2 points per axis (node grids: 2^k+1, e.g. 33, 65).")
+        if self.data_seed < 0:
+            raise ValueError(f"data_seed={self.data_seed}: seeds are non-negative.")
+
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,17 @@ class ModelConfig:
         from .models.registry import resolve_model
 
         resolve_model(self.model)  # an unknown name raises here, listing the registered ones
+        if not 1 <= len(self.n_modes) <= 3 or min(self.n_modes) < 1:
+            raise ValueError(f"n_modes={list(self.n_modes)}: give 1 to 3 positive mode counts (one per spatial "
+                             "axis, or one for every axis).")
+        for key in ("hidden_channels", "n_layers", "patch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)}: must be a positive integer.")
+        if self.factorization not in (None, "dense", "tucker", "cp"):
+            raise ValueError(f"unknown factorization {self.factorization!r}; choose dense, tucker or cp.")
+        if self.rank <= 0 or self.channel_mlp_expansion < 0 or self.domain_padding < 0:
+            raise ValueError(f"rank={self.rank} must be positive, channel_mlp_expansion="
+                             f"{self.channel_mlp_expansion} and domain_padding={self.domain_padding} non-negative.")
 
 
 @dataclass(frozen=True)
@@ -198,7 +218,11 @@ def flatten(raw: dict, where: str) -> dict:
     for key, value in (raw or {}).items():
         if key in SECTIONS and isinstance(value, dict):
             for k, v in value.items():
-                if k not in types or types[k][0] != key:
+                if k in types and types[k][0] != key:
+                    home = f"section {types[k][0]!r}" if types[k][0] else "the top level"
+                    raise KeyError(f"config key {k!r} in {where} is under section {key!r} but belongs in "
+                                   f"{home}; move it there.")
+                if k not in types:
                     raise unknown_key_error(k, f"{where} (section {key!r})")
                 flat[k] = v
         elif key in types:
@@ -233,7 +257,16 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist; write one (see configs/ in the "
                                     "repository) or pass settings as flags.")
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or "malformed YAML"
+            raise ValueError(f"config file {path} is not valid YAML{where} ({problem}); fix that line "
+                             "(keys as 'key: value', sections indented under data:, model:, train:).") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"config file {path} cannot be read ({e}).") from None
         if not isinstance(raw, dict):
             raise ValueError(f"config file {path} must hold a mapping of keys to values, got {type(raw).__name__}.")
         values = flatten(raw, str(path))
@@ -321,6 +354,66 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def flag_overrides(args: argparse.Namespace) -> dict:
     types = _field_types()
     return {k: v for k, v in vars(args).items() if k in types}
+
+
+# -- checking and building a run ----------------------------------------------------------------
+
+def check_writable(path: "str | Path", what: str) -> None:
+    """Raise ValueError unless the folder ``path`` (made later if missing) can be written: tried, not guessed."""
+    import tempfile
+
+    path = Path(path).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{what} {path}: {existing} is a file, not a folder; choose another path.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {path} cannot be written ({existing}: {e.strerror or e}); choose a writable "
+                         "folder.") from None
+
+
+def check_data(d: DataConfig, n_modes: Optional[tuple] = None) -> None:
+    """Check a data configuration without reading or generating data: files exist, problem known, cache writable.
+
+    ``n_modes`` (an FNO's) is checked against the problem's number of spatial axes.
+    """
+    if d.path is not None:
+        for key in ("path", "test_path"):
+            if getattr(d, key) is not None and not Path(getattr(d, key)).is_file():
+                raise FileNotFoundError(f"data.{key} {getattr(d, key)} does not exist; give an existing "
+                                        ".pt/.npz/.h5/.mat file.")
+        return
+    from .data.base import default_cache_dir
+    from .data.problems import PROBLEMS
+
+    if d.problem not in PROBLEMS:
+        raise ValueError(f"unknown problem {d.problem!r}.{did_you_mean(d.problem, PROBLEMS)} Generators: "
+                         f"{', '.join(PROBLEMS)}; or set data.path to a file.")
+    dims = PROBLEMS[d.problem].params.spatial_dims
+    if n_modes is not None and len(n_modes) not in (1, dims):
+        raise ValueError(f"n_modes {list(n_modes)} has {len(n_modes)} entries but {d.problem} has {dims} spatial "
+                         "axes; give one entry per axis or a single one.")
+    check_writable(d.cache_dir if d.cache_dir is not None else default_cache_dir(), "cache_dir")
+
+
+def check_run(cfg: RunConfig) -> None:
+    """Everything that can be checked before generating data or building a model: names, axes, device, paths.
+
+    Raises ValueError (or FileNotFoundError) with one line naming the setting and the fix.
+    """
+    from ._device import resolve_device
+    from .train import as_schedule
+
+    as_schedule(cfg.train.precision)
+    try:
+        resolve_device(cfg.train.device)
+    except RuntimeError as e:
+        raise ValueError(f"device {cfg.train.device!r}: {e}; use auto, cpu or cuda[:N].") from None
+    check_data(cfg.data, cfg.model.n_modes if cfg.model.model in ("fno", "tfno") else None)
 
 
 # -- building a run ----------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def overflowing(trainer):
 def test_forward_overflow_stops_with_the_layer_named():
     t = overflowing(make(TrainConfig(epochs=1, batch_size=8, precision="amp", on_overflow="raise", progress=False)))
     before = [p.detach().clone() for p in t.model.parameters()]
-    with pytest.raises(PrecisionOverflowError, match=r"epoch 0 step 0: under policy 'amp'.*forward pass.*lifting"):
+    with pytest.raises(PrecisionOverflowError, match=r"epoch 1 step 1: under policy 'amp'.*forward pass.*lifting"):
         t.fit()
     assert all(torch.equal(a, p) for a, p in zip(before, t.model.parameters()))  # never trained through
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .._threads import add_threads_flag
 from ..precision import PRESETS
@@ -90,6 +91,9 @@ def _bench(args) -> int:
                          threads=args.threads, accuracy=not args.no_accuracy, seed=args.seed,
                          recompute=args.recompute, memory_report=args.memory_report)
     out = args.out or f"bench_{config.mode}_{resolve_device(config.device).type}.json"
+    from ..config import check_writable
+
+    check_writable(Path(out).resolve().parent, "--out")
     result = run_bench(config, command=config.command(out), log=lambda line: print(line, file=sys.stderr, flush=True))
     print(bench_table(result))
     if config.memory_report:

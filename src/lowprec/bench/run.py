@@ -72,6 +72,12 @@ class BenchConfig:
         if len(self.batches) not in (1, len(self.grids)):
             raise ValueError(f"give one batch size, or one per grid ({len(self.grids)} grids), "
                              f"got {len(self.batches)}: {self.batches}.")
+        sizes = {"grids": min(self.grids, default=0), "batch": min(self.batches, default=0), "width": self.width,
+                 "layers": self.layers, "modes": self.modes, "repeats": self.repeats}
+        bad = [f"--{k} {v}" for k, v in sizes.items() if v < 1]
+        bad += [f"--warmup {self.warmup}"] if self.warmup < 0 else []
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: sizes and counts must be positive (warm-up at least 0).")
         if not 1 <= self.dim <= 3:
             raise ValueError(f"dim must be 1, 2 or 3, got {self.dim}.")
         too_small = [g for g in self.grids if g < self.modes]

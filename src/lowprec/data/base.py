@@ -38,7 +38,9 @@ Files are written atomically: into a temporary file ``.<name>.<random>.tmp`` in 
 same directory, flushed and fsync'ed, then renamed over the final name with
 ``os.replace`` (atomic on POSIX and Windows). A writer killed half-way leaves at
 most a ``.tmp`` file, which is never read; the final name only ever refers to a
-complete file.
+complete file. Writers of one entry take turns under a lock file (``.<name>.lock``,
+:mod:`filelock`) and look at the entry again once they hold it, so concurrent commands
+neither generate the same data twice nor replace a larger entry with a smaller one.
 
 cache_dir defaults to ``$LOWPREC_CACHE``, else ``~/.cache/lowprec``.
 """
@@ -333,13 +335,45 @@ def load_or_generate(params: ProblemParams, cache_dir: Optional[PathLike] = None
         arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
         return params.to_dataset(arrays, params.meta())
     path = params.cache_path(cache_dir)
-    n_cached = cached_count(path)
-    if n_cached >= params.n:
+    if cached_count(path) >= params.n:
         log.info("loading %d %s samples from %s", params.n, params.problem, path)
         return read_cache(path, params)
-    if n_cached:
-        log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
-    arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
-    write_cache(path, params, arrays)
+    with cache_lock(path):
+        # Checked again under the lock: another process may have written the entry meanwhile. So two
+        # commands never generate the same data twice, and a smaller request never replaces a larger entry.
+        n_cached = cached_count(path)
+        if n_cached >= params.n:
+            log.info("loading %d %s samples from %s (written by another process)", params.n, params.problem, path)
+            return read_cache(path, params)
+        if n_cached:
+            log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
+        arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
+        write_cache(path, params, arrays)
     log.info("wrote %s", path)
     return params.to_dataset(arrays, {**params.meta(), "source": str(path)})
+
+
+@contextlib.contextmanager
+def cache_lock(path: PathLike) -> Iterator[None]:
+    """Hold the cache entry ``path``'s lock file (``.<name>.lock`` beside it) while the entry is made.
+
+    Made before any data is generated, so an unwritable cache folder is reported before the work.
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / f".{path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another process that is generating %s", path)
+            lock.acquire()
+    except OSError as e:
+        raise CacheError(f"cache folder {path.parent} cannot be written ({e.strerror or e}); pass another cache_dir "
+                         "(or set $LOWPREC_CACHE), or cache=False.") from None
+    try:
+        yield
+    finally:
+        lock.release()

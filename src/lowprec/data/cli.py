@@ -121,6 +121,13 @@ def _generate(args) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".h5", ".hdf5", ".npz"):
         raise ValueError(f"--out {out}: use a .h5/.hdf5 file (or .npz for input/output problems).")
+    from ..config import check_writable
+    from .base import default_cache_dir
+
+    if out is not None:
+        check_writable(out.resolve().parent, "--out")
+    if args.cache:
+        check_writable(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
     if problem.trajectories is not None:  # check the view before solving anything
         times = problem.params.from_kwargs(resolution=args.resolution, n=args.n, seed=args.seed,
                                            **params).times()

@@ -101,26 +101,35 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
                 out[key] = value
         except ValueError:
             raise ValueError(f"--set {key}={value}: {key} takes a {kind}.") from None
+        default = fields[key].default
+        if kind in ("int", "float") and isinstance(default, (int, float)) and default > 0 and not out[key] > 0:
+            raise ValueError(f"--set {key}={value}: {key} must be positive (default {default}).")
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from .._hints import problem_key
     from . import PHYSICS_PROBLEMS, get_problem
-    from .base import NonFiniteLossError
     from .compare import compare, comparison_table, save
     from .train import PhysicsTrainConfig, train
 
     args.problem = problem_key(args.problem)
     try:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
-        params = _parse_params(PHYSICS_PROBLEMS[args.problem], args.params)
-        problem = get_problem(args.problem, kind=args.kind, **params)
-        config = PhysicsTrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
-                                    lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every,
-                                    adam_eps=args.adam_eps, loss_scaling=args.loss_scaling,
-                                    residual_guard=args.residual_guard, log_every=args.log_every,
-                                    progress=not args.log_every)
+        problem = get_problem(args.problem, kind=args.kind, **_parse_params(PHYSICS_PROBLEMS[args.problem], args.params))
+        for flag, value in (("--steps", args.steps), ("--lr", args.lr), ("--lr-decay", args.lr_decay),
+                            ("--adam-eps", args.adam_eps)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{flag} {value}: must be positive (leave it out for the default).")
+        if args.out:
+            from ..config import check_writable
+
+            check_writable(args.out, "--out")
+        config = PhysicsTrainConfig(steps=problem.default_steps if args.steps is None else args.steps,
+                                    lr=problem.default_lr if args.lr is None else args.lr,
+                                    lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
+                                    loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
+                                    log_every=args.log_every, progress=not args.log_every)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         bad = [m for m in modes if m not in PRECISIONS]
         if bad:
@@ -145,16 +154,16 @@ def run(args: argparse.Namespace) -> int:
                 print(f"wrote {path}")
         return 0
 
-    try:
-        result = train(problem, args.precision, config, device=args.device)
-    except NonFiniteLossError as exc:
-        print(f"lowprec {args.kind}: {exc}", file=sys.stderr)
-        return 1
+    # A failed run still reports: its table, metrics and failure record are written like a finished one's.
+    result = train(problem, args.precision, dataclasses.replace(config, on_nonfinite="stop"), device=args.device)
     table = comparison_table([result])
     print(table)
     if args.out:
         for path in save([result], [], args.out, table):
             print(f"wrote {path}")
+    if result.failure:
+        print(f"lowprec {args.kind}: error: {result.failure}", file=sys.stderr)
+        return 1
     return 0
 
 

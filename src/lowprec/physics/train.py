@@ -219,7 +219,7 @@ def _profile_peak_bytes(fn) -> Optional[int]:
     return max(0, max(itertools.accumulate(e.nbytes() for e in events)))
 
 
-def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
+def _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler=None) -> str:
     vals = ", ".join(f"{k}={float(v.detach() if torch.is_tensor(v) else v):.3g}" for k, v in terms.items())
     weights_ok = all(bool(torch.isfinite(p).all()) for p in weights.master.parameters())
     if not weights_ok:
@@ -228,6 +228,9 @@ def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
                   "underflowed second moment gives 0/0; use --adam-eps 1e-4"
                   if mode.master_dtype == torch.float16 and torch.tensor(mode.adam_eps, dtype=torch.float16) == 0
                   else "; lower the learning rate or use the mixed mode"))
+    elif bad == ["gradients"] and scaler is not None and scaler.enabled:
+        why = (f"the gradients overflow even at loss scale {scaler.scale_value:g} (below the minimum "
+               f"{scaler.min_scale:g}), so scaling cannot help; lower the learning rate, or use bf16 or fp32")
     elif bad == ["gradients"]:
         why = "the gradients overflowed and loss scaling is off; enable it (--loss-scaling) or use bf16"
     elif guard.enabled:
@@ -292,7 +295,7 @@ def train(problem: PhysicsProblem, mode, config: PhysicsTrainConfig = PhysicsTra
         return metrics
 
     def fail(step: int, bad: list, terms: dict):
-        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights)
+        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler)
         if config.on_nonfinite == "raise":
             raise NonFiniteLossError(msg, step, bad, mode.name)
         log.warning(msg)

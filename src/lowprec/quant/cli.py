@@ -83,6 +83,15 @@ def _study_config(args):
     return StudyConfig(**values)
 
 
+def _check_start(cfg, out) -> None:
+    """Names, folders and the data set checked before any data is generated or model trained."""
+    from ..config import DataConfig, check_data, check_writable
+
+    check_writable(out, "--out")
+    check_data(DataConfig(problem=cfg.dataset, resolution=cfg.resolution, n_train=cfg.n_train, n_test=cfg.n_test,
+                          data_seed=cfg.data_seed))
+
+
 def run_quantize(args) -> int:
     """One point: float model (trained or reused), QAT at 1/factor resolution, scores, cost table, int8 check."""
     import torch
@@ -97,6 +106,7 @@ def run_quantize(args) -> int:
     config = get_config(args.preset)
     cfg = dataclasses.replace(cfg, presets=(config.name,), factors=(args.factor,))
     out = Path(args.out)
+    _check_start(cfg, out)
     train_set, test_set = load_data(cfg, args.progress)
     check_factors(cfg, train_set)
     float_model, history = train_float(cfg, train_set, test_set, out / "float", args.progress)
@@ -135,6 +145,7 @@ def run_pareto(args) -> int:
     from .study import run_sweep, table
 
     cfg = _study_config(args)
+    _check_start(cfg, args.out)
     result = run_sweep(cfg, args.out, progress=args.progress)
     print("\n" + table(result.points))
     span = result.front[-1]["bops"] / result.front[0]["bops"] if result.front else float("nan")

@@ -226,6 +226,7 @@ def check_float_dir(cfg: StudyConfig, out_dir: Path) -> None:
 def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Optional[Path], progress: bool = False):
     """Train (or resume, or load) the float model with lowprec's Trainer; returns (model, history)."""
     from ..train import TrainConfig, Trainer
+    from ..train.checkpoint import has_checkpoint
 
     if out_dir is not None:
         check_float_dir(cfg, out_dir)
@@ -237,7 +238,7 @@ def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Optional[Path], 
     tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device="cpu",
                      progress=progress, loss="l2")
     trainer = Trainer(model, train_set, {"test": test_set}, tc, out_dir)
-    if out_dir is not None and (out_dir / "checkpoint.pt").is_file():
+    if out_dir is not None and has_checkpoint(out_dir):
         trainer.resume(out_dir)
     if trainer.epoch < cfg.epochs:
         trainer.fit()

@@ -1,6 +1,6 @@
 """Training: the loop, losses, metrics and atomic checkpoints."""
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, save_rotating
 from .losses import RelativeH1Loss, RelativeL2Loss, make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter
 from .trainer import TrainConfig, Trainer, evaluate, read_metrics
@@ -8,5 +8,5 @@ from .trainer import TrainConfig, Trainer, evaluate, read_metrics
 __all__ = [
     "TrainConfig", "Trainer", "evaluate", "read_metrics", "RelativeL2Loss",
     "RelativeH1Loss", "make_loss", "relative_l2", "relative_h1", "SavedTensorMeter",
-    "load_checkpoint", "save_checkpoint",
+    "load_checkpoint", "save_checkpoint", "CheckpointError", "load_latest", "save_rotating",
 ]

@@ -36,7 +36,7 @@ from .._device import resolve_device
 from .._progress import progress_bar
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, load_latest, rng_state, save_checkpoint, save_rotating, set_rng_state
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
 
@@ -80,6 +80,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs, batch_size and eval_batch_size must be positive.")
+        if not self.lr > 0 or self.weight_decay < 0 or not self.adam_eps > 0 or not self.init_loss_scale > 0:
+            raise ValueError(f"lr={self.lr}, adam_eps={self.adam_eps} and init_loss_scale={self.init_loss_scale} "
+                             f"must be positive, weight_decay={self.weight_decay} non-negative.")
         if self.optimizer not in ("adam", "adamw"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'adamw'.")
         if self.scheduler not in ("cosine", "step", "none"):
@@ -186,12 +189,16 @@ class Trainer:
         train_set: has tensors ``x`` and ``y``, or ``batch(index)`` giving dicts with ``"y"`` (module docstring).
         test_sets: name -> dataset (e.g. ``{"test_32": ..., "test_64": ...}``).
         config: a :class:`TrainConfig`.
-        out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (None: keep nothing on disk).
+        out_dir: where ``metrics.jsonl`` and the checkpoints go (None: keep nothing on disk).
+        keep_checkpoints: how many of the latest epochs' checkpoints ``out_dir`` keeps
+            (``checkpoint.pt``, ``checkpoint.1.pt``, ...; see :mod:`lowprec.train.checkpoint`).
     """
 
     def __init__(self, model: nn.Module, train_set, test_sets: Mapping[str, object] = None,
-                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None):
+                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None,
+                 keep_checkpoints: int = 2):
         self.config = config
+        self.keep_checkpoints = keep_checkpoints
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
@@ -231,9 +238,12 @@ class Trainer:
         bad_params = self.scaler.unscale_(self.model)
         loss_value = loss.item()
         if bad_params or not torch.isfinite(loss):
+            forward = not torch.isfinite(loss)
             self._overflow(args, named, policy, bad_params, loss_value)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.update(overflow=True)
+            if not forward:
+                # Only a gradient overflow is a scaling problem; the scale cannot fix the forward pass.
+                self.scaler.update(overflow=True)
             return None
         self.optimizer.step()
         self.scaler.update(overflow=False)
@@ -242,29 +252,40 @@ class Trainer:
 
     def _overflow(self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str],
                   loss_value: float) -> None:
-        where = f"epoch {self.epoch} step {self._step_in_epoch}"
+        """Name the layer, the cause (forward or backward pass) and the remedies that fit it; skip or raise."""
+        where = f"epoch {self.epoch + 1} step {self._step_in_epoch + 1}"
+        scaling = self.scaler.enabled
+        state = f"at loss scale {self.scaler.scale_value:g}" if scaling else "without loss scaling"
         if not torch.isfinite(torch.tensor(loss_value)):
             with policy:
                 found = first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
-            what = f"forward pass produced inf/NaN in {layer}"
+            message = f"{where}: under policy '{policy.name}' ({state}), the forward pass produced inf/NaN in {layer}."
+            remedy = (" Loss scaling cannot fix a forward overflow. Remedies: normalize the input (data.normalize:"
+                      " true, or a UnitGaussianNormalizer), a stabilizer (policy.replace(stabilizer='tanh')), or a"
+                      " wider dtype (a bf16 policy such as 'mixed_bf16', or 'full').")
+            action = f"keeping the loss scale at {self.scaler.scale_value:g}" if scaling else "nothing to rescale"
         else:
             modules = list(dict.fromkeys(module_of(n) for n in bad_params))
-            what = (f"backward pass produced inf/NaN gradients in {modules[-1]} (first reached by the backward"
-                    f" pass; {len(modules)} module(s) affected: {', '.join(modules[:4])}{'...' if len(modules) > 4 else ''})")
-        scale = f" at loss scale {self.scaler.scale_value:g}" if self.scaler.enabled else ""
-        message = f"{where}: under policy '{policy.name}'{scale}, the {what}."
-        remedy = (" Remedies: a stabilizer (policy.replace(stabilizer='tanh')), a bf16 policy, loss scaling,"
-                  " or a lower learning rate.")
+            listed = f"{', '.join(modules[:4])}{'...' if len(modules) > 4 else ''}"
+            message = (f"{where}: under policy '{policy.name}' ({state}), the backward pass produced inf/NaN "
+                       f"gradients in {modules[-1]} (first reached by the backward pass; {len(modules)} module(s) "
+                       f"affected: {listed}).")
+            if scaling:
+                remedy = (" Remedies: a lower init_loss_scale or learning rate, a stabilizer "
+                          "(policy.replace(stabilizer='tanh')), or a bf16 policy.")
+                action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}"
+            else:
+                remedy = (" Remedies: loss scaling (policy.replace(loss_scaling=True), or the 'mixed'/'amp' "
+                          "policies), a lower learning rate, or a bf16 policy.")
+                action = "loss scaling is off"
         self._consecutive_skips += 1
         self._skipped += 1
         if policy.on_overflow == "raise" or self._consecutive_skips > self.config.max_skipped_steps:
             if policy.on_overflow != "raise":
                 message += f" {self._consecutive_skips} steps in a row overflowed."
             raise PrecisionOverflowError(message + remedy)
-        action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}" \
-            if self.scaler.enabled else "no loss scale to lower"
-        log.warning("%s Skipping the step (%s).", message, action)
+        log.warning("%s Skipping the step (%s).%s", message, action, remedy)
 
     # -- epochs --------------------------------------------------------------------------------
     def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
@@ -281,7 +302,7 @@ class Trainer:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
                 if self.out_dir is not None:
-                    self.save(self.out_dir / "checkpoint.pt")
+                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
                     write_jsonl(self.out_dir / "metrics.jsonl", self.history)
                 (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
@@ -348,15 +369,29 @@ class Trainer:
         }
 
     def save(self, path: "str | Path") -> None:
-        """Write a checkpoint atomically (temporary file, fsync, rename)."""
-        save_checkpoint(path, self.state_dict())
+        """Write a checkpoint atomically (temporary file, fsync, rename).
+
+        A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
+        kept checkpoints, with the manifest updated; any other path gets one file.
+        """
+        path = Path(path)
+        if path.is_dir() or path.name == "checkpoint.pt":
+            save_rotating(path if path.is_dir() else path.parent, self.state_dict(), self.keep_checkpoints)
+        else:
+            save_checkpoint(path, self.state_dict())
 
     def resume(self, path: "str | Path") -> "Trainer":
-        """Load a checkpoint written by :meth:`save` (or a run directory holding ``checkpoint.pt``)."""
+        """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
+
+        Loading runs no code (weights only). In a run directory a damaged newest checkpoint is
+        named in a warning and the previous one is used; :class:`~lowprec.train.checkpoint.CheckpointError`
+        when none is usable.
+        """
         path = Path(path)
         if path.is_dir():
-            path = path / "checkpoint.pt"
-        state = load_checkpoint(path, map_location=self.device)
+            state, path = load_latest(path, map_location=self.device)
+        else:
+            state = load_checkpoint(path, map_location=self.device)
         saved, current = state["config"], _label(self.config)
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
