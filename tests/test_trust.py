@@ -137,15 +137,15 @@ def test_a_pinn_gradient_failure_states_the_scalers_real_state():
 
     from lowprec.physics import get_problem
     from lowprec.physics.base import ResidualGuard
-    from lowprec.physics.modes import MODES
+    from lowprec.physics.modes import TRAINING_MODES
     from lowprec.physics.train import _describe_failure
     from lowprec.precision import LossScaler
 
     problem, weights = get_problem("burgers"), types.SimpleNamespace(master=nn.Linear(1, 1))
     terms = {"pde": 1.0}
     on = LossScaler(init_scale=3.05e-5, enabled=True)
-    said = _describe_failure(problem, MODES["mixed"], 7, ["gradients"], terms, ResidualGuard(True), weights, on)
+    said = _describe_failure(problem, TRAINING_MODES["mixed"], 7, ["gradients"], terms, ResidualGuard(True), weights, on)
     assert "loss scaling is off" not in said and "3.05e-05" in said and "cannot help" in said
     off = LossScaler(enabled=False)
-    said = _describe_failure(problem, MODES["fp16"], 7, ["gradients"], terms, ResidualGuard(True), weights, off)
+    said = _describe_failure(problem, TRAINING_MODES["fp16"], 7, ["gradients"], terms, ResidualGuard(True), weights, off)
     assert "loss scaling is off" in said

@@ -382,10 +382,9 @@ def check_data(d: DataConfig, n_modes: Optional[tuple] = None) -> None:
     ``n_modes`` (an FNO's) is checked against the problem's number of spatial axes.
     """
     if d.path is not None:
-        for key in ("path", "test_path"):
-            if getattr(d, key) is not None and not Path(getattr(d, key)).is_file():
-                raise FileNotFoundError(f"data.{key} {getattr(d, key)} does not exist; give an existing "
-                                        ".pt/.npz/.h5/.mat file.")
+        for key, path in [("path", d.path)] + [("test_path", p) for p in d.test_path]:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"data.{key} {path} does not exist; give an existing .pt/.npz/.h5/.mat file.")
         return
     from .data.base import default_cache_dir
     from .data.problems import PROBLEMS
@@ -406,7 +405,7 @@ def check_run(cfg: RunConfig) -> None:
     Raises ValueError (or FileNotFoundError) with one line naming the setting and the fix.
     """
     from ._device import resolve_device
-    from .train import as_schedule
+    from .train.trainer import as_schedule
 
     as_schedule(cfg.train.precision)
     try:
