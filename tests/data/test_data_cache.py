@@ -167,7 +167,6 @@ def race(tmp_path, *ns):
     return [int(out) for out, _ in outs], generated
 
 
-@pytest.mark.slow  # three processes importing torch: about 20 s on a shared machine
 def test_concurrent_commands_neither_duplicate_work_nor_shrink_an_entry(tmp_path):
     lengths, generated = race(tmp_path, 12, 3, 12)
     assert lengths == [12, 3, 12]
