@@ -99,6 +99,6 @@ record = {"what": "Kovasznay PINN: raw error and the error of exponential moving
           "final_raw": run.error, "final_ema": ema_evals[-1] if ema_evals else None,
           "machine": describe_device(torch.device("cpu")), "torch": torch.__version__,
           "date": datetime.date.today().isoformat()}
-path = out / f"{mode.name}{'_eps%g' % args.adam_eps if args.adam_eps else ''}_s{args.seed}.json"
+path = out / f"{mode.name}{f'_eps{args.adam_eps:g}' if args.adam_eps else ''}_s{args.seed}.json"
 path.write_text(json.dumps(record, indent=1))
 print(f"wrote {path}")

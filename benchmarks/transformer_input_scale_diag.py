@@ -10,11 +10,11 @@ import copy, json, sys
 from pathlib import Path
 import torch
 from torch import nn
-torch.set_num_threads(1)
 from lowprec.quant.study import StudyConfig, load_data, train_float, evaluate_full
 from lowprec.quant import quantize_, calibrate
 from lowprec.quant.config import get_config
 from lowprec.quant.fake import FakeQuantizer
+torch.set_num_threads(1)
 
 h = json.loads(open(Path(sys.argv[1]) / 'pareto.jsonl').readline())['header']
 cfg = StudyConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in h.items()}, presets=("float",), factors=(1,))

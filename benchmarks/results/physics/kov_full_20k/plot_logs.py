@@ -32,8 +32,8 @@ for name, rows in runs.items():
               f"max {max(e for e, _ in late):.4f}, mean residual rounding {sum(r for _, r in late) / len(late):.1f} %")
 for name, rows in runs.items():
     steps, err, rnd = zip(*rows)
-    (l,) = ax.semilogy(steps, err, "-o", ms=2, label=f"{name} error")
-    ax.semilogy(steps, [r / 100 for r in rnd], "--", lw=0.9, color=l.get_color(), label=f"{name} residual rounding")
+    (line,) = ax.semilogy(steps, err, "-o", ms=2, label=f"{name} error")
+    ax.semilogy(steps, [r / 100 for r in rnd], "--", lw=0.9, color=line.get_color(), label=f"{name} residual rounding")
 ax.set(xlabel="step", title="Kovasznay 5 x 100, seed 0: error (-o) and fp16 residual rounding (--)")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=7)
