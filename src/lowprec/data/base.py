@@ -66,7 +66,7 @@ from .dataset import PDEDataset
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 class CacheError(RuntimeError, ValueError):

@@ -23,12 +23,12 @@ the training outputs on a fixed grid; only the branch is trained.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from .pinn import MLP, InputTransform, _seeded, linear
+from .pinn import MLP, Bounds, InputTransform, _seeded, linear
 
 
 def _check_sensors(u: torch.Tensor, n_sensors: int, model: str) -> None:
@@ -58,7 +58,7 @@ class DeepONet(nn.Module):
 
     def __init__(self, n_sensors: int, coord_dim: int, p: int = 64, branch_width: int = 128,
                  branch_depth: int = 2, trunk_width: int = 128, trunk_depth: int = 2,
-                 activation: str = "tanh", bounds=None, fourier_features: int = 0,
+                 activation: str = "tanh", bounds: Bounds | None = None, fourier_features: int = 0,
                  fourier_scale: float = 1.0, seed: Optional[int] = None):
         super().__init__()
         self.n_sensors, self.coord_dim, self.p = int(n_sensors), int(coord_dim), int(p)
@@ -104,6 +104,9 @@ class PODDeepONet(nn.Module):
         branch_width / branch_depth / activation / seed: the branch MLP.
     """
 
+    basis: torch.Tensor  # buffers, registered in __init__
+    mean: torch.Tensor
+
     def __init__(self, n_sensors: int, basis: torch.Tensor, mean: torch.Tensor, branch_width: int = 128,
                  branch_depth: int = 2, activation: str = "tanh", seed: Optional[int] = None):
         super().__init__()
@@ -117,7 +120,7 @@ class PODDeepONet(nn.Module):
             self.branch = MLP([n_sensors] + [branch_width] * branch_depth + [self.p], activation)
 
     @classmethod
-    def from_outputs(cls, n_sensors: int, outputs: torch.Tensor, n_modes: int, **kwargs) -> "PODDeepONet":
+    def from_outputs(cls, n_sensors: int, outputs: torch.Tensor, n_modes: int, **kwargs: Any) -> "PODDeepONet":
         """Build from training outputs (N, P): mean and leading ``n_modes`` POD modes (unit RMS)."""
         if outputs.ndim != 2:
             raise ValueError(f"outputs must be (N functions, P points), got {tuple(outputs.shape)}.")

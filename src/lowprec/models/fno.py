@@ -22,7 +22,7 @@ Nothing depends on the grid size: a model trained at 64x64 evaluates at
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -163,10 +163,12 @@ class TFNO(FNO):
     """FNO with factorized spectral weights (Tucker by default; CP with ``factorization="cp"``).
 
     ``rank`` is the fraction of the dense weights' parameter count kept (0.05 as in the
-    mixed-precision paper's Navier-Stokes runs), or explicit ranks.
+    mixed-precision paper's Navier-Stokes runs), or explicit ranks. Every argument after
+    ``n_modes`` is keyword-only, with :class:`FNO`'s names.
     """
 
-    def __init__(self, n_modes, *args, factorization: str = "tucker", rank: Rank = 0.05, **kwargs):
+    def __init__(self, n_modes: int | Sequence[int], *, factorization: str = "tucker", rank: Rank = 0.05,
+                 **kwargs: Any):
         if factorization == "dense":
             raise ValueError("TFNO has factorized weights; use factorization='tucker' or 'cp', or FNO for dense.")
-        super().__init__(n_modes, *args, factorization=factorization, rank=rank, **kwargs)
+        super().__init__(n_modes, factorization=factorization, rank=rank, **kwargs)

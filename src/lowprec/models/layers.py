@@ -17,7 +17,7 @@ would.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,12 @@ from ..precision.policy import active_policy
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def check_grid_input(model: nn.Module, x: torch.Tensor) -> None:
+class GridModel(Protocol):
+    dim: int  # spatial axes
+    in_channels: int
+
+
+def check_grid_input(model: GridModel, x: torch.Tensor) -> None:
     """Raise unless x is (batch, model.in_channels, N1, ..., N_dim), naming the fix."""
     axes = ", ".join(f"N{k + 1}" for k in range(model.dim))
     if x.ndim != model.dim + 2 or x.shape[1] != model.in_channels:
@@ -54,7 +59,8 @@ def mark_coordinate_input(layer: nn.Module, n_coordinates: int) -> nn.Module:
     (e.g. +-4): at 8 bits, only 32 levels across the domain, a resolution error in every
     position the model sees. Returns ``layer``.
     """
-    layer.coordinate_channels = n_coordinates
+    # nn.Module.__setattr__ is typed for tensors and modules; any value is stored.
+    layer.coordinate_channels = n_coordinates  # type: ignore[assignment]
     return layer
 
 
@@ -191,4 +197,4 @@ class DomainPadding(nn.Module):
         return F.pad(x, spec)
 
     def unpad(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
-        return x[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return x[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]

@@ -30,13 +30,15 @@ unless ``MLP.activation_dtype`` says otherwise (the ``mixed`` mode sets fp32).
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lowprec.precision.emulation import log_once
+
+Bounds = tuple[Sequence[float], Sequence[float]]  # (lo, hi) of a domain box, one number per coordinate
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
@@ -89,15 +91,17 @@ class MLP(nn.Module):
         # Set on a reduced-precision working copy (physics.TrainingMode.activation_dtype): the
         # activation, and so its derivative, is computed in this dtype; None: the input's.
         self.activation_dtype: Optional[torch.dtype] = None
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        for layer in self.layers:
+        linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        for layer in linears:
             nn.init.xavier_normal_(layer.weight)  # Glorot normal, as DeepXDE
             nn.init.zeros_(layer.bias)
+        self.layers = nn.ModuleList(linears)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., sizes[0]) -> (..., sizes[-1])."""
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
+            layer = cast(nn.Linear, layer)  # ModuleList items are nn.Module to a type checker
             x = linear(x, layer.weight, layer.bias)
             if i < last or self.last_activation:
                 dtype = self.activation_dtype
@@ -118,7 +122,7 @@ class InputTransform(nn.Module):
         seed: seed of the frequency draw, so the transform is reproducible.
     """
 
-    def __init__(self, dim: int, bounds=None, fourier_features: int = 0, fourier_scale: float = 1.0,
+    def __init__(self, dim: int, bounds: Bounds | None = None, fourier_features: int = 0, fourier_scale: float = 1.0,
                  seed: int = 0):
         super().__init__()
         self.dim = dim
@@ -131,7 +135,7 @@ class InputTransform(nn.Module):
             scale = 2.0 / (hi - lo)
             self.register_buffer("scale", scale.float())
             self.register_buffer("shift", (-1.0 - lo * scale).float())
-            self.bounds = (lo.tolist(), hi.tolist())
+            self.bounds: tuple[list[float], list[float]] | None = (lo.tolist(), hi.tolist())
         else:
             self.scale = self.shift = None
             self.bounds = None
@@ -177,7 +181,7 @@ class PINN(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, width: int = 32, depth: int = 3,
-                 activation: str = "tanh", bounds=None, fourier_features: int = 0,
+                 activation: str = "tanh", bounds: Bounds | None = None, fourier_features: int = 0,
                  fourier_scale: float = 1.0, seed: Optional[int] = None):
         super().__init__()
         if depth < 1 or width < 1:
@@ -203,11 +207,11 @@ class _seeded:
     def __init__(self, seed: Optional[int]):
         self.seed = seed
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         if self.seed is not None:
             self._state = torch.random.get_rng_state()
             torch.manual_seed(self.seed)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.seed is not None:
             torch.random.set_rng_state(self._state)

@@ -23,6 +23,7 @@ Attention over L = prod(ceil(N_k / patch)) tokens costs L^2 * embed_dim per laye
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -135,10 +136,10 @@ class Transformer(nn.Module):
             out = t.permute(0, 2, 1, 3).reshape(b, self.out_channels, patches[0] * p)
         else:
             out = t.permute(0, 3, 1, 4, 2, 5).reshape(b, self.out_channels, patches[0] * p, patches[1] * p)
-        return out[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return out[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
 
     @staticmethod
-    def tokens(grid, patch_size: int) -> int:
+    def tokens(grid: Sequence[int], patch_size: int) -> int:
         """Number of tokens for a grid: prod(ceil(N_k / patch_size))."""
         return math.prod(-(-n // patch_size) for n in grid)
 

@@ -40,7 +40,7 @@ from torch import nn
 
 from lowprec.precision import PrecisionOverflowError
 
-Seed = Union[float, torch.Tensor]
+Seed = float | torch.Tensor
 
 
 class NonFiniteLossError(PrecisionOverflowError):
@@ -89,7 +89,7 @@ class Box:
         if not len(self.names) == len(self.lo) == len(self.hi):
             raise ValueError(f"Box names {self.names}, lo {self.lo} and hi {self.hi} must have one entry per "
                              "coordinate.")
-        if any(h <= l for l, h in zip(self.lo, self.hi)):
+        if any(hi <= lo for lo, hi in zip(self.lo, self.hi)):
             raise ValueError(f"Box needs hi > lo in every coordinate, got lo={self.lo}, hi={self.hi}.")
 
     @property
@@ -101,7 +101,7 @@ class Box:
         return self.lo, self.hi
 
     def __str__(self) -> str:
-        return ", ".join(f"{n} in [{l:g}, {h:g}]" for n, l, h in zip(self.names, self.lo, self.hi))
+        return ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, lo, hi in zip(self.names, self.lo, self.hi))
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """n scrambled-Sobol points inside the box, (n, dim) float32 (even coverage, reproducible)."""
@@ -323,7 +323,7 @@ class PhysicsProblem(abc.ABC):
     def loss_weights(self) -> dict[str, float]:
         return {}
 
-    def plot_solution(self, fig, net: nn.Module, dtype: torch.dtype, label: str, data: dict) -> None:
+    def plot_solution(self, fig, net: nn.Module, dtype: torch.dtype, label: str, data: dict) -> None:  # noqa: B027
         """Draw the prediction against the reference into ``fig`` (optional)."""
 
     def params(self) -> dict:

@@ -63,7 +63,8 @@ def diffusion_reaction_fd(source: Union[np.ndarray, Callable], D: float = 0.01, 
     x = np.linspace(0.0, 1.0, nx)
     t = np.linspace(0.0, T, nt)
     dx, dt = x[1] - x[0], (t[1] - t[0]) / substeps
-    f = source if callable(source) else (lambda xx, tt, a=np.atleast_2d(source): a)
+    constant = None if callable(source) else np.atleast_2d(source)
+    f = source if callable(source) else (lambda xx, tt: constant)
     n_fun = f(x, 0.0).shape[0]
     m = nx - 2
     r = D * dt / (2 * dx ** 2)

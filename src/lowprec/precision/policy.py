@@ -75,7 +75,7 @@ import contextlib
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -142,7 +142,7 @@ class PrecisionPolicy:
         return (self.autocast_dtype is not None or self.transform_dtype in low
                 or self.contract_dtype in low)
 
-    def replace(self, **changes) -> "PrecisionPolicy":
+    def replace(self, **changes: Any) -> "PrecisionPolicy":
         """A copy with some fields changed, e.g. ``get_policy('mixed').replace(stabilizer=None)``."""
         return dataclasses.replace(self, **changes)
 
@@ -165,7 +165,7 @@ class PrecisionPolicy:
         _state().stack.append((self, stack))
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         policy, stack = _state().stack.pop()
         stack.close()
 

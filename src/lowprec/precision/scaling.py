@@ -99,7 +99,7 @@ def module_of(param_name: str) -> str:
 
 
 @torch.no_grad()
-def first_nonfinite_module(model: nn.Module, *inputs, **named_inputs) -> Optional[tuple[str, str]]:
+def first_nonfinite_module(model: nn.Module, *inputs: torch.Tensor, **named_inputs: torch.Tensor) -> Optional[tuple[str, str]]:
     """Re-run ``model(*inputs, **named_inputs)`` and return the innermost module that first emits inf/NaN.
 
     Run under the same policy as the failed step. Returns (module name, module

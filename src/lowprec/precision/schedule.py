@@ -13,7 +13,7 @@ from typing import Sequence, Union
 
 from .policy import PrecisionPolicy, get_policy
 
-PolicyLike = Union[str, PrecisionPolicy]
+PolicyLike = str | PrecisionPolicy
 
 
 @dataclass(frozen=True)

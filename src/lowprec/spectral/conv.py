@@ -27,7 +27,7 @@ no complex tensor and Inductor compiles all of it.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import torch
 from torch import nn
@@ -116,7 +116,8 @@ class SpectralConv(nn.Module):
                              f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}.")
         check_modes(self.n_modes, x.shape[2:])
 
-    def forward(self, x: torch.Tensor, factors=None, tap=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, factors: Sequence[tuple[str, torch.Tensor]] | None = None,
+                tap: Callable[[str, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """(batch, in, *grid) -> (batch, out, *grid) under the active policy.
 
         ``factors`` replaces the weight's own (subscripts, tensor) factors, and ``tap(stage,

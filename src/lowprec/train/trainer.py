@@ -42,7 +42,7 @@ from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write
 
 log = logging.getLogger("lowprec")
 
-Precision = Union[str, PrecisionPolicy, PrecisionSchedule]
+Precision = str | PrecisionPolicy | PrecisionSchedule
 
 
 @dataclass(frozen=True)
