@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU figures BENCHMARKS.md still lacks: the FNO target configuration (2D, width 64, 4 layers,
-# 32 modes, batch 8, 4 at 1024^2) and the PINN/DeepONet precision modes, on one H100 (or H200).
+# The GPU figures benchmarks/README.md still lacks: the FNO target configuration (2D, width 64, 4 layers,
+# 32 modes, batch 8, 4 at 1024^2), activation memory with recomputation, and the PINN/DeepONet precision
+# modes, on one H100 (or H200).
 # Needs the comparison extra for neuraloperator's rows:  pip install -e '.[compare]'
 # Run from the repository root:
 #   bash benchmarks/gpu_h100.sh            # results into benchmarks/results/ (TAG=h100 names the files)
@@ -18,7 +19,8 @@
 #   3. one spectral layer, FFT and DFT, 32 and 128 modes ............. ~0.5 min
 #   4. grids that are not powers of two .............................. ~1 min
 #   5. PINN/DeepONet modes, 3 problems x 4 modes x 500 steps ......... ~1.5 min
-#   total ............................................................ ~9 min (fits 10 if compiles take <= 30 s)
+#   6. peak memory, stored vs recomputed, 2 policies, 512^2 and 1024^2  ~0.5 min
+#   total ............................................................ ~9.5 min (fits 10 if compiles take <= 30 s)
 # If a run overshoots, step 2's compiles are the first to drop (run it alone with its own command).
 set -euo pipefail
 
@@ -37,6 +39,8 @@ if [[ -n "${SMOKE:-}" && "${SMOKE}" != 0 ]]; then
     fno="--width 8 --layers 2 --modes 4"
     g1=16,32 b1=2,2; g2=16 b2=2; p2=bf16; g3=16,32 b3=2,2; g3m=16 m3=8; g4=10,18 b4=2,2
     pinn="--device cpu --threads 1 --steps 5"
+    g6=16,32 b6=2,2
+    raw="$out"
     echo "gpu_h100.sh smoke run (CPU, tiny sizes) into $out"
 else
     out=benchmarks/results
@@ -46,6 +50,8 @@ else
     g1=128,256,512,1024 b1=8,8,8,4; g2=512,1024 b2=8,4; p2=full_dft,bf16,fp16
     g3=256,512,1024 b3=8,8,4; g3m=256,512 m3=128; g4=250,500,1000 b4=8,8,4
     pinn="--device cuda --steps 500"
+    g6=512,1024 b6=8,4
+    raw=benchmarks/runs  # PINN run folders (plots, logs): outside the curated results, ignored by git
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/${tag}_gpu.txt"
 fi
 
@@ -80,9 +86,15 @@ lowprec bench --mode step --grids $g4 --batch $b4 $fno $run \
 #    GPU, where fp16 has tensor cores (the CPU tables in benchmarks/results/physics/ emulate fp16 and
 #    say so). Short runs: the step time and peak, not the final error, are the point.
 step 5
-mkdir -p "$out/physics/${tag}"
-lowprec pinn burgers --compare $pinn --out "$out/physics/${tag}/burgers"
-lowprec pinn kovasznay --compare $pinn --out "$out/physics/${tag}/kovasznay"
-lowprec deeponet advection --compare $pinn --out "$out/physics/${tag}/advection"
+mkdir -p "$raw/physics/${tag}"
+lowprec pinn burgers --compare $pinn --out "$raw/physics/${tag}/burgers"
+lowprec pinn kovasznay --compare $pinn --out "$raw/physics/${tag}/kovasznay"
+lowprec deeponet advection --compare $pinn --out "$raw/physics/${tag}/advection"
+
+# 6. Activation memory (docs/memory.md): peak CUDA memory and saved activations with activations stored
+#    and with per-stage recomputation, and which layer saves what.
+step 6
+lowprec bench --mode step --grids $g6 --batch $b6 $fno $run --policies full,bf16 --recompute both \
+    --compare full --memory-report --no-accuracy --out "$out/${tag}_step_memory.json"
 step done
 echo "gpu_h100.sh: every step ran; results in $out"

@@ -93,6 +93,8 @@ def test_every_computing_command_has_threads():
     from lowprec.cli import build_parser
 
     def leaves(parser, path=()):
+        if hasattr(parser, "_ready"):  # sub-commands add their arguments when first used
+            parser._ready()
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         if not subs:
             yield path, parser
