@@ -154,7 +154,7 @@ class FNO(nn.Module):
         x = self.padding.unpad(x, grid)
         return self._stage(self.projection, x)
 
-    def _stage(self, module: nn.Module, *args) -> torch.Tensor:
+    def _stage(self, module: nn.Module, *args: Any) -> torch.Tensor:
         return recomputed(module, *args) if self.recompute else module(*args)
 
 

@@ -17,7 +17,7 @@ would.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -117,7 +117,7 @@ def gelu_pointwise(y: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     return _GeluPointwise.apply(y, layer.weight, layer.bias, dtype)
 
 
-def recomputed(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
+def recomputed(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
     """``fn(*args)`` keeping only ``args`` for the backward pass, which runs ``fn`` again.
 
     torch's non-reentrant activation checkpointing, with the precision policy active in
