@@ -200,17 +200,30 @@ def memory(path: Path) -> str:
     body = []
     for r in rows:
         base = next((b for b in rows if b["grid"] == r["grid"] and b["impl"] == "neuralop"), None)
-        stored = next(b for b in rows if b["grid"] == r["grid"] and b["impl"] == r["impl"]
-                      and b["policy"] == r["policy"] and not b["recompute"])
+        stored = next(
+            b
+            for b in rows
+            if b["grid"] == r["grid"] and b["impl"] == r["impl"] and b["policy"] == r["policy"] and not b["recompute"]
+        )
         option = "recompute" if r["recompute"] else "stored"
-        body.append([f"{r['grid']}^2", r["impl"], r["policy"], option, f"{r['saved_mib']:.1f}",
-                     f"{r['saved_mib'] / base['saved_mib']:.2f}x" if base else "-",
-                     f"{r['cpu_s']:.3f}", f"{r['cpu_s'] / stored['cpu_s']:.2f}x"])
-    header = ["grid", "impl", "policy", "activations", "saved MiB", "vs neuralop fp32", "CPU s/step",
-              "vs stored"]
+        body.append(
+            [
+                f"{r['grid']}^2",
+                r["impl"],
+                r["policy"],
+                option,
+                f"{r['saved_mib']:.1f}",
+                f"{r['saved_mib'] / base['saved_mib']:.2f}x" if base else "-",
+                f"{r['cpu_s']:.3f}",
+                f"{r['cpu_s'] / stored['cpu_s']:.2f}x",
+            ]
+        )
+    header = ["grid", "impl", "policy", "activations", "saved MiB", "vs neuralop fp32", "CPU s/step", "vs stored"]
     meta = result["meta"]
-    return (f"{meta['device']}, torch {meta['torch']}, neuraloperator {meta['neuraloperator'] or '-'}, "
-            f"{meta['date'][:10]}; `{meta['command']}`\n\n" + _markdown(header, body))
+    return (
+        f"{meta['device']}, torch {meta['torch']}, neuraloperator {meta['neuraloperator'] or '-'}, "
+        f"{meta['date'][:10]}; `{meta['command']}`\n\n" + _markdown(header, body)
+    )
 
 
 def int8(path: Path) -> str:

@@ -42,5 +42,7 @@ for epoch in range(epochs):
             optimizer.step()
         scaler.update(overflow=bool(overflowed))
     coarse, fine = evaluate(model, test, policy), evaluate(model, test_fine, policy)
-    print(f"epoch {epoch + 1} [{policy.name}] loss {loss.item():.4f} "
-          f"test L2 33x33 {coarse['l2']:.4f}, 65x65 (zero-shot) {fine['l2']:.4f}")
+    print(
+        f"epoch {epoch + 1} [{policy.name}] loss {loss.item():.4f} "
+        f"test L2 33x33 {coarse['l2']:.4f}, 65x65 (zero-shot) {fine['l2']:.4f}"
+    )

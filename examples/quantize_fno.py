@@ -25,8 +25,9 @@ torch.set_num_threads(1)
 smoke = bool(os.environ.get("LOWPREC_SMOKE"))
 n_train, n_test, epochs, qat_epochs = (20, 8, 1, 1) if smoke else (200, 50, 20, 3)
 FULL = get_policy("full")
-train_set, tests = build_datasets(DataConfig(problem="darcy", resolution=33, n_train=n_train, n_test=n_test),
-                                  progress=False)
+train_set, tests = build_datasets(
+    DataConfig(problem="darcy", resolution=33, n_train=n_train, n_test=n_test), progress=False
+)
 test_set = tests["test_33"]
 torch.manual_seed(0)
 model = build_model(ModelConfig(n_modes=(8,), hidden_channels=16, n_layers=4, domain_padding=0.1), train_set)
@@ -42,8 +43,10 @@ qat_l2 = evaluate(qat, test_set, FULL)["l2"]
 print(f"test relative L2: float {float_l2:.4f}, w8a8 calibrated {ptq_l2:.4f}, w8a8 after QAT {qat_l2:.4f}")
 
 report = bops(qat, (1, 1, 33, 33))
-print(f"\n{report.macs:,} MACs per sample: {report.bops:.3e} BOPs in w8a8, "
-      f"{bops(model, (1, 1, 33, 33)).bops:.3e} in float\n")
+print(
+    f"\n{report.macs:,} MACs per sample: {report.bops:.3e} BOPs in w8a8, "
+    f"{bops(model, (1, 1, 33, 33)).bops:.3e} in float\n"
+)
 print(report.table())
 
 result = compare_int8(qat, test_set.x[:16], repeats=2 if smoke else 10)

@@ -9,8 +9,9 @@ from lowprec.data import PDEDataset, save_h5
 
 def test_sections_and_flat_keys_and_overrides(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("data:\n  resolution: 33\n  n_train: 10\nmodel:\n  n_modes: [8, 8]\nepochs: 3\n"
-                    "train:\n  precision: mixed\n")
+    path.write_text(
+        "data:\n  resolution: 33\n  n_train: 10\nmodel:\n  n_modes: [8, 8]\nepochs: 3\ntrain:\n  precision: mixed\n"
+    )
     cfg = load_config(str(path), {"epochs": 5, "hidden_channels": 16})
     assert cfg.data.resolution == 33 and cfg.data.n_train == 10
     assert cfg.model.n_modes == (8, 8) and cfg.model.hidden_channels == 16
@@ -52,8 +53,9 @@ def test_model_must_match_the_data():
 def test_every_model_kind_builds_from_the_config():
     data = PDEDataset(torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16))
     for kind in ("fno", "tfno", "unet", "transformer"):
-        model = build_model(make_config({"model": kind, "n_modes": [4], "hidden_channels": 8, "n_layers": 2}).model,
-                            data)
+        model = build_model(
+            make_config({"model": kind, "n_modes": [4], "hidden_channels": 8, "n_layers": 2}).model, data
+        )
         assert model(data.x).shape == (4, 1, 16, 16), kind
 
 
@@ -85,11 +87,19 @@ def test_train_reads_several_test_files_one_per_resolution(tmp_path):
     save_h5(field(6, 16, 0), tmp_path / "train.h5")
     save_h5(field(3, 16, 1), tmp_path / "test16.h5")
     save_h5(field(3, 32, 2), tmp_path / "test32.h5")
-    cfg = make_config({"path": str(tmp_path / "train.h5"), "n_train": 6, "n_test": 2,
-                       "test_path": [str(tmp_path / "test16.h5"), str(tmp_path / "test32.h5")]})
+    cfg = make_config(
+        {
+            "path": str(tmp_path / "train.h5"),
+            "n_train": 6,
+            "n_test": 2,
+            "test_path": [str(tmp_path / "test16.h5"), str(tmp_path / "test32.h5")],
+        }
+    )
     train, tests = build_datasets(cfg.data, progress=False)
     assert len(train.x) == 6 and {k: tuple(v.x.shape) for k, v in tests.items()} == {
-        "test_16": (2, 1, 16), "test_32": (2, 1, 32)}
+        "test_16": (2, 1, 16),
+        "test_32": (2, 1, 32),
+    }
     # One file keeps the name of the single test set; a YAML string is a list of one.
     one = make_config({"path": str(tmp_path / "train.h5"), "test_path": str(tmp_path / "test32.h5")})
     assert one.data.test_path == (str(tmp_path / "test32.h5"),)

@@ -14,10 +14,45 @@ from lowprec.train.checkpoint import MANIFEST, sha256
 from .train.test_checkpoint import plant
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-TINY = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--hidden-channels", "8", "--n-modes", "4",
-        "--n-layers", "2", "--batch-size", "4", "--no-progress"]
-STUDY = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--width", "4", "--depth", "1", "--n-modes", "2",
-         "--epochs", "1", "--qat-epochs", "0", "--batch-size", "8", "--calib-batches", "1"]
+TINY = [
+    "--resolution",
+    "17",
+    "--n-train",
+    "8",
+    "--n-test",
+    "4",
+    "--hidden-channels",
+    "8",
+    "--n-modes",
+    "4",
+    "--n-layers",
+    "2",
+    "--batch-size",
+    "4",
+    "--no-progress",
+]
+STUDY = [
+    "--resolution",
+    "17",
+    "--n-train",
+    "8",
+    "--n-test",
+    "4",
+    "--width",
+    "4",
+    "--depth",
+    "1",
+    "--n-modes",
+    "2",
+    "--epochs",
+    "1",
+    "--qat-epochs",
+    "0",
+    "--batch-size",
+    "8",
+    "--calib-batches",
+    "1",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +68,16 @@ def run(argv):
 
 
 def test_help_imports_no_torch():
-    script = ("import sys; from lowprec.cli import build_parser; build_parser().format_help(); "
-              "heavy = [m for m in ('torch', 'numpy', 'h5py', 'matplotlib') if m in sys.modules]; "
-              "assert not heavy, heavy")
+    script = (
+        "import sys; from lowprec.cli import build_parser; build_parser().format_help(); "
+        "heavy = [m for m in ('torch', 'numpy', 'h5py', 'matplotlib') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": SRC})
     assert done.returncode == 0, done.stderr
-    done = subprocess.run([sys.executable, "-m", "lowprec", "--help"], capture_output=True, text=True,
-                          env={"PYTHONPATH": SRC})
+    done = subprocess.run(
+        [sys.executable, "-m", "lowprec", "--help"], capture_output=True, text=True, env={"PYTHONPATH": SRC}
+    )
     assert done.returncode == 0 and "pareto" in done.stdout and "pinn" in done.stdout
 
 
@@ -53,8 +91,9 @@ def test_a_crafted_checkpoint_runs_no_code_in_any_command(command, tmp_path, cap
         argv = ["train", "--out-dir", str(out), "--resume"]
     else:
         plant(out / "float", marker)
-        argv = [command, "--out", str(out), *STUDY] + (["--presets", "float", "--factors", "1"]
-                                                       if command == "pareto" else [])
+        argv = [command, "--out", str(out), *STUDY] + (
+            ["--presets", "float", "--factors", "1"] if command == "pareto" else []
+        )
     capsys.readouterr()
     assert run(argv) == 2
     err = capsys.readouterr().err
@@ -77,8 +116,9 @@ def test_resume_from_out_dir_alone_past_a_damaged_checkpoint(tmp_path, capsys, c
     resumed = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in resumed] == [1, 2, 3]
     drop = {"seconds", "samples_per_s"}
-    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed] == \
-        [{k: v for k, v in r.items() if k not in drop} for r in finished]
+    assert [{k: v for k, v in r.items() if k not in drop} for r in resumed] == [
+        {k: v for k, v in r.items() if k not in drop} for r in finished
+    ]
     manifest = json.loads((out / MANIFEST).read_text())["checkpoints"]
     assert all(sha256(out / e["file"]) == e["sha256"] for e in manifest)
 
@@ -96,7 +136,7 @@ def test_forward_overflow_keeps_the_scale_and_names_the_input_remedies(caplog):
     caplog.set_level(logging.WARNING, logger="lowprec")
     t = overflowing(make(TrainConfig(epochs=1, batch_size=4, precision="amp", progress=False)))
     history = t.fit()
-    assert history[0]["skipped_steps"] == 6 and history[0]["loss_scale"] == 2.0 ** 16  # never backed off
+    assert history[0]["skipped_steps"] == 6 and history[0]["loss_scale"] == 2.0**16  # never backed off
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0].startswith("epoch 1 step 1: under policy 'amp' (at loss scale 65536)")
     assert "forward pass" in messages[0] and "normalize the input" in messages[0]
@@ -105,8 +145,20 @@ def test_forward_overflow_keeps_the_scale_and_names_the_input_remedies(caplog):
 
 def test_a_run_that_ends_non_finite_exits_non_zero(tmp_path, capsys):
     # Every step's gradients overflow (the scale is absurd): nothing trains, the loss is never finite.
-    code = main(["train", "--out-dir", str(tmp_path / "run"), "--epochs", "1", "--precision", "amp",
-                 "--init-loss-scale", "1e30", *TINY])
+    code = main(
+        [
+            "train",
+            "--out-dir",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            "--precision",
+            "amp",
+            "--init-loss-scale",
+            "1e30",
+            *TINY,
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 1 and "ended non-finite after epoch 1" in printed.err and "train_loss=nan" in printed.err
     assert "finished" not in printed.out
@@ -144,8 +196,12 @@ def test_a_pinn_gradient_failure_states_the_scalers_real_state():
     problem, weights = get_problem("burgers"), types.SimpleNamespace(master=nn.Linear(1, 1))
     terms = {"pde": 1.0}
     on = LossScaler(init_scale=3.05e-5, enabled=True)
-    said = _describe_failure(problem, TRAINING_MODES["mixed"], 7, ["gradients"], terms, ResidualGuard(True), weights, on)
+    said = _describe_failure(
+        problem, TRAINING_MODES["mixed"], 7, ["gradients"], terms, ResidualGuard(True), weights, on
+    )
     assert "loss scaling is off" not in said and "3.05e-05" in said and "cannot help" in said
     off = LossScaler(enabled=False)
-    said = _describe_failure(problem, TRAINING_MODES["fp16"], 7, ["gradients"], terms, ResidualGuard(True), weights, off)
+    said = _describe_failure(
+        problem, TRAINING_MODES["fp16"], 7, ["gradients"], terms, ResidualGuard(True), weights, off
+    )
     assert "loss scaling is off" in said

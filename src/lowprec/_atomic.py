@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 
-def atomic_write(path: "str | Path", write: Optional[Callable] = None):
+def atomic_write(path: str | Path, write: Callable | None = None):
     """Write ``path`` through a temporary file beside it, fsync'ed, then renamed over ``path``.
 
     Two shapes: ``atomic_write(path, write)`` calls ``write(f)`` with the temporary file
@@ -27,7 +27,7 @@ def atomic_write(path: "str | Path", write: Optional[Callable] = None):
 
 
 @contextlib.contextmanager
-def _atomic_path(path: "str | Path") -> Iterator[Path]:
+def _atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -17,13 +17,17 @@ from ._threads import add_threads_flag, configure_threads
 # so `lowprec --help` stays fast and a command pays only for its own imports.
 PLUGINS = {
     "pinn": ("lowprec.physics.cli", "train a physics-informed neural network in fp32, fp16, mixed or bf16 precision"),
-    "deeponet": ("lowprec.physics.cli",
-                 "train a DeepONet (data-driven, POD or physics-informed) in fp32, fp16, mixed or bf16"),
+    "deeponet": (
+        "lowprec.physics.cli",
+        "train a DeepONet (data-driven, POD or physics-informed) in fp32, fp16, mixed or bf16",
+    ),
     "data": ("lowprec.data.cli", "generate, describe and plot PDE data sets"),
     "bench": ("lowprec.bench.cli", "time a training step or a spectral layer per policy and backend"),
     "quantize": ("lowprec.quant.cli", "quantization-aware training of one model at one preset and resolution"),
-    "pareto": ("lowprec.quant.cli",
-               "sweep quantization presets x resolution factors; Pareto front of error against BOPs"),
+    "pareto": (
+        "lowprec.quant.cli",
+        "sweep quantization presets x resolution factors; Pareto front of error against BOPs",
+    ),
 }
 
 
@@ -85,6 +89,7 @@ class _OnePlugin:
 def _plugin(name: str, module: str):
     def populate(parser: argparse.ArgumentParser) -> None:
         importlib.import_module(module).add_subcommands(_OnePlugin(name, parser))
+
     return populate
 
 
@@ -96,7 +101,8 @@ def _settings(cfg) -> dict:
     """{(section, key): value} of a RunConfig, as saved in config.yaml."""
     flat = cfg.to_dict()
     return {(s, k): v for s, values in flat.items() if isinstance(values, dict) for k, v in values.items()} | {
-        ("", k): v for k, v in flat.items() if not isinstance(v, dict)}
+        ("", k): v for k, v in flat.items() if not isinstance(v, dict)
+    }
 
 
 def _train(args) -> int:
@@ -110,21 +116,27 @@ def _train(args) -> int:
     saved = out / "config.yaml"
     if args.resume:
         if not saved.is_file():
-            raise UsageError(f"--resume given but {out} holds no run (no config.yaml); start a run there "
-                             "without --resume first.")
+            raise UsageError(
+                f"--resume given but {out} holds no run (no config.yaml); start a run there without --resume first."
+            )
         # As documented, `--out-dir DIR --resume` alone continues DIR's run with its saved settings.
         cfg = load_config(args.config or str(saved), overrides)
         before, now = _settings(load_config(str(saved))), _settings(cfg)
-        changed = [f"{s}.{k}" if s else k for (s, k), v in now.items()
-                   if (s, k) not in _RESUMABLE and before.get((s, k)) != v]
+        changed = [
+            f"{s}.{k}" if s else k for (s, k), v in now.items() if (s, k) not in _RESUMABLE and before.get((s, k)) != v
+        ]
         if changed:
-            raise UsageError(f"resuming {out} with settings that differ from the saved run ({', '.join(changed)}); "
-                             f"resume with the same settings (see {saved}), or start a new run elsewhere.")
+            raise UsageError(
+                f"resuming {out} with settings that differ from the saved run ({', '.join(changed)}); "
+                f"resume with the same settings (see {saved}), or start a new run elsewhere."
+            )
     else:
         cfg = load_config(args.config, overrides)
         if has_checkpoint(out):
-            raise UsageError(f"{out} already holds a run; continue it with --resume, or choose another "
-                             "--out-dir (nothing is overwritten).")
+            raise UsageError(
+                f"{out} already holds a run; continue it with --resume, or choose another "
+                "--out-dir (nothing is overwritten)."
+            )
     check_writable(out, "--out-dir")
     check_run(cfg)
     from .config import build_run
@@ -141,15 +153,23 @@ def _train(args) -> int:
     history = trainer.fit()
     plot = plot_history({str(trainer.schedule): history}, out / "curves.png")
     last = history[-1] if history else {}
-    bad = [f"{k}={v}" for k, v in last.items()
-           if (k == "train_loss" or k.endswith("_l2")) and isinstance(v, float) and not math.isfinite(v)]
+    bad = [
+        f"{k}={v}"
+        for k, v in last.items()
+        if (k == "train_loss" or k.endswith("_l2")) and isinstance(v, float) and not math.isfinite(v)
+    ]
     if bad:
-        print(f"error: the run ended non-finite after epoch {last['epoch']} ({', '.join(bad)}; "
-              f"{last.get('skipped_steps', 0)} step(s) of that epoch skipped); see the overflow warnings above for "
-              f"the layer and the remedies. Metrics in {out / 'metrics.jsonl'}.", file=sys.stderr)
+        print(
+            f"error: the run ended non-finite after epoch {last['epoch']} ({', '.join(bad)}; "
+            f"{last.get('skipped_steps', 0)} step(s) of that epoch skipped); see the overflow warnings above for "
+            f"the layer and the remedies. Metrics in {out / 'metrics.jsonl'}.",
+            file=sys.stderr,
+        )
         return 1
-    print(f"\nfinished {len(history)} epochs; metrics in {out / 'metrics.jsonl'}, curves in {plot}, "
-          f"checkpoints in {out} (checkpoint.pt is the latest)")
+    print(
+        f"\nfinished {len(history)} epochs; metrics in {out / 'metrics.jsonl'}, curves in {plot}, "
+        f"checkpoints in {out} (checkpoint.pt is the latest)"
+    )
     return 0
 
 
@@ -165,8 +185,11 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     from .config import add_config_flags
 
     parser.add_argument("--config", help="YAML configuration file")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run saved in --out-dir (its config.yaml and newest good checkpoint)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --out-dir (its config.yaml and newest good checkpoint)",
+    )
     add_config_flags(parser)
     add_threads_flag(parser)
 
@@ -174,33 +197,46 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 def _add_demo_flags(parser: argparse.ArgumentParser) -> None:
     from .config import add_config_flags
 
-    parser.add_argument("--size", choices=("default", "tiny"), default="default",
-                        help="tiny: a 17x17 problem trained for 2 epochs, done in seconds (default: default)")
-    parser.add_argument("--policies", nargs="+", metavar="POLICY",
-                        help="policies to compare, full first (default: those that pay off on this device)")
+    parser.add_argument(
+        "--size",
+        choices=("default", "tiny"),
+        default="default",
+        help="tiny: a 17x17 problem trained for 2 epochs, done in seconds (default: default)",
+    )
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        metavar="POLICY",
+        help="policies to compare, full first (default: those that pay off on this device)",
+    )
     add_config_flags(parser)
     add_threads_flag(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lowprec`` parser; each sub-command's arguments (and imports) are added when it is parsed."""
-    parser = _LazyParser(
-        prog="lowprec", description="Neural PDE solvers trained and run in reduced precision.")
+    parser = _LazyParser(prog="lowprec", description="Neural PDE solvers trained and run in reduced precision.")
     parser.add_argument("--version", action="version", version=f"lowprec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_LazyParser)
 
-    sub.add_parser("train", help="train a neural operator from a YAML config (flags override its keys)",
-                   description="Train a neural operator. Settings come from --config (YAML, flat or in "
-                               "data/model/train sections) and are overridden by flags.",
-                   populate=_add_train_flags).set_defaults(func=_train)
-    sub.add_parser("demo", help="Darcy flow: train an FNO in full and in reduced precision, compare",
-                   description="Generate a small Darcy flow data set, train the same FNO under 'full' "
-                               "and the reduced-precision policies that pay off on this device (GPU: "
-                               "mixed and bf16; CPU: bf16 where it has native bf16, else mixed for "
-                               "accuracy only), print a table of test error, time and memory, and save "
-                               "plots. Any configuration key can be overridden.",
-                   populate=_add_demo_flags).set_defaults(func=_demo)
+    sub.add_parser(
+        "train",
+        help="train a neural operator from a YAML config (flags override its keys)",
+        description="Train a neural operator. Settings come from --config (YAML, flat or in "
+        "data/model/train sections) and are overridden by flags.",
+        populate=_add_train_flags,
+    ).set_defaults(func=_train)
+    sub.add_parser(
+        "demo",
+        help="Darcy flow: train an FNO in full and in reduced precision, compare",
+        description="Generate a small Darcy flow data set, train the same FNO under 'full' "
+        "and the reduced-precision policies that pay off on this device (GPU: "
+        "mixed and bf16; CPU: bf16 where it has native bf16, else mixed for "
+        "accuracy only), print a table of test error, time and memory, and save "
+        "plots. Any configuration key can be overridden.",
+        populate=_add_demo_flags,
+    ).set_defaults(func=_demo)
     for name, (module, help_text) in PLUGINS.items():
         sub.add_parser(name, help=help_text, populate=_plugin(name, module))
     return parser
@@ -209,8 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         if "threads" in vars(args):  # every command that computes has --threads

@@ -6,8 +6,8 @@ nothing here needs a display.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 
@@ -19,6 +19,7 @@ def format_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str, str]
     (``str(value)``) and is left-aligned, one with a spec holds numbers and is right-aligned;
     missing values print '-'.
     """
+
     def cell(row, key, spec):
         value = row.get(key)
         if value is None:
@@ -48,7 +49,7 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: "str | Path", title: str = "") -> Path:
+def save_figure(fig, path: str | Path, title: str = "") -> Path:
     """Title, lay out and write ``fig`` to ``path`` (folders created), then free it.
 
     Every figure lowprec writes goes through here. A figure made with a layout engine
@@ -66,7 +67,7 @@ def save_figure(fig, path: "str | Path", title: str = "") -> Path:
     return path
 
 
-def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path", title: str = "") -> Path:
+def plot_history(histories: Mapping[str, Sequence[Mapping]], path: str | Path, title: str = "") -> Path:
     """Training loss and every test error against epoch, one line per run, log scale.
 
     Runs that agree draw on top of each other, so each run has its own marker, shrinking from
@@ -78,13 +79,18 @@ def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path",
     markers = "osD^v<>"
     for i, (name, history) in enumerate(histories.items()):
         epochs = [r["epoch"] for r in history]
-        mark = dict(marker=markers[i % len(markers)], markersize=max(3.0, 9.0 - 2.5 * i),
-                    fillstyle="none" if i == 0 else "full", markevery=max(1, len(epochs) // 12))
-        line, = axes[0].semilogy(epochs, [r["train_loss"] for r in history], label=name, **mark)
+        mark = dict(
+            marker=markers[i % len(markers)],
+            markersize=max(3.0, 9.0 - 2.5 * i),
+            fillstyle="none" if i == 0 else "full",
+            markevery=max(1, len(epochs) // 12),
+        )
+        (line,) = axes[0].semilogy(epochs, [r["train_loss"] for r in history], label=name, **mark)
         for key in [k for k in history[0] if k.endswith("_l2")]:
             style = "-" if key == next(k for k in history[0] if k.endswith("_l2")) else "--"
-            axes[1].semilogy(epochs, [r[key] for r in history], style, color=line.get_color(),
-                             label=f"{name} {key[:-3]}", **mark)
+            axes[1].semilogy(
+                epochs, [r[key] for r in history], style, color=line.get_color(), label=f"{name} {key[:-3]}", **mark
+            )
     axes[0].set(xlabel="epoch", ylabel="training loss", title="training")
     axes[1].set(xlabel="epoch", ylabel="relative L2 error", title="test")
     for ax in axes:
@@ -93,8 +99,9 @@ def plot_history(histories: Mapping[str, Sequence[Mapping]], path: "str | Path",
     return save_figure(fig, path, title)
 
 
-def plot_prediction(x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, torch.Tensor],
-                    path: "str | Path", title: str = "") -> Path:
+def plot_prediction(
+    x: torch.Tensor, y: torch.Tensor, predictions: Mapping[str, torch.Tensor], path: str | Path, title: str = ""
+) -> Path:
     """One 2D sample: input, truth, and each prediction with its error.
 
     x: (C_in, H, W) (first channel shown), y: (C_out, H, W), predictions: name -> (C_out, H, W).

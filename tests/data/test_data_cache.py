@@ -3,8 +3,7 @@ import pytest
 import torch
 
 import lowprec.data.base as base
-from lowprec.data import (CacheError, CacheMismatchError, DarcyParams, darcy_dataset,
-                          default_cache_dir, load_or_generate)
+from lowprec.data import CacheError, CacheMismatchError, DarcyParams, darcy_dataset, default_cache_dir, load_or_generate
 
 
 def counting_generate(monkeypatch):
@@ -159,8 +158,16 @@ def race(tmp_path, *ns):
 
     log = tmp_path / "generated.jsonl"
     env = {**os.environ, "PYTHONPATH": str(Path(base.__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path / "cache"), str(n), str(log)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for n in ns]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path / "cache"), str(n), str(log)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n in ns
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
     generated = [int(line) for line in log.read_text().splitlines()] if log.exists() else []

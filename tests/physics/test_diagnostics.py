@@ -1,4 +1,5 @@
 """The diagnostics count underflow, stalled updates and residual rounding correctly on constructed cases."""
+
 import logging
 import math
 from dataclasses import dataclass
@@ -8,14 +9,21 @@ import pytest
 import torch
 from torch import nn
 
-from lowprec.physics import (PhysicsProblem, PhysicsTrainConfig, get_mode, grad_norm, stalled_update_share, train,
-                             underflow_share)
+from lowprec.physics import (
+    PhysicsProblem,
+    PhysicsTrainConfig,
+    get_mode,
+    grad_norm,
+    stalled_update_share,
+    train,
+    underflow_share,
+)
 from lowprec.physics.diagnostics import residual_rounding, smallest_subnormal
 
 
 def test_smallest_subnormals():
-    assert smallest_subnormal(torch.float16) == 2.0 ** -24
-    assert smallest_subnormal(torch.bfloat16) == 2.0 ** -133
+    assert smallest_subnormal(torch.float16) == 2.0**-24
+    assert smallest_subnormal(torch.bfloat16) == 2.0**-133
 
 
 def test_underflow_share_counts_entries_that_round_to_zero_in_fp16():
@@ -87,7 +95,7 @@ class _Line(PhysicsProblem):
 def test_residual_rounding_is_one_rounding_of_the_output_when_nothing_cancels():
     p = _Line(slope=0.0)  # the residual is the output itself
     r = residual_rounding(p, p.build_model(0), get_mode("mixed"), p.training_data(0))
-    assert 0 < r < 2.0 ** -10  # the weight's rounding and the product's: each at most 2**-11 relative
+    assert 0 < r < 2.0**-10  # the weight's rounding and the product's: each at most 2**-11 relative
     assert residual_rounding(p, p.build_model(0), get_mode("fp32"), p.training_data(0)) < 1e-7
 
 
@@ -99,8 +107,9 @@ def test_residual_rounding_matches_the_rounding_of_a_cancelling_residual_compute
     # the target at the points as fp16 rounds them; the misfit is formed in fp32 (Compute.mse)
     target = (p.slope * x.half().double()).float().double()
     ref_target = p.slope * x.double()
-    expected = ((fp16_out - target) - (fp64_out - ref_target)).square().mean().sqrt() \
-        / (fp64_out - ref_target).square().mean().sqrt()
+    expected = ((fp16_out - target) - (fp64_out - ref_target)).square().mean().sqrt() / (
+        fp64_out - ref_target
+    ).square().mean().sqrt()
     got = residual_rounding(p, p.build_model(0), get_mode("mixed"), p.training_data(0))
     assert got == pytest.approx(float(expected), rel=1e-6)
     assert got > 1  # fp16 cannot see this residual at all: rounding exceeds it

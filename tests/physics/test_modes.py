@@ -1,12 +1,21 @@
 """The training modes keep the weights, the optimizer and the compute in the dtypes they claim (checked by dtype)."""
+
 from collections import defaultdict
 
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lowprec.physics import (Burgers, BurgersInverse, Compute, PhysicsTrainConfig, WeightCopies, get_mode,
-                             stalled_update_share, train)
+from lowprec.physics import (
+    Burgers,
+    BurgersInverse,
+    Compute,
+    PhysicsTrainConfig,
+    WeightCopies,
+    get_mode,
+    stalled_update_share,
+    train,
+)
 
 F16, F32, BF16 = torch.float16, torch.float32, torch.bfloat16
 SMALL = dict(n_domain=64, n_boundary=16, n_initial=16, nx_ref=32, nt_ref=10)
@@ -34,8 +43,9 @@ def test_unknown_mode_is_a_clear_error():
         get_mode("mixd")
 
 
-@pytest.mark.parametrize("name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16),
-                                                    ("mixed", F32, F16), ("bf16", F32, BF16)])
+@pytest.mark.parametrize(
+    "name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16), ("mixed", F32, F16), ("bf16", F32, BF16)]
+)
 def test_weights_optimizer_and_gradients_dtypes_after_training(name, master, compute):
     r = train(Burgers(**SMALL), name, PhysicsTrainConfig(steps=3, measure_memory=False))
     assert {p.dtype for p in r.master.parameters()} == {master}
@@ -108,6 +118,7 @@ def test_scalar_coefficient_keeps_fp32_in_the_working_copy(name, compute):
 def test_master_weights_accumulate_updates_fp16_weights_would_lose():
     """The point of fp32 masters: a run of small updates moves mixed's fp32 master (and, after sync, its
     fp16 working copy), while pure fp16's weights lose every one (each is below half an fp16 ulp of 1.0)."""
+
     def run(name):
         net = torch.nn.Linear(1, 1, bias=False)
         torch.nn.init.ones_(net.weight)
@@ -187,6 +198,7 @@ def test_fp32_finish_switches_the_compute_and_keeps_master_weights_and_adam_stat
     assert [h.loss_scale for h in r.history[15:]] == [1.0] * 5  # no loss scaling in fp32
     assert r.mode.name == "mixed_then_fp32" and "last 25% of steps" in r.mode.describe()
     from lowprec.physics.compare import comparison_table
+
     assert "mixed_then_fp32 runs its last 25% of steps in fp32" in comparison_table([r])
     assert r.error < r.evals[0]["error"]
 

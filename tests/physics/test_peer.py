@@ -1,4 +1,5 @@
 """The DeepXDE peer comparison: optional, with a clear message when it cannot run."""
+
 import math
 
 import pytest
@@ -20,6 +21,7 @@ def test_peer_rejects_unknown_precision():
 
 def test_peer_failure_row_is_shown_in_the_table():
     from lowprec.physics import Regression, train
+
     r = train(Regression(), "fp32", PhysicsTrainConfig(steps=2, measure_memory=False))
     text = comparison_table([r], [{"precision": "-", "failure": "DeepXDE is not installed: pip install deepxde"}])
     assert "| deepxde -" in text and "pip install deepxde" in text

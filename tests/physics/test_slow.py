@@ -1,4 +1,5 @@
 """Longer checks, left out of the default run (pytest -m slow)."""
+
 import pytest
 
 from lowprec.physics import Burgers, DiffusionReaction, Kovasznay, PhysicsTrainConfig, train

@@ -1,4 +1,5 @@
 """Short training runs in every mode reduce the error; bad inputs and non-finite losses give clear errors."""
+
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -6,8 +7,16 @@ from typing import ClassVar
 import pytest
 import torch
 
-from lowprec.physics import (Advection, Burgers, Compute, NonFiniteLossError, Regression, PhysicsTrainConfig,
-                             get_problem, train)
+from lowprec.physics import (
+    Advection,
+    Burgers,
+    Compute,
+    NonFiniteLossError,
+    PhysicsTrainConfig,
+    Regression,
+    get_problem,
+    train,
+)
 
 MODES = ("fp32", "fp16", "mixed", "bf16")
 
@@ -78,6 +87,7 @@ def test_nonfinite_loss_can_stop_the_run_instead():
 @dataclass(frozen=True)
 class _Steep(Regression):
     """A residual of 3e5 * u_x: it overflows fp16 at scale 1 and fits after the guard shrinks the scale."""
+
     name: ClassVar[str] = "steep"
 
     def loss_terms(self, c: Compute, batch):
@@ -99,8 +109,11 @@ def test_residual_guard_rescues_an_fp16_overflow_and_fp16_without_it_fails():
 
 def test_collocation_points_outside_the_domain_are_rejected():
     bad = torch.tensor([[0.0, 0.5], [1.5, 0.2], [0.3, -0.1]])
-    with pytest.raises(ValueError, match=r"Burgers PINN: 2 of 3 collocation points lie outside the domain "
-                                         r"\(x in \[-1, 1\], t in \[0, 1\]\), e.g. point 1: \(x=1.5, t=0.2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Burgers PINN: 2 of 3 collocation points lie outside the domain "
+        r"\(x in \[-1, 1\], t in \[0, 1\]\), e.g. point 1: \(x=1.5, t=0.2\)",
+    ):
         Burgers().training_data(0, collocation=bad)
     with pytest.raises(ValueError, match=r"must be an \(N, 2\) tensor"):
         Burgers().training_data(0, collocation=torch.zeros(5, 3))
@@ -126,6 +139,7 @@ def test_deeponet_problem_with_mismatched_sensors_is_a_clear_error():
 @pytest.mark.parametrize("mode", ["fp32", "mixed"])
 def test_inverse_problem_moves_the_viscosity_towards_the_truth(mode):
     from lowprec.physics import BurgersInverse
+
     prob = BurgersInverse(n_domain=256, n_boundary=32, n_initial=64, n_observations=200, nx_ref=64, nt_ref=20)
     r = train(prob, mode, PhysicsTrainConfig(steps=300, lr=3e-3, eval_every=300, measure_memory=False))
     assert r.evals[0]["nu"] == pytest.approx(0.1, rel=1e-3)
@@ -140,11 +154,11 @@ def test_cpu_peak_is_measured_once_quietly_and_failures_of_the_step_propagate(ca
     calls = []
 
     def step():
-        calls.append(torch.ones(2 ** 20).sum())  # a 4 MiB temporary
+        calls.append(torch.ones(2**20).sum())  # a 4 MiB temporary
 
     peak = _profile_peak_bytes(step)
     assert len(calls) == 1
-    assert peak is None or peak >= 4 * 2 ** 20
+    assert peak is None or peak >= 4 * 2**20
     err = capfd.readouterr().err
     assert "profiler_stop" not in err and "Memory block of unknown size" not in err
 

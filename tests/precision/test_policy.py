@@ -3,8 +3,7 @@ import logging
 import pytest
 import torch
 
-from lowprec.precision import PRESETS, PrecisionPolicy, PrecisionSchedule, current_policy, get_policy
-from lowprec.precision import emulation
+from lowprec.precision import PRESETS, PrecisionPolicy, PrecisionSchedule, current_policy, emulation, get_policy
 from lowprec.precision.emulation import fft_native, round_through
 from lowprec.precision.stabilizers import sigma_clip, stabilize
 

@@ -9,8 +9,20 @@ from lowprec.cli import main
 from lowprec.quant import study
 from lowprec.quant.study import StudyConfig, pareto_front, run_sweep, upsample
 
-TINY = dict(resolution=17, n_train=16, n_test=4, width=4, depth=1, n_modes=2, epochs=1, qat_epochs=1,
-            batch_size=8, calib_batches=1, presets=("float", "w8a8", "w4a4"), factors=(1, 2, 4))
+TINY = dict(
+    resolution=17,
+    n_train=16,
+    n_test=4,
+    width=4,
+    depth=1,
+    n_modes=2,
+    epochs=1,
+    qat_epochs=1,
+    batch_size=8,
+    calib_batches=1,
+    presets=("float", "w8a8", "w4a4"),
+    factors=(1, 2, 4),
+)
 
 
 @pytest.fixture
@@ -33,8 +45,13 @@ def test_upsample_reproduces_coarse_points_and_linear_fields():
 
 
 def test_pareto_front():
-    points = [{"bops": 1, "mse": 5.0}, {"bops": 2, "mse": 6.0}, {"bops": 3, "mse": 2.0}, {"bops": 10, "mse": 1.0},
-              {"bops": 10, "mse": 3.0}]
+    points = [
+        {"bops": 1, "mse": 5.0},
+        {"bops": 2, "mse": 6.0},
+        {"bops": 3, "mse": 2.0},
+        {"bops": 10, "mse": 1.0},
+        {"bops": 10, "mse": 3.0},
+    ]
     assert [(p["bops"], p["mse"]) for p in pareto_front(points)] == [(1, 5.0), (3, 2.0), (10, 1.0)]
 
 
@@ -89,8 +106,30 @@ def test_other_models_run_a_point(model):
 
 
 def test_cli_quantize_and_pareto(tmp_path, capsys, one_thread):  # --threads 1 sets torch's count
-    flags = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--width", "4", "--depth", "1", "--n-modes", "2",
-             "--epochs", "1", "--qat-epochs", "1", "--batch-size", "4", "--calib-batches", "1", "--threads", "1"]
+    flags = [
+        "--resolution",
+        "17",
+        "--n-train",
+        "8",
+        "--n-test",
+        "4",
+        "--width",
+        "4",
+        "--depth",
+        "1",
+        "--n-modes",
+        "2",
+        "--epochs",
+        "1",
+        "--qat-epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--calib-batches",
+        "1",
+        "--threads",
+        "1",
+    ]
     assert main(["quantize", *flags, "--preset", "w8a8", "--factor", "2", "--int8", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "BOPs" in out and "int8 kernels" in out and (tmp_path / "quantize_w8a8_r2.json").is_file()
@@ -107,8 +146,30 @@ def test_identity_reads_back_equal_so_sweeps_with_problem_params_resume():
 
 
 def test_a_rejected_pareto_run_leaves_the_folder_as_it_was(tmp_path, capsys, one_thread):
-    flags = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--width", "4", "--depth", "1", "--n-modes", "2",
-             "--epochs", "1", "--qat-epochs", "1", "--batch-size", "4", "--calib-batches", "1", "--presets", "float"]
+    flags = [
+        "--resolution",
+        "17",
+        "--n-train",
+        "8",
+        "--n-test",
+        "4",
+        "--width",
+        "4",
+        "--depth",
+        "1",
+        "--n-modes",
+        "2",
+        "--epochs",
+        "1",
+        "--qat-epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--calib-batches",
+        "1",
+        "--presets",
+        "float",
+    ]
     out = tmp_path / "sweep"
     # Rejected after the data is read (3 does not divide 16 cells) and before it (no such dataset).
     assert main(["pareto", *flags, "--factors", "1", "3", "--out", str(out)]) == 2

@@ -47,8 +47,11 @@ def test_a_crafted_pickle_runs_nothing(tmp_path):
 
 def test_keeps_the_last_two_with_checksums(tmp_path):
     make(TrainConfig(epochs=3, batch_size=8, progress=False), tmp_path).fit()
-    assert sorted(p.name for p in tmp_path.glob("checkpoint*")) == ["checkpoint.1.pt", "checkpoint.pt",
-                                                                     "checkpoints.json"]
+    assert sorted(p.name for p in tmp_path.glob("checkpoint*")) == [
+        "checkpoint.1.pt",
+        "checkpoint.pt",
+        "checkpoints.json",
+    ]
     manifest = json.loads((tmp_path / MANIFEST).read_text())["checkpoints"]
     assert [(e["file"], e["epoch"]) for e in manifest] == [("checkpoint.pt", 3), ("checkpoint.1.pt", 2)]
     assert all(sha256(tmp_path / e["file"]) == e["sha256"] for e in manifest)

@@ -36,7 +36,7 @@ def test_relative_h1_matches_the_analytic_value():
     w = (torch.sin(2 * math.pi * X) * torch.sin(2 * math.pi * Y))[None, None]
     eps = 1e-2
     assert relative_h1(v + eps * v, v, 2).item() == pytest.approx(eps, rel=1e-3)
-    expected = eps * math.sqrt((1 + 8 * math.pi ** 2) / (1 + 2 * math.pi ** 2))
+    expected = eps * math.sqrt((1 + 8 * math.pi**2) / (1 + 2 * math.pi**2))
     assert relative_h1(v + eps * w, v, 2).item() == pytest.approx(expected, rel=1e-3)
     assert RelativeH1Loss(2)(v, v).item() == 0.0
 
@@ -46,7 +46,7 @@ def test_periodic_h1_on_a_periodic_grid():
     t = torch.arange(n, dtype=torch.float64) / n
     v = torch.sin(2 * math.pi * t)[None, None]
     w = torch.sin(4 * math.pi * t)[None, None]
-    expected = 0.1 * math.sqrt((1 + 16 * math.pi ** 2) / (1 + 4 * math.pi ** 2))
+    expected = 0.1 * math.sqrt((1 + 16 * math.pi**2) / (1 + 4 * math.pi**2))
     assert relative_h1(v + 0.1 * w, v, 1, periodic=True).item() == pytest.approx(expected, rel=2e-3)
 
 

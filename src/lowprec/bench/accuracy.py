@@ -42,8 +42,9 @@ def model_reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def layer_error(layer: SpectralConv, policy: PrecisionPolicy, x: torch.Tensor) -> float:
     """Error of ``layer`` under ``policy`` on x (fp32; fed in the policy's activation dtype)."""
-    reference = spectral_conv_reference(stabilize(x.double(), policy.stabilizer),
-                                        layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
+    reference = spectral_conv_reference(
+        stabilize(x.double(), policy.stabilizer), layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes
+    )
     with policy:
         y = layer(x.to(policy.autocast_dtype or torch.float32))
     return relative_l2_error(y, reference)

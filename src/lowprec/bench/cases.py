@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +56,7 @@ class Shape:
         return (self.grid,) * self.dim
 
 
-def neuralop_version() -> "str | None":
+def neuralop_version() -> str | None:
     """neuraloperator's version, or None when it is not installed (``pip install lowprec[compare]``).
 
     Read from the package metadata: importing neuralop takes seconds (it pulls in wandb).
@@ -69,33 +69,49 @@ def neuralop_version() -> "str | None":
 
 # -- models -------------------------------------------------------------------------------------
 def our_fno(shape: Shape) -> nn.Module:
-    return FNO(shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width, n_layers=shape.layers,
-               factorization=shape.factorization, rank=1.0 if shape.factorization == "dense" else shape.rank,
-               recompute=shape.recompute)
+    return FNO(
+        shape.n_modes,
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=shape.width,
+        n_layers=shape.layers,
+        factorization=shape.factorization,
+        rank=1.0 if shape.factorization == "dense" else shape.rank,
+        recompute=shape.recompute,
+    )
 
 
 def neuralop_fno(shape: Shape, precision: str) -> nn.Module:
     from neuralop.models import FNO as NeuralopFNO
 
-    return NeuralopFNO(n_modes=shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width,
-                       n_layers=shape.layers, fno_block_precision="full" if precision == "amp" else precision,
-                       stabilizer="tanh" if precision in ("half", "mixed") else None,
-                       factorization=None if shape.factorization == "dense" else shape.factorization,
-                       rank=shape.rank)
+    return NeuralopFNO(
+        n_modes=shape.n_modes,
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=shape.width,
+        n_layers=shape.layers,
+        fno_block_precision="full" if precision == "amp" else precision,
+        stabilizer="tanh" if precision in ("half", "mixed") else None,
+        factorization=None if shape.factorization == "dense" else shape.factorization,
+        rank=shape.rank,
+    )
 
 
 def our_layer(shape: Shape) -> nn.Module:
-    return SpectralConv(shape.width, shape.width, shape.n_modes, factorization=shape.factorization,
-                        rank=shape.rank)
+    return SpectralConv(shape.width, shape.width, shape.n_modes, factorization=shape.factorization, rank=shape.rank)
 
 
 def neuralop_layer(shape: Shape, precision: str) -> nn.Module:
     from neuralop.layers.spectral_convolution import SpectralConv as NeuralopSpectralConv
 
-    return NeuralopSpectralConv(shape.width, shape.width, shape.n_modes,
-                                fno_block_precision="full" if precision == "amp" else precision,
-                                factorization=None if shape.factorization == "dense" else shape.factorization,
-                                rank=shape.rank)
+    return NeuralopSpectralConv(
+        shape.width,
+        shape.width,
+        shape.n_modes,
+        fno_block_precision="full" if precision == "amp" else precision,
+        factorization=None if shape.factorization == "dense" else shape.factorization,
+        rank=shape.rank,
+    )
 
 
 def neuralop_context(precision: str, device: torch.device):
@@ -111,8 +127,9 @@ def activation_dtype(policy: PrecisionPolicy) -> torch.dtype:
 
 
 # -- steps --------------------------------------------------------------------------------------
-def training_step(model: nn.Module, context: Callable[[], object], scaler: "LossScaler | None",
-                  x: torch.Tensor, y: torch.Tensor) -> tuple[Callable[[], torch.Tensor], dict]:
+def training_step(
+    model: nn.Module, context: Callable[[], object], scaler: LossScaler | None, x: torch.Tensor, y: torch.Tensor
+) -> tuple[Callable[[], torch.Tensor], dict]:
     """One forward (inside ``context()``), fp32 MSE, backward and Adam step.
 
     Returns the step (which returns the loss) and a dict counting the steps the loss

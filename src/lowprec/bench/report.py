@@ -6,10 +6,20 @@ import json
 from pathlib import Path
 
 COLUMNS = [  # (key, header, format spec; none: text)
-    ("grid", "grid", "d"), ("batch", "batch", "d"), ("impl", "impl", ""), ("policy", "policy", ""),
-    ("backend", "backend", ""), ("ms", "ms", ".2f"), ("ms_min", "min ms", ".2f"), ("samples_per_s", "samples/s", ".1f"),
-    ("peak_mib", "peak MiB", ".0f"), ("saved_mib", "saved MiB", ".1f"), ("rel_error", "rel.err", ".1e"),
-    ("speedup", "speed-up x", ".2f"), ("memory_ratio", "memory x", ".2f"), ("finite", "finite", ""),
+    ("grid", "grid", "d"),
+    ("batch", "batch", "d"),
+    ("impl", "impl", ""),
+    ("policy", "policy", ""),
+    ("backend", "backend", ""),
+    ("ms", "ms", ".2f"),
+    ("ms_min", "min ms", ".2f"),
+    ("samples_per_s", "samples/s", ".1f"),
+    ("peak_mib", "peak MiB", ".0f"),
+    ("saved_mib", "saved MiB", ".1f"),
+    ("rel_error", "rel.err", ".1e"),
+    ("speedup", "speed-up x", ".2f"),
+    ("memory_ratio", "memory x", ".2f"),
+    ("finite", "finite", ""),
     ("error", "error", ""),
 ]
 
@@ -20,19 +30,30 @@ def bench_table(result: dict) -> str:
 
     meta, rows = result["meta"], result["rows"]
     cfg = meta["config"]
-    what = ("one training step (forward, backward, Adam)" if meta["mode"] == "step"
-            else "one spectral layer (forward and backward)")
-    head = (f"lowprec bench: {what}; {cfg['dim']}D, width {cfg['width']}"
-            + (f", {cfg['layers']} layers" if meta["mode"] == "step" else "")
-            + f", {cfg['modes']} modes, {cfg['factorization']} weights\n"
-            f"device {meta['device']}; torch {meta['torch']}; neuraloperator {meta['neuraloperator'] or '-'}; "
-            f"ms: median of {cfg['repeats']} after {cfg['warmup']} warm-up\n")
+    what = (
+        "one training step (forward, backward, Adam)"
+        if meta["mode"] == "step"
+        else "one spectral layer (forward and backward)"
+    )
+    head = (
+        f"lowprec bench: {what}; {cfg['dim']}D, width {cfg['width']}"
+        + (f", {cfg['layers']} layers" if meta["mode"] == "step" else "")
+        + f", {cfg['modes']} modes, {cfg['factorization']} weights\n"
+        f"device {meta['device']}; torch {meta['torch']}; neuraloperator {meta['neuraloperator'] or '-'}; "
+        f"ms: median of {cfg['repeats']} after {cfg['warmup']} warm-up\n"
+    )
     shown = [dict(r, finite=None if r.get("finite") is None else "yes" if r["finite"] else "NaN/inf") for r in rows]
     columns = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
     base = next((r["baseline"] for r in rows if r.get("baseline")), None)
-    notes = [f"speed-up and memory: against {base} at the same grid (memory: "
-             + ("peak CUDA memory" if meta["device_type"] == "cuda" else "activations saved for backward")
-             + "); rel.err: one forward pass against fp64, same weights and input."] if base else []
+    notes = (
+        [
+            f"speed-up and memory: against {base} at the same grid (memory: "
+            + ("peak CUDA memory" if meta["device_type"] == "cuda" else "activations saved for backward")
+            + "); rel.err: one forward pass against fp64, same weights and input."
+        ]
+        if base
+        else []
+    )
     notes += meta.get("notes", [])
     return head + format_table(shown, columns) + ("\n" + "\n".join(notes) if notes else "")
 
@@ -44,12 +65,14 @@ def memory_tables(result: dict, top: int = 12) -> str:
     parts = []
     for row in result["rows"]:
         if row.get("memory_report"):
-            parts.append(f"\nsaved for backward: {row['grid']}^{result['meta']['config']['dim']} batch {row['batch']} "
-                         f"{row['impl']}:{row['policy']}\n" + SavedTensorReport(row["memory_report"]).table(top))
+            parts.append(
+                f"\nsaved for backward: {row['grid']}^{result['meta']['config']['dim']} batch {row['batch']} "
+                f"{row['impl']}:{row['policy']}\n" + SavedTensorReport(row["memory_report"]).table(top)
+            )
     return "\n".join(parts)
 
 
-def save(result: dict, path: "str | Path") -> tuple[Path, Path]:
+def save(result: dict, path: str | Path) -> tuple[Path, Path]:
     """Write ``path`` (JSON) and a PNG beside it (same name, .png); return both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +82,7 @@ def save(result: dict, path: "str | Path") -> tuple[Path, Path]:
     return path, png
 
 
-def plot(result: dict, path: "str | Path") -> Path:
+def plot(result: dict, path: str | Path) -> Path:
     """Time per step and memory against grid size, one line per implementation, policy and backend."""
     import matplotlib.ticker
 
@@ -76,14 +99,19 @@ def plot(result: dict, path: "str | Path") -> Path:
     for k, (label, points) in enumerate(series.items()):
         points.sort(key=lambda r: r["grid"])
         grids = [r["grid"] for r in points]
-        style = dict(color=colors[k % len(colors)], marker="o", label=label,
-                     linestyle="--" if label.startswith("neuralop") else "-")
+        style = dict(
+            color=colors[k % len(colors)],
+            marker="o",
+            label=label,
+            linestyle="--" if label.startswith("neuralop") else "-",
+        )
         axes[0].plot(grids, [r["ms"] for r in points], **style)
         axes[1].plot(grids, [r.get(memory) or float("nan") for r in points], **style)
     dim = meta["config"]["dim"]
     grids = sorted({r["grid"] for r in rows})
-    for ax, ylabel in zip(axes, ["ms per step (median)",
-                                 "peak CUDA memory (MiB)" if memory == "peak_mib" else "activations saved (MiB)"]):
+    for ax, ylabel in zip(
+        axes, ["ms per step (median)", "peak CUDA memory (MiB)" if memory == "peak_mib" else "activations saved (MiB)"]
+    ):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(grids, [f"{g}^{dim}" for g in grids])

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Optional
 
 import torch
 
@@ -26,8 +26,19 @@ from ..spectral import resolve_backend
 from ..spectral.transforms import compute_dtype
 from ..train.losses import relative_l2_error
 from .accuracy import fp64_copy, layer_error, model_reference
-from .cases import (NEURALOP_PRECISIONS, Shape, activation_dtype, layer_step, neuralop_context, neuralop_fno,
-                    neuralop_layer, neuralop_version, our_fno, our_layer, training_step)
+from .cases import (
+    NEURALOP_PRECISIONS,
+    Shape,
+    activation_dtype,
+    layer_step,
+    neuralop_context,
+    neuralop_fno,
+    neuralop_layer,
+    neuralop_version,
+    our_fno,
+    our_layer,
+    training_step,
+)
 from .memory import saved_tensor_report
 from .timing import saved_mib, time_step
 
@@ -70,10 +81,18 @@ class BenchConfig:
         if self.mode not in MODES:
             raise ValueError(f"bench mode {self.mode!r}: choose one of {MODES}.")
         if len(self.batches) not in (1, len(self.grids)):
-            raise ValueError(f"give one batch size, or one per grid ({len(self.grids)} grids), "
-                             f"got {len(self.batches)}: {self.batches}.")
-        sizes = {"grids": min(self.grids, default=0), "batch": min(self.batches, default=0), "width": self.width,
-                 "layers": self.layers, "modes": self.modes, "repeats": self.repeats}
+            raise ValueError(
+                f"give one batch size, or one per grid ({len(self.grids)} grids), "
+                f"got {len(self.batches)}: {self.batches}."
+            )
+        sizes = {
+            "grids": min(self.grids, default=0),
+            "batch": min(self.batches, default=0),
+            "width": self.width,
+            "layers": self.layers,
+            "modes": self.modes,
+            "repeats": self.repeats,
+        }
         bad = [f"--{k} {v}" for k, v in sizes.items() if v < 1]
         bad += [f"--warmup {self.warmup}"] if self.warmup < 0 else []
         if bad:
@@ -82,7 +101,9 @@ class BenchConfig:
             raise ValueError(f"dim must be 1, 2 or 3, got {self.dim}.")
         too_small = [g for g in self.grids if g < self.modes]
         if too_small:
-            raise ValueError(f"grids {too_small} hold fewer than {self.modes} points; use --modes <= the smallest grid.")
+            raise ValueError(
+                f"grids {too_small} hold fewer than {self.modes} points; use --modes <= the smallest grid."
+            )
         for name in self.policies:
             get_policy(name)
         bad = [b for b in self.backends if b not in BACKENDS]
@@ -107,15 +128,28 @@ class BenchConfig:
 
     def command(self, out: str = "") -> str:
         """The ``lowprec bench`` command line that runs this configuration."""
+
         def join(values):
             return ",".join(str(v) for v in values) or "none"
 
-        parts = ["lowprec bench", f"--mode {self.mode}", f"--grids {join(self.grids)}", f"--batch {join(self.batches)}",
-                 f"--dim {self.dim}", f"--width {self.width}", f"--layers {self.layers}", f"--modes {self.modes}",
-                 f"--factorization {self.factorization}", f"--rank {self.rank:g}",
-                 f"--policies {join(self.policies)}", f"--compare {join(self.compare)}",
-                 f"--warmup {self.warmup}", f"--repeats {self.repeats}", f"--device {self.device}",
-                 f"--seed {self.seed}"] + ([f"--threads {self.threads}"] if self.threads else [])
+        parts = [
+            "lowprec bench",
+            f"--mode {self.mode}",
+            f"--grids {join(self.grids)}",
+            f"--batch {join(self.batches)}",
+            f"--dim {self.dim}",
+            f"--width {self.width}",
+            f"--layers {self.layers}",
+            f"--modes {self.modes}",
+            f"--factorization {self.factorization}",
+            f"--rank {self.rank:g}",
+            f"--policies {join(self.policies)}",
+            f"--compare {join(self.compare)}",
+            f"--warmup {self.warmup}",
+            f"--repeats {self.repeats}",
+            f"--device {self.device}",
+            f"--seed {self.seed}",
+        ] + ([f"--threads {self.threads}"] if self.threads else [])
         if self.backends:
             parts.append(f"--backends {join(self.backends)}")
         if self.compile:
@@ -131,15 +165,25 @@ class BenchConfig:
         return " ".join(parts)
 
     def shape(self, index: int) -> Shape:
-        return Shape(self.dim, self.width, self.layers, self.modes, self.grids[index], self.batch_at(index),
-                     self.factorization, self.rank)
+        return Shape(
+            self.dim,
+            self.width,
+            self.layers,
+            self.modes,
+            self.grids[index],
+            self.batch_at(index),
+            self.factorization,
+            self.rank,
+        )
 
 
 def backend_used(policy: PrecisionPolicy, shape: Shape, device: torch.device) -> str:
     """The backends the policy's transforms take on this grid: ``dft``, ``fft``, or ``fft/dft`` (forward/inverse)."""
     act = activation_dtype(policy)
-    used = [resolve_backend(policy.backend, shape.grid_shape, shape.n_modes, compute_dtype(d, act), device)
-            for d in (policy.transform_dtype, policy.contract_dtype)]
+    used = [
+        resolve_backend(policy.backend, shape.grid_shape, shape.n_modes, compute_dtype(d, act), device)
+        for d in (policy.transform_dtype, policy.contract_dtype)
+    ]
     return used[0] if used[0] == used[1] else "/".join(used)
 
 
@@ -166,10 +210,11 @@ def _guarded(row: dict, work: Callable[[], dict], device: torch.device) -> dict:
 @dataclass
 class _Grid:
     """Inputs shared by every case at one grid, so every row sees the same data and weights."""
+
     shape: Shape
     x: torch.Tensor
     y: torch.Tensor
-    reference: Optional[torch.Tensor] = None
+    reference: torch.Tensor | None = None
     rows: list = field(default_factory=list)
 
 
@@ -187,12 +232,20 @@ def _seeded(build: Callable[[], torch.nn.Module], seed: int, device: torch.devic
 
 
 # -- our cases ----------------------------------------------------------------------------------
-def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: bool, device: torch.device,
-          recompute: bool = False) -> dict:
+def _ours(
+    config: BenchConfig,
+    grid: _Grid,
+    policy: PrecisionPolicy,
+    compiled: bool,
+    device: torch.device,
+    recompute: bool = False,
+) -> dict:
     shape = dataclasses.replace(grid.shape, recompute=recompute)
-    row = {"impl": "lowprec" + ("+compile" if compiled else "") + ("+recompute" if recompute else ""),
-           "policy": policy.name,
-           "backend": f"{policy.backend}->{backend_used(policy, shape, device)}"}
+    row = {
+        "impl": "lowprec" + ("+compile" if compiled else "") + ("+recompute" if recompute else ""),
+        "policy": policy.name,
+        "backend": f"{policy.backend}->{backend_used(policy, shape, device)}",
+    }
 
     def work() -> dict:
         out = {}
@@ -221,6 +274,7 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
             def forward():
                 with policy:
                     return run(x.detach().requires_grad_())
+
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
         if config.memory_report:
@@ -273,7 +327,7 @@ def _call(module, context, x):
 
 
 @torch.no_grad()
-def _neuralop_error(module, build_full, context, x) -> Optional[float]:
+def _neuralop_error(module, build_full, context, x) -> float | None:
     # The same weights in a fp64 copy of the full-precision module.
     full = build_full().to(x.device)
     full.load_state_dict(module.state_dict())
@@ -285,13 +339,20 @@ def _neuralop_error(module, build_full, context, x) -> Optional[float]:
 
 
 def _timing_fields(timing, shape: Shape) -> dict:
-    return {"ms": timing.ms, "ms_min": timing.ms_min, "samples_per_s": 1e3 * shape.batch / timing.ms,
-            "warmup_s": timing.warmup_s, "peak_mib": timing.peak_mib, "finite": timing.finite}
+    return {
+        "ms": timing.ms,
+        "ms_min": timing.ms_min,
+        "samples_per_s": 1e3 * shape.batch / timing.ms,
+        "warmup_s": timing.warmup_s,
+        "peak_mib": timing.peak_mib,
+        "finite": timing.finite,
+    }
 
 
 # -- the loop -----------------------------------------------------------------------------------
 def _add_ratios(rows: list[dict]) -> None:
     """Speed-up and memory ratio of every row against the grid's baseline row."""
+
     def ok(row):
         return row is not None and "error" not in row
 
@@ -351,10 +412,16 @@ def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[
         del grid
         _cleanup(device)
     meta = {
-        "mode": config.mode, "lowprec": __version__, "torch": torch.__version__, "neuraloperator": version,
-        "device": describe_device(device), "device_type": device.type,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
-        "config": dataclasses.asdict(config), "notes": notes,
+        "mode": config.mode,
+        "lowprec": __version__,
+        "torch": torch.__version__,
+        "neuraloperator": version,
+        "device": describe_device(device),
+        "device_type": device.type,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "config": dataclasses.asdict(config),
+        "notes": notes,
         "policies": {name: PRESETS[name].to_dict() for name in config.policies if name in PRESETS},
     }
     return {"meta": meta, "rows": rows}

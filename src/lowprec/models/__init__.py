@@ -12,7 +12,27 @@ from .transformer import Attention, MatMul, Transformer, TransformerBlock
 from .unet import UNet, UNetBlock
 from .wrappers import Normalized
 
-__all__ = ["FNO", "TFNO", "FNOBlock", "ChannelMLP", "DomainPadding", "GridEmbedding", "mark_coordinate_input", "Normalized",
-           "UNet", "UNetBlock", "Transformer", "TransformerBlock", "Attention", "MatMul",
-           "PINN", "MLP", "InputTransform", "DeepONet", "PODDeepONet",
-           "register_model", "build_model", "available_models"]
+__all__ = [
+    "FNO",
+    "TFNO",
+    "FNOBlock",
+    "ChannelMLP",
+    "DomainPadding",
+    "GridEmbedding",
+    "mark_coordinate_input",
+    "Normalized",
+    "UNet",
+    "UNetBlock",
+    "Transformer",
+    "TransformerBlock",
+    "Attention",
+    "MatMul",
+    "PINN",
+    "MLP",
+    "InputTransform",
+    "DeepONet",
+    "PODDeepONet",
+    "register_model",
+    "build_model",
+    "available_models",
+]

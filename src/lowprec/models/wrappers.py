@@ -25,8 +25,9 @@ class Normalizer(Protocol):
 class Normalized(nn.Module):
     """``y = y_normalizer.decode(model(x_normalizer.encode(x)))``; either normalizer may be None."""
 
-    def __init__(self, model: nn.Module, x_normalizer: Normalizer | None = None,
-                 y_normalizer: Normalizer | None = None):
+    def __init__(
+        self, model: nn.Module, x_normalizer: Normalizer | None = None, y_normalizer: Normalizer | None = None
+    ):
         super().__init__()
         self.model, self.x_normalizer, self.y_normalizer = model, x_normalizer, y_normalizer
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 from .._hints import did_you_mean, problem_key
-
 from .advection import Advection, PODAdvection, advection_residual
 from .base import Box, Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
 from .burgers import Burgers, BurgersInverse, burgers_cole_hopf, burgers_fd, burgers_residual
@@ -25,19 +24,29 @@ from .diffusion_reaction import DiffusionReaction, diffusion_reaction_fd, dr_res
 from .kovasznay import Kovasznay, KovasznayInverse, kovasznay_exact, kovasznay_residual
 from .modes import TRAINING_MODES, TrainingMode, WeightCopies, get_mode
 from .regression import Regression
-from .train import RunResult, StepRecord, PhysicsTrainConfig, train
+from .train import PhysicsTrainConfig, RunResult, StepRecord, train
 
-PHYSICS_PROBLEMS: dict[str, type] = {cls.name: cls for cls in (
-    Regression, Burgers, BurgersInverse, Kovasznay, KovasznayInverse,
-    Advection, PODAdvection, DiffusionReaction)}
+PHYSICS_PROBLEMS: dict[str, type] = {
+    cls.name: cls
+    for cls in (
+        Regression,
+        Burgers,
+        BurgersInverse,
+        Kovasznay,
+        KovasznayInverse,
+        Advection,
+        PODAdvection,
+        DiffusionReaction,
+    )
+}
 
 
-def problem_names(kind: "str | None" = None) -> list[str]:
+def problem_names(kind: str | None = None) -> list[str]:
     """Names of the registered problems, optionally only those of one kind ("pinn" or "deeponet")."""
     return [n for n, cls in PHYSICS_PROBLEMS.items() if kind is None or cls.kind == kind]
 
 
-def get_problem(name: str, kind: "str | None" = None, **params) -> PhysicsProblem:
+def get_problem(name: str, kind: str | None = None, **params) -> PhysicsProblem:
     """Build a problem by name with parameters overriding its defaults, e.g. ``get_problem("burgers", nu=0.02)``.
 
     Hyphens read as underscores (``burgers-inverse``). Raises ValueError for an unknown name
@@ -54,16 +63,44 @@ def get_problem(name: str, kind: "str | None" = None, **params) -> PhysicsProble
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in params if k not in fields]
     if unknown:
-        raise ValueError(f"{cls.title}: unknown parameter(s) {unknown}; its parameters are "
-                         f"{', '.join(fields)}.")
+        raise ValueError(f"{cls.title}: unknown parameter(s) {unknown}; its parameters are {', '.join(fields)}.")
     return cls(**params)
 
 
 __all__ = [
-    "PHYSICS_PROBLEMS", "TRAINING_MODES", "get_problem", "get_mode", "TrainingMode", "WeightCopies",
-    "train", "PhysicsTrainConfig", "RunResult", "StepRecord", "PhysicsProblem", "Box", "Compute", "ResidualGuard",
-    "NonFiniteLossError", "Regression", "Burgers", "BurgersInverse", "Kovasznay", "KovasznayInverse",
-    "Advection", "PODAdvection", "DiffusionReaction", "burgers_cole_hopf", "burgers_fd", "burgers_residual",
-    "kovasznay_exact", "kovasznay_residual", "advection_residual", "diffusion_reaction_fd", "dr_residual",
-    "grad_norm", "underflow_share", "stalled_update_share", "residual_rounding",
+    "PHYSICS_PROBLEMS",
+    "TRAINING_MODES",
+    "get_problem",
+    "get_mode",
+    "TrainingMode",
+    "WeightCopies",
+    "train",
+    "PhysicsTrainConfig",
+    "RunResult",
+    "StepRecord",
+    "PhysicsProblem",
+    "Box",
+    "Compute",
+    "ResidualGuard",
+    "NonFiniteLossError",
+    "Regression",
+    "Burgers",
+    "BurgersInverse",
+    "Kovasznay",
+    "KovasznayInverse",
+    "Advection",
+    "PODAdvection",
+    "DiffusionReaction",
+    "burgers_cole_hopf",
+    "burgers_fd",
+    "burgers_residual",
+    "kovasznay_exact",
+    "kovasznay_residual",
+    "advection_residual",
+    "diffusion_reaction_fd",
+    "dr_residual",
+    "grad_norm",
+    "underflow_share",
+    "stalled_update_share",
+    "residual_rounding",
 ]

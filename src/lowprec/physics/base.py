@@ -32,8 +32,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Sequence, Union
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -87,8 +88,9 @@ class Box:
 
     def __post_init__(self):
         if not len(self.names) == len(self.lo) == len(self.hi):
-            raise ValueError(f"Box names {self.names}, lo {self.lo} and hi {self.hi} must have one entry per "
-                             "coordinate.")
+            raise ValueError(
+                f"Box names {self.names}, lo {self.lo} and hi {self.hi} must have one entry per coordinate."
+            )
         if any(hi <= lo for lo, hi in zip(self.lo, self.hi)):
             raise ValueError(f"Box needs hi > lo in every coordinate, got lo={self.lo}, hi={self.hi}.")
 
@@ -133,8 +135,10 @@ class Box:
     def check(self, points: torch.Tensor, what: str, problem: str, tol: float = 1e-6) -> None:
         """Raise ValueError naming the points that lie outside the box."""
         if points.ndim != 2 or points.shape[1] != self.dim:
-            raise ValueError(f"{problem}: {what} must be an (N, {self.dim}) tensor of ({', '.join(self.names)}) "
-                             f"points, got shape {tuple(points.shape)}.")
+            raise ValueError(
+                f"{problem}: {what} must be an (N, {self.dim}) tensor of ({', '.join(self.names)}) "
+                f"points, got shape {tuple(points.shape)}."
+            )
         if not bool(torch.isfinite(points).all()):
             raise ValueError(f"{problem}: {what} contain inf/NaN coordinates.")
         lo = torch.tensor(self.lo, dtype=points.dtype) - tol
@@ -146,7 +150,8 @@ class Box:
             raise ValueError(
                 f"{problem}: {int(outside.sum())} of {len(points)} {what} lie outside the domain "
                 f"({self}), e.g. point {idx}: ({example}). Sample them inside the domain "
-                f"(Box.sample), or clip them with points.clamp(lo, hi).")
+                f"(Box.sample), or clip them with points.clamp(lo, hi)."
+            )
 
 
 class ResidualGuard:
@@ -160,8 +165,14 @@ class ResidualGuard:
         max_retries: recomputations of one step's loss before giving up.
     """
 
-    def __init__(self, enabled: bool = True, backoff: float = 0.125, growth_interval: int = 1000,
-                 min_scale: float = 2.0 ** -24, max_retries: int = 8):
+    def __init__(
+        self,
+        enabled: bool = True,
+        backoff: float = 0.125,
+        growth_interval: int = 1000,
+        min_scale: float = 2.0**-24,
+        max_retries: int = 8,
+    ):
         self.enabled = enabled
         self.backoff, self.growth_interval = backoff, growth_interval
         self.min_scale, self.max_retries = min_scale, max_retries
@@ -174,7 +185,7 @@ class ResidualGuard:
             return 1.0
         return self.scales.setdefault(term, 1.0)
 
-    def key_of(self, term: str) -> Optional[str]:
+    def key_of(self, term: str) -> str | None:
         """The scale that loss term ``term`` uses: a key equal to it or a prefix ``key + "_"``."""
         for key in self.scales:
             if term == key or term.startswith(key + "_"):
@@ -227,11 +238,11 @@ class Compute:
         guard: residual guard (``None``: every residual scale is 1).
     """
 
-    def __init__(self, net: nn.Module, dtype: torch.dtype, guard: Optional[ResidualGuard] = None):
+    def __init__(self, net: nn.Module, dtype: torch.dtype, guard: ResidualGuard | None = None):
         self.net, self.dtype, self.guard = net, dtype, guard
         #: When a list, every residual a loss term squares is appended to it (detached, fp64, in
         #: call order): :func:`lowprec.physics.diagnostics.residual_rounding` compares two passes.
-        self.residuals: Optional[list] = None
+        self.residuals: list | None = None
 
     def _record(self, r: torch.Tensor) -> torch.Tensor:
         if self.residuals is not None:
@@ -290,11 +301,11 @@ class PhysicsProblem(abc.ABC):
     """A physics problem with a reference solution. Subclasses are frozen dataclasses."""
 
     name: ClassVar[str]
-    kind: ClassVar[str]            # "pinn" or "deeponet"
+    kind: ClassVar[str]  # "pinn" or "deeponet"
     title: ClassVar[str]
     default_steps: ClassVar[int] = 10000
     default_lr: ClassVar[float] = 1e-3
-    default_lr_decay: ClassVar[float] = 1.0   # final lr / initial lr (exponential decay)
+    default_lr_decay: ClassVar[float] = 1.0  # final lr / initial lr (exponential decay)
     default_eval_every: ClassVar[int] = 500
 
     @abc.abstractmethod

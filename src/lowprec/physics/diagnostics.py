@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -78,8 +78,9 @@ def underflow_share(grads: Iterable[torch.Tensor], dtype: torch.dtype = torch.fl
 
 
 @torch.no_grad()
-def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor],
-                         dtype: torch.dtype = torch.float16) -> float:
+def stalled_update_share(
+    before: Sequence[torch.Tensor], after: Sequence[torch.Tensor], dtype: torch.dtype = torch.float16
+) -> float:
     """Share of weights whose value in ``dtype`` an update ``after - before`` leaves unchanged.
 
     before / after: the weights before and after the optimizer step (any dtype).
@@ -117,11 +118,13 @@ def residual_rounding(problem: PhysicsProblem, master: nn.Module, mode: Training
     passes = []
     low = WeightCopies(copy.deepcopy(master), mode)
     low.sync()
-    for net, dtype, policy in ((low.working, mode.compute_dtype, mode.policy),
-                               (copy.deepcopy(master).double(), torch.float64, None)):
+    for net, dtype, policy in (
+        (low.working, mode.compute_dtype, mode.policy),
+        (copy.deepcopy(master).double(), torch.float64, None),
+    ):
         c = Compute(net, dtype)
         c.residuals = []
-        with torch.enable_grad(), (policy or contextlib.nullcontext()):
+        with torch.enable_grad(), policy or contextlib.nullcontext():
             problem.loss_terms(c, batch)
         passes.append(c.residuals)
     low_r, ref_r = passes

@@ -7,7 +7,7 @@ first example of Hayford et al. (2024).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ class Regression(PhysicsProblem):
     def build_model(self, seed: int) -> nn.Module:
         return PINN(1, 1, self.width, self.depth, self.activation, bounds=self.domain.bounds, seed=seed)
 
-    def training_data(self, seed: int, points: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, points: torch.Tensor | None = None) -> dict:
         x = self.domain.sample(self.n_train, seed) if points is None else points
         self.domain.check(x, "training points", self.title)
         return {"x": x}

@@ -13,7 +13,7 @@ never silently computes something else.
 from __future__ import annotations
 
 import logging
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 

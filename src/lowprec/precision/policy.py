@@ -75,7 +75,7 @@ import contextlib
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -110,10 +110,10 @@ class PrecisionPolicy:
     """
 
     name: str = "full"
-    autocast_dtype: Optional[torch.dtype] = None
+    autocast_dtype: torch.dtype | None = None
     transform_dtype: torch.dtype = torch.float32
     contract_dtype: torch.dtype = torch.float32
-    stabilizer: Optional[str] = None
+    stabilizer: str | None = None
     loss_scaling: bool = False
     on_overflow: str = "skip"
     backend: str = "auto"
@@ -122,37 +122,42 @@ class PrecisionPolicy:
         for field in ("transform_dtype", "contract_dtype"):
             dtype = getattr(self, field)
             if dtype not in _FLOAT_DTYPES:
-                raise ValueError(f"PrecisionPolicy.{field}={dtype} is not a real floating dtype; "
-                                 f"use one of {_FLOAT_DTYPES}.")
+                raise ValueError(
+                    f"PrecisionPolicy.{field}={dtype} is not a real floating dtype; use one of {_FLOAT_DTYPES}."
+                )
         if self.autocast_dtype not in (None, torch.float16, torch.bfloat16):
-            raise ValueError(f"PrecisionPolicy.autocast_dtype={self.autocast_dtype}: autocast runs in "
-                             "torch.float16 or torch.bfloat16; use None for no autocast.")
+            raise ValueError(
+                f"PrecisionPolicy.autocast_dtype={self.autocast_dtype}: autocast runs in "
+                "torch.float16 or torch.bfloat16; use None for no autocast."
+            )
         if self.stabilizer not in (None, *STABILIZERS):
             raise ValueError(f"unknown stabilizer {self.stabilizer!r}; choose one of {STABILIZERS} or None.")
         if self.on_overflow not in OVERFLOW_ACTIONS:
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose one of {OVERFLOW_ACTIONS}.")
         if self.backend not in BACKENDS:
-            raise ValueError(f"unknown spectral backend {self.backend!r}; choose one of {BACKENDS} "
-                             "('auto' picks the DFT or the FFT per layer and grid).")
+            raise ValueError(
+                f"unknown spectral backend {self.backend!r}; choose one of {BACKENDS} "
+                "('auto' picks the DFT or the FFT per layer and grid)."
+            )
 
     @property
     def is_reduced(self) -> bool:
         """True when any part runs below fp32."""
         low = (torch.float16, torch.bfloat16)
-        return (self.autocast_dtype is not None or self.transform_dtype in low
-                or self.contract_dtype in low)
+        return self.autocast_dtype is not None or self.transform_dtype in low or self.contract_dtype in low
 
-    def replace(self, **changes: Any) -> "PrecisionPolicy":
+    def replace(self, **changes: Any) -> PrecisionPolicy:
         """A copy with some fields changed, e.g. ``get_policy('mixed').replace(stabilizer=None)``."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         def show(v):
             return str(v).replace("torch.", "") if isinstance(v, torch.dtype) else v
+
         return {f.name: show(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     # -- context -----------------------------------------------------------------------------
-    def __enter__(self) -> "PrecisionPolicy":
+    def __enter__(self) -> PrecisionPolicy:
         stack = contextlib.ExitStack()
         enabled = self.autocast_dtype is not None
         # Autocast is per device type; enter every one that can hold the model so the same
@@ -198,7 +203,7 @@ def current_policy() -> PrecisionPolicy:
     return stack[-1][0] if stack else FULL
 
 
-def active_policy() -> Optional[PrecisionPolicy]:
+def active_policy() -> PrecisionPolicy | None:
     """The innermost policy entered with ``with policy:``, or None outside any (where plain
     ``torch.autocast`` may be in charge)."""
     stack = _state().stack
@@ -220,7 +225,7 @@ PRESETS: dict[str, PrecisionPolicy] = {
 }
 
 
-def get_policy(policy: "str | PrecisionPolicy") -> PrecisionPolicy:
+def get_policy(policy: str | PrecisionPolicy) -> PrecisionPolicy:
     """Look up a preset by name (a policy object is returned unchanged).
 
     Raises:

@@ -6,7 +6,19 @@ from .metrics import SavedTensorMeter
 from .trainer import TrainConfig, Trainer, evaluate, read_metrics
 
 __all__ = [
-    "TrainConfig", "Trainer", "evaluate", "read_metrics", "RelativeL2Loss",
-    "RelativeH1Loss", "make_loss", "relative_l2", "relative_h1", "SavedTensorMeter",
-    "load_checkpoint", "save_checkpoint", "CheckpointError", "load_latest", "save_rotating",
+    "TrainConfig",
+    "Trainer",
+    "evaluate",
+    "read_metrics",
+    "RelativeL2Loss",
+    "RelativeH1Loss",
+    "make_loss",
+    "relative_l2",
+    "relative_h1",
+    "SavedTensorMeter",
+    "load_checkpoint",
+    "save_checkpoint",
+    "CheckpointError",
+    "load_latest",
+    "save_rotating",
 ]

@@ -24,7 +24,6 @@ import logging
 import os
 import random
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ def checkpoint_names(keep: int) -> list[str]:
     return [LATEST] + [f"checkpoint.{i}.pt" for i in range(1, keep)]
 
 
-def sha256(path: "str | Path") -> str:
+def sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -54,18 +53,18 @@ def sha256(path: "str | Path") -> str:
     return digest.hexdigest()
 
 
-def has_checkpoint(run_dir: "str | Path") -> bool:
+def has_checkpoint(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` holds any checkpoint file (good or not)."""
     run_dir = Path(run_dir)
     return (run_dir / MANIFEST).is_file() or any(run_dir.glob("checkpoint*.pt"))
 
 
-def save_checkpoint(path: "str | Path", state: dict) -> None:
+def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write one checkpoint file atomically (no rotation, no manifest; see :func:`save_rotating`)."""
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def save_rotating(run_dir: "str | Path", state: dict, keep: int = 2) -> Path:
+def save_rotating(run_dir: str | Path, state: dict, keep: int = 2) -> Path:
     """Save ``state`` as ``run_dir/checkpoint.pt``, keeping the previous ``keep - 1`` and a checksum manifest."""
     if keep < 1:
         raise ValueError(f"keep={keep}: keep at least one checkpoint.")
@@ -92,7 +91,7 @@ def save_rotating(run_dir: "str | Path", state: dict, keep: int = 2) -> Path:
     return path
 
 
-def _read_manifest(run_dir: Path) -> Optional[list[dict]]:
+def _read_manifest(run_dir: Path) -> list[dict] | None:
     """The manifest's entries, or None when there is no readable manifest."""
     try:
         entries = json.loads((run_dir / MANIFEST).read_text())["checkpoints"]
@@ -101,7 +100,7 @@ def _read_manifest(run_dir: Path) -> Optional[list[dict]]:
         return None
 
 
-def _load_checked(path: Path, expected: Optional[set], map_location) -> dict:
+def _load_checked(path: Path, expected: set | None, map_location) -> dict:
     """Load one file; raise CheckpointError saying what is wrong with it."""
     if expected is not None and sha256(path) not in expected:
         raise CheckpointError("its checksum is not in the manifest (damaged or replaced)")
@@ -109,19 +108,22 @@ def _load_checked(path: Path, expected: Optional[set], map_location) -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to read is a damaged file, named to the user
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"it cannot be read as a weights-only checkpoint ({type(e).__name__}: "
-                              f"{reason[:160]})") from None
+        raise CheckpointError(
+            f"it cannot be read as a weights-only checkpoint ({type(e).__name__}: {reason[:160]})"
+        ) from None
     if not isinstance(state, dict) or "epoch" not in state:
         raise CheckpointError("it is not a lowprec training checkpoint")
     return state
 
 
-def load_checkpoint(path: "str | Path", map_location="cpu") -> dict:
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """One checkpoint file, read weights-only (no code runs); checked against its directory's manifest if listed."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train without --resume first, or point --resume "
-                                "at a run directory containing checkpoint.pt.")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; train without --resume first, or point --resume "
+            "at a run directory containing checkpoint.pt."
+        )
     entries = _read_manifest(path.parent)
     # A file the manifest lists must match one of its checksums; any other file is the caller's own.
     listed = entries is not None and any(e["file"] == path.name for e in entries)
@@ -129,11 +131,12 @@ def load_checkpoint(path: "str | Path", map_location="cpu") -> dict:
     try:
         return _load_checked(path, expected, map_location)
     except CheckpointError as e:
-        raise CheckpointError(f"checkpoint {path} is unusable: {e}; delete it, or resume from another "
-                              "checkpoint of the run.") from None
+        raise CheckpointError(
+            f"checkpoint {path} is unusable: {e}; delete it, or resume from another checkpoint of the run."
+        ) from None
 
 
-def load_latest(run_dir: "str | Path", map_location="cpu") -> tuple[dict, Path]:
+def load_latest(run_dir: str | Path, map_location="cpu") -> tuple[dict, Path]:
     """The newest good checkpoint in ``run_dir`` and its path, falling back past damaged ones.
 
     Each damaged file is named in one warning; if no file is good, a CheckpointError names them all.
@@ -143,8 +146,10 @@ def load_latest(run_dir: "str | Path", map_location="cpu") -> tuple[dict, Path]:
     expected = {e["sha256"] for e in entries} if entries is not None else None
     candidates = sorted(run_dir.glob("checkpoint*.pt"), key=_rank)
     if not candidates:
-        raise FileNotFoundError(f"no checkpoint in {run_dir}; train without --resume first, or point --resume "
-                                "at a run directory containing checkpoint.pt.")
+        raise FileNotFoundError(
+            f"no checkpoint in {run_dir}; train without --resume first, or point --resume "
+            "at a run directory containing checkpoint.pt."
+        )
     problems = []
     for path in candidates:
         try:
@@ -154,15 +159,17 @@ def load_latest(run_dir: "str | Path", map_location="cpu") -> tuple[dict, Path]:
             log.warning("checkpoint %s is unusable (%s); trying the previous one.", path, e)
             continue
         return state, path
-    raise CheckpointError(f"no usable checkpoint in {run_dir} ({'; '.join(problems)}); delete the damaged files "
-                          "and start the run again without --resume.")
+    raise CheckpointError(
+        f"no usable checkpoint in {run_dir} ({'; '.join(problems)}); delete the damaged files "
+        "and start the run again without --resume."
+    )
 
 
 def _rank(path: Path) -> tuple[int, str]:
     """checkpoint.pt first, then checkpoint.1.pt, checkpoint.2.pt, ...; unknown names last."""
     if path.name == LATEST:
         return 0, ""
-    middle = path.name[len("checkpoint."):-len(".pt")]
+    middle = path.name[len("checkpoint.") : -len(".pt")]
     return (int(middle), "") if middle.isdigit() else (1 << 30, path.name)
 
 
@@ -172,10 +179,17 @@ def rng_state() -> dict:
     version, internal, gauss_next = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                  "gauss": float(gauss)},
-        "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
-                   "gauss_next": gauss_next},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {
+            "version": int(version),
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

@@ -8,7 +8,7 @@ accurately measured loss.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -53,8 +53,9 @@ def _gradients(u: torch.Tensor, dim: int, lengths: Sequence[float], periodic: bo
     return out
 
 
-def relative_h1(pred: torch.Tensor, target: torch.Tensor, dim: int, lengths: Sequence[float] = None,
-                periodic: bool = False) -> torch.Tensor:
+def relative_h1(
+    pred: torch.Tensor, target: torch.Tensor, dim: int, lengths: Sequence[float] = None, periodic: bool = False
+) -> torch.Tensor:
     """Per-sample relative H1 error; shape (batch,).
 
     sqrt(||e||^2 + ||grad e||^2) / sqrt(||v||^2 + ||grad v||^2), with e = pred - target,

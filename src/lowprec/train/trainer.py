@@ -25,9 +25,10 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -65,13 +66,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     adam_eps: float = 1e-8
     scheduler: str = "cosine"
-    scheduler_t_max: Optional[int] = None
+    scheduler_t_max: int | None = None
     step_size: int = 100
     gamma: float = 0.5
     loss: str = "l2"
     precision: Precision = "full"
-    on_overflow: Optional[str] = None
-    init_loss_scale: float = 2.0 ** 16
+    on_overflow: str | None = None
+    init_loss_scale: float = 2.0**16
     max_skipped_steps: int = 25
     seed: int = 0
     device: str = "auto"
@@ -81,15 +82,19 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs, batch_size and eval_batch_size must be positive.")
         if not self.lr > 0 or self.weight_decay < 0 or not self.adam_eps > 0 or not self.init_loss_scale > 0:
-            raise ValueError(f"lr={self.lr}, adam_eps={self.adam_eps} and init_loss_scale={self.init_loss_scale} "
-                             f"must be positive, weight_decay={self.weight_decay} non-negative.")
+            raise ValueError(
+                f"lr={self.lr}, adam_eps={self.adam_eps} and init_loss_scale={self.init_loss_scale} "
+                f"must be positive, weight_decay={self.weight_decay} non-negative."
+            )
         if self.optimizer not in ("adam", "adamw"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'adamw'.")
         if self.scheduler not in ("cosine", "step", "none"):
             raise ValueError(f"unknown scheduler {self.scheduler!r}; choose 'cosine', 'step' or 'none'.")
         if self.scheduler_t_max is not None and self.scheduler_t_max < 1:
-            raise ValueError(f"scheduler_t_max={self.scheduler_t_max}: the cosine schedule's length in epochs "
-                             "must be >= 1 (unset: the number of epochs).")
+            raise ValueError(
+                f"scheduler_t_max={self.scheduler_t_max}: the cosine schedule's length in epochs "
+                "must be >= 1 (unset: the number of epochs)."
+            )
         if self.on_overflow not in (None, "skip", "raise"):
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
         make_loss(self.loss, 1)
@@ -105,6 +110,7 @@ def as_schedule(precision: Precision) -> PrecisionSchedule:
 
 
 # -- batches -------------------------------------------------------------------------------------
+
 
 def take(dataset, index) -> tuple[torch.Tensor, torch.Tensor] | dict[str, torch.Tensor]:
     """Samples ``index`` (slice or index tensor) of a data set: ``dataset.batch(index)`` where it has one
@@ -130,8 +136,13 @@ def on_grid(dataset) -> bool:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full", batch_size: int = 64,
-             device: Optional[torch.device] = None) -> dict:
+def evaluate(
+    model: nn.Module,
+    dataset,
+    policy: str | PrecisionPolicy = "full",
+    batch_size: int = 64,
+    device: torch.device | None = None,
+) -> dict:
     """Mean relative L2 and (for targets on a grid) H1 errors of ``model`` on ``dataset`` under ``policy``.
 
     The H1 derivatives wrap round when ``dataset.grid == "periodic"``.
@@ -194,9 +205,15 @@ class Trainer:
             (``checkpoint.pt``, ``checkpoint.1.pt``, ...; see :mod:`lowprec.train.checkpoint`).
     """
 
-    def __init__(self, model: nn.Module, train_set, test_sets: Mapping[str, object] = None,
-                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None,
-                 keep_checkpoints: int = 2):
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set,
+        test_sets: Mapping[str, object] = None,
+        config: TrainConfig = TrainConfig(),
+        out_dir: str | Path | None = None,
+        keep_checkpoints: int = 2,
+    ):
         self.config = config
         self.keep_checkpoints = keep_checkpoints
         self.device = resolve_device(config.device)
@@ -204,8 +221,10 @@ class Trainer:
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
         if config.loss == "h1" and not on_grid(train_set):
-            raise ValueError("loss 'h1' needs targets on a grid, and this data set has grid=None (points); use "
-                             "loss 'l2', or give the data set its grid ('nodes' or 'periodic').")
+            raise ValueError(
+                "loss 'h1' needs targets on a grid, and this data set has grid=None (points); use "
+                "loss 'l2', or give the data set its grid ('nodes' or 'periodic')."
+            )
         self.loss_fn = make_loss(config.loss, train_set.y.ndim - 2, periodic=is_periodic(train_set))
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(parameter_groups(model, config.weight_decay), lr=config.lr, eps=config.adam_eps)
@@ -227,7 +246,7 @@ class Trainer:
         policy = self.schedule.policy_at(epoch, self.config.epochs)
         return policy.replace(on_overflow=self.config.on_overflow) if self.config.on_overflow else policy
 
-    def _step(self, args: tuple, named: dict, y, policy: PrecisionPolicy, meter) -> Optional[float]:
+    def _step(self, args: tuple, named: dict, y, policy: PrecisionPolicy, meter) -> float | None:
         """One optimizer step on ``model(*args, **named)`` against ``y``; returns the loss, or None when skipped."""
         self.scaler.enabled = policy.loss_scaling
         self.optimizer.zero_grad(set_to_none=True)
@@ -250,8 +269,9 @@ class Trainer:
         self._consecutive_skips = 0
         return loss_value
 
-    def _overflow(self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str],
-                  loss_value: float) -> None:
+    def _overflow(
+        self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str], loss_value: float
+    ) -> None:
         """Name the layer, the cause (forward or backward pass) and the remedies that fit it; skip or raise."""
         where = f"epoch {self.epoch + 1} step {self._step_in_epoch + 1}"
         scaling = self.scaler.enabled
@@ -261,23 +281,31 @@ class Trainer:
                 found = first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
             message = f"{where}: under policy '{policy.name}' ({state}), the forward pass produced inf/NaN in {layer}."
-            remedy = (" Loss scaling cannot fix a forward overflow. Remedies: normalize the input (data.normalize:"
-                      " true, or a UnitGaussianNormalizer), a stabilizer (policy.replace(stabilizer='tanh')), or a"
-                      " wider dtype (a bf16 policy such as 'mixed_bf16', or 'full').")
+            remedy = (
+                " Loss scaling cannot fix a forward overflow. Remedies: normalize the input (data.normalize:"
+                " true, or a UnitGaussianNormalizer), a stabilizer (policy.replace(stabilizer='tanh')), or a"
+                " wider dtype (a bf16 policy such as 'mixed_bf16', or 'full')."
+            )
             action = f"keeping the loss scale at {self.scaler.scale_value:g}" if scaling else "nothing to rescale"
         else:
             modules = list(dict.fromkeys(module_of(n) for n in bad_params))
             listed = f"{', '.join(modules[:4])}{'...' if len(modules) > 4 else ''}"
-            message = (f"{where}: under policy '{policy.name}' ({state}), the backward pass produced inf/NaN "
-                       f"gradients in {modules[-1]} (first reached by the backward pass; {len(modules)} module(s) "
-                       f"affected: {listed}).")
+            message = (
+                f"{where}: under policy '{policy.name}' ({state}), the backward pass produced inf/NaN "
+                f"gradients in {modules[-1]} (first reached by the backward pass; {len(modules)} module(s) "
+                f"affected: {listed})."
+            )
             if scaling:
-                remedy = (" Remedies: a lower init_loss_scale or learning rate, a stabilizer "
-                          "(policy.replace(stabilizer='tanh')), or a bf16 policy.")
+                remedy = (
+                    " Remedies: a lower init_loss_scale or learning rate, a stabilizer "
+                    "(policy.replace(stabilizer='tanh')), or a bf16 policy."
+                )
                 action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}"
             else:
-                remedy = (" Remedies: loss scaling (policy.replace(loss_scaling=True), or the 'mixed'/'amp' "
-                          "policies), a lower learning rate, or a bf16 policy.")
+                remedy = (
+                    " Remedies: loss scaling (policy.replace(loss_scaling=True), or the 'mixed'/'amp' "
+                    "policies), a lower learning rate, or a bf16 policy."
+                )
                 action = "loss scaling is off"
         self._consecutive_skips += 1
         self._skipped += 1
@@ -288,14 +316,15 @@ class Trainer:
         log.warning("%s Skipping the step (%s).%s", message, action, remedy)
 
     # -- epochs --------------------------------------------------------------------------------
-    def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
+    def fit(self, max_epochs: int | None = None) -> list[dict]:
         """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
         cfg, data = self.config, self.train_set
         n = len(data.y)
         steps_per_epoch = -(-n // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
-        bar = progress_bar(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
-                           disable=not cfg.progress)
+        bar = progress_bar(
+            total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step", disable=not cfg.progress
+        )
         self._consecutive_skips = 0
         try:
             while self.epoch < last:
@@ -322,8 +351,7 @@ class Trainer:
         bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs} [{policy.name}]")
         for self._step_in_epoch, idx in enumerate(order.split(cfg.batch_size)):
             args, named, y = unpack(take(data, idx), self.device)
-            loss = self._step(args, named, y, policy,
-                              meter if self._step_in_epoch == 0 else contextlib.nullcontext())
+            loss = self._step(args, named, y, policy, meter if self._step_in_epoch == 0 else contextlib.nullcontext())
             if loss is not None:
                 losses.append(loss * len(idx))
                 seen += len(idx)
@@ -368,7 +396,7 @@ class Trainer:
             "history": self.history,
         }
 
-    def save(self, path: "str | Path") -> None:
+    def save(self, path: str | Path) -> None:
         """Write a checkpoint atomically (temporary file, fsync, rename).
 
         A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
@@ -380,7 +408,7 @@ class Trainer:
         else:
             save_checkpoint(path, self.state_dict())
 
-    def resume(self, path: "str | Path") -> "Trainer":
+    def resume(self, path: str | Path) -> Trainer:
         """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
 
         Loading runs no code (weights only). In a run directory a damaged newest checkpoint is
@@ -396,8 +424,10 @@ class Trainer:
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
-            raise ValueError(f"checkpoint {path} was written with a different configuration ({diffs}); "
-                             "resume with the original settings, or start a new run in another directory.")
+            raise ValueError(
+                f"checkpoint {path} was written with a different configuration ({diffs}); "
+                "resume with the original settings, or start a new run in another directory."
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -414,10 +444,12 @@ def format_record(record: dict) -> str:
     """One line per epoch for the console."""
     tests = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.endswith("_l2") or k.endswith("_h1"))
     skipped = f" skipped={record['skipped_steps']}" if record.get("skipped_steps") else ""
-    return (f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
-            f"{record['seconds']:.1f}s{skipped}")
+    return (
+        f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
+        f"{record['seconds']:.1f}s{skipped}"
+    )
 
 
-def read_metrics(path: "str | Path") -> list[dict]:
+def read_metrics(path: str | Path) -> list[dict]:
     """Read a ``metrics.jsonl`` file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
