@@ -10,23 +10,9 @@ import pytest
 import lowprec
 from lowprec.cli import build_parser, main
 
-TINY = [
-    "--resolution",
-    "17",
-    "--n-train",
-    "8",
-    "--n-test",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--n-modes",
-    "4",
-    "--n-layers",
-    "2",
-    "--batch-size",
-    "4",
-    "--no-progress",
-]
+from . import tiny
+
+TINY = tiny.TRAIN
 
 
 @pytest.fixture(autouse=True)

@@ -5,25 +5,9 @@ import pytest
 
 from lowprec.cli import main
 
-TINY = [
-    "--resolution",
-    "17",
-    "--n-train",
-    "8",
-    "--n-test",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--n-modes",
-    "4",
-    "--n-layers",
-    "2",
-    "--batch-size",
-    "4",
-    "--epochs",
-    "1",
-    "--no-progress",
-]
+from . import tiny
+
+TINY = tiny.TRAIN[:-1] + ["--epochs", "1", "--no-progress"]
 
 FILES = {
     "bad.yaml": "train:\n  epochs: [1\n",

@@ -11,48 +11,12 @@ import pytest
 from lowprec.cli import main
 from lowprec.train.checkpoint import MANIFEST, sha256
 
+from . import tiny
 from .train.test_checkpoint import plant
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-TINY = [
-    "--resolution",
-    "17",
-    "--n-train",
-    "8",
-    "--n-test",
-    "4",
-    "--hidden-channels",
-    "8",
-    "--n-modes",
-    "4",
-    "--n-layers",
-    "2",
-    "--batch-size",
-    "4",
-    "--no-progress",
-]
-STUDY = [
-    "--resolution",
-    "17",
-    "--n-train",
-    "8",
-    "--n-test",
-    "4",
-    "--width",
-    "4",
-    "--depth",
-    "1",
-    "--n-modes",
-    "2",
-    "--epochs",
-    "1",
-    "--qat-epochs",
-    "0",
-    "--batch-size",
-    "8",
-    "--calib-batches",
-    "1",
-]
+TINY = tiny.TRAIN
+STUDY = tiny.STUDY + ["--qat-epochs", "0", "--batch-size", "8"]
 
 
 @pytest.fixture(autouse=True)

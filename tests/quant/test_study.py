@@ -9,6 +9,8 @@ from lowprec.cli import main
 from lowprec.quant import study
 from lowprec.quant.study import StudyConfig, pareto_front, run_sweep, upsample
 
+from .. import tiny
+
 TINY = dict(
     resolution=17,
     n_train=16,
@@ -106,30 +108,7 @@ def test_other_models_run_a_point(model):
 
 
 def test_cli_quantize_and_pareto(tmp_path, capsys, one_thread):  # --threads 1 sets torch's count
-    flags = [
-        "--resolution",
-        "17",
-        "--n-train",
-        "8",
-        "--n-test",
-        "4",
-        "--width",
-        "4",
-        "--depth",
-        "1",
-        "--n-modes",
-        "2",
-        "--epochs",
-        "1",
-        "--qat-epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--calib-batches",
-        "1",
-        "--threads",
-        "1",
-    ]
+    flags = [*tiny.STUDY, "--threads", "1"]
     assert main(["quantize", *flags, "--preset", "w8a8", "--factor", "2", "--int8", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "BOPs" in out and "int8 kernels" in out and (tmp_path / "quantize_w8a8_r2.json").is_file()
@@ -146,30 +125,7 @@ def test_identity_reads_back_equal_so_sweeps_with_problem_params_resume():
 
 
 def test_a_rejected_pareto_run_leaves_the_folder_as_it_was(tmp_path, capsys, one_thread):
-    flags = [
-        "--resolution",
-        "17",
-        "--n-train",
-        "8",
-        "--n-test",
-        "4",
-        "--width",
-        "4",
-        "--depth",
-        "1",
-        "--n-modes",
-        "2",
-        "--epochs",
-        "1",
-        "--qat-epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--calib-batches",
-        "1",
-        "--presets",
-        "float",
-    ]
+    flags = [*tiny.STUDY, "--presets", "float"]
     out = tmp_path / "sweep"
     # Rejected after the data is read (3 does not divide 16 cells) and before it (no such dataset).
     assert main(["pareto", *flags, "--factors", "1", "3", "--out", str(out)]) == 2
