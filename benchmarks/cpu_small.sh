@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The CPU figures in BENCHMARKS.md: small sizes, one thread (steadier on a shared machine).
-# Run from the repository root:  bash benchmarks/cpu_small.sh   (about 15 minutes on 2 busy cores)
+# The CPU figures of benchmarks/results/bench_cpu.md: small sizes, one thread (steadier on a shared machine).
+# Run from the repository root:  bash benchmarks/cpu_small.sh   (about 15 minutes on 2 busy cores),
+# then python benchmarks/make_tables.py to regenerate the tables from the new JSON.
 set -euo pipefail
 out=benchmarks/results
 common="--device cpu --threads 1 --width 32 --modes 16 --batch 4"

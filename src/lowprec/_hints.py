@@ -1,5 +1,6 @@
 """The "did you mean" hint that every name lookup in lowprec (policies, presets, problems, config
-keys, modes) appends to its error, so that a typo is answered the same way everywhere."""
+keys, modes) appends to its error, so that a typo is answered the same way everywhere; and the
+one spelling rule for problem names (hyphens or underscores)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,8 @@ def lookup(table: dict, name: object, what: str, build: str):
         f"unknown {what} {name!r}.{did_you_mean(name, table)} Choose one of {', '.join(table)}; "
         f"or build one with {build}."
     )
+
+
+def problem_key(name: str) -> str:
+    """A problem's registry key: hyphens read as underscores, so ``navier-stokes`` names ``navier_stokes``."""
+    return name.replace("-", "_") if isinstance(name, str) else name

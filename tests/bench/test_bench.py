@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lowprec.bench import BenchConfig, run_bench
-from lowprec.bench.report import format_table
+from lowprec.bench.report import bench_table
 from lowprec.cli import main
 
 TINY = [
@@ -131,7 +131,7 @@ def test_a_failing_case_becomes_a_row_with_its_error(monkeypatch):
     rows = result["rows"]
     assert rows[0]["error"] == "out of memory" and "ms" not in rows[0]
     assert "error" not in rows[1] and rows[1]["ms"] > 0  # the next case still ran
-    table = format_table(result)
+    table = bench_table(result)
     assert "3D" in table and "one spectral layer" in table and "out of memory" in table
 
 
@@ -156,4 +156,4 @@ def test_neuraloperator_runs_beside_ours_in_the_same_process(tmp_path):
     assert "error" not in base and base["baseline"] == "neuralop:full" and base["speedup"] == 1.0
     assert base["rel_error"] < 1e-5  # its fp32 forward against its own fp64 copy
     assert rows[("lowprec", "bf16")]["baseline"] == "neuralop:full"
-    assert "against neuralop:full" in format_table(result)
+    assert "against neuralop:full" in bench_table(result)

@@ -16,7 +16,7 @@ def linear_diffusion_exact(D, c, x, t, n_terms=400):
     """u_t = D u_xx, u(0) = 1, -D u_x(1) = u(1), u(x, 0) = c: steady line plus a sine series."""
     lam = np.array(
         [
-            brentq(lambda l: np.sin(l) + D * l * np.cos(l), (k - 0.5) * np.pi + 1e-12, k * np.pi)
+            brentq(lambda s: np.sin(s) + D * s * np.cos(s), (k - 0.5) * np.pi + 1e-12, k * np.pi)
             for k in range(1, n_terms + 1)
         ]
     )  # tan λ = -D λ

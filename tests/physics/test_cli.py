@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from lowprec.physics.cli import main
+from lowprec.cli import main
 
 
 def test_help_lists_problems_and_precisions(capsys):

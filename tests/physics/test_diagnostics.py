@@ -9,7 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from lowprec.physics import Problem, TrainConfig, get_mode, grad_norm, stalled_update_share, train, underflow_share
+from lowprec.physics import (
+    PhysicsProblem,
+    PhysicsTrainConfig,
+    get_mode,
+    grad_norm,
+    stalled_update_share,
+    train,
+    underflow_share,
+)
 from lowprec.physics.diagnostics import residual_rounding, smallest_subnormal
 
 
@@ -53,7 +61,7 @@ def test_grad_norm_does_not_overflow_in_fp16():
 
 
 @dataclass(frozen=True)
-class _Line(Problem):
+class _Line(PhysicsProblem):
     """Fit y = slope * x with a bias-free linear unit of weight ``weight``; the residual is w x - slope x.
 
     With ``slope`` close to ``weight`` and large x, the residual is a small difference of large numbers,
@@ -116,10 +124,10 @@ def test_residual_rounding_reports_overflow_as_inf():
 def test_training_records_residual_rounding_and_warns_once_a_half_run_cannot_see_its_residual(caplog):
     p = _Line(weight=1.1, slope=1.1 * (1 + 1e-4), scale=100.0)
     with caplog.at_level(logging.WARNING, logger="lowprec"):
-        r = train(p, "fp32", TrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
+        r = train(p, "fp32", PhysicsTrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
     assert all(e["residual_rounding"] > 1 for e in r.evals)  # what mixed's fp16 would make of fp32's weights
     assert not [m for m in caplog.messages if "of the loss residual" in m]  # fp32 itself is not warned
     with caplog.at_level(logging.WARNING, logger="lowprec"):
-        r = train(p, "mixed", TrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
+        r = train(p, "mixed", PhysicsTrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
     warned = [m for m in caplog.messages if "of the loss residual" in m]
     assert len(warned) == 1 and "at step 0 rounding to fp16" in warned[0] and "mixed_then_fp32" in warned[0]

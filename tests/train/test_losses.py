@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lowprec.train import RelativeH1Loss, RelativeL2Loss, relative_h1, relative_l2
+from lowprec.train.losses import mean_relative_l2_error, relative_l2_error
 
 
 def test_relative_l2_per_sample():
@@ -12,6 +13,17 @@ def test_relative_l2_per_sample():
     pred[1] *= 1.5
     assert torch.allclose(relative_l2(pred, target), torch.tensor([0.0, 0.5]))
     assert RelativeL2Loss()(pred, target).item() == pytest.approx(0.25)
+
+
+def test_reported_errors_are_floats_pooled_or_averaged_over_rows():
+    # Pooled over every entry: ||(0, 0.5)|| over ||(1, 1)||, per 16 entries each: sqrt(0.25 / 2).
+    target = torch.ones(2, 1, 4, 4)
+    pred = target.clone()
+    pred[1] *= 1.5
+    error = relative_l2_error(pred, target)
+    assert isinstance(error, float) and error == pytest.approx(math.sqrt(0.125))
+    # Averaged over rows (a DeepONet's functions): the mean of 0 and 0.5.
+    assert mean_relative_l2_error(pred.flatten(1), target.flatten(1)) == pytest.approx(0.25)
 
 
 def test_relative_h1_matches_the_analytic_value():

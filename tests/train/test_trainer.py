@@ -4,10 +4,10 @@ import types
 import pytest
 import torch
 
+from lowprec._atomic import atomic_write
 from lowprec.models import FNO
 from lowprec.precision import PrecisionOverflowError
 from lowprec.train import TrainConfig, Trainer, read_metrics
-from lowprec.train.checkpoint import atomic_write
 
 TIMING = {"seconds", "samples_per_s"}
 
@@ -103,7 +103,7 @@ def overflowing(trainer):
 def test_forward_overflow_stops_with_the_layer_named():
     t = overflowing(make(TrainConfig(epochs=1, batch_size=8, precision="amp", on_overflow="raise", progress=False)))
     before = [p.detach().clone() for p in t.model.parameters()]
-    with pytest.raises(PrecisionOverflowError, match=r"epoch 0 step 0: under policy 'amp'.*forward pass.*lifting"):
+    with pytest.raises(PrecisionOverflowError, match=r"epoch 1 step 1: under policy 'amp'.*forward pass.*lifting"):
         t.fit()
     assert all(torch.equal(a, p) for a, p in zip(before, t.model.parameters()))  # never trained through
 
@@ -137,3 +137,15 @@ def test_bad_config_values_raise():
         TrainConfig(loss="l3")
     with pytest.raises(ValueError, match="unknown precision policy"):
         make(TrainConfig(precision="quarter", progress=False))
+
+
+def test_cosine_horizon_is_set_apart_from_the_epochs():
+    # Two epochs of a four-epoch cosine schedule end half-way down it: lr * (1 + cos(pi / 2)) / 2.
+    part = make(TrainConfig(epochs=2, batch_size=8, lr=1e-3, scheduler_t_max=4, progress=False))
+    part.fit()
+    assert part.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+    whole = make(TrainConfig(epochs=2, batch_size=8, lr=1e-3, progress=False))  # default: the run's epochs
+    whole.fit()
+    assert whole.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="scheduler_t_max=0"):
+        TrainConfig(scheduler_t_max=0)

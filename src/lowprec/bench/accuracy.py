@@ -19,11 +19,7 @@ from torch import nn
 
 from ..precision import PrecisionPolicy, get_policy, stabilize
 from ..spectral import SpectralConv, SphericalConv, spectral_conv_reference
-
-
-def relative_error(y: torch.Tensor, reference: torch.Tensor) -> float:
-    y, reference = y.detach().double(), reference.detach().double()
-    return ((y - reference).norm() / reference.norm()).item()
+from ..train.losses import relative_l2_error
 
 
 def fp64_copy(model: nn.Module) -> nn.Module:
@@ -58,4 +54,4 @@ def layer_error(layer: SpectralConv, policy: PrecisionPolicy, x: torch.Tensor) -
         reference = spectral_conv_reference(h, layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
     with policy:
         y = layer(x.to(policy.autocast_dtype or torch.float32))
-    return relative_error(y, reference)
+    return relative_l2_error(y, reference)

@@ -46,6 +46,7 @@ class Shape:
     factorization: str = "dense"
     rank: float = 0.05
     model: str = "fno"
+    recompute: bool = False
 
     @property
     def n_modes(self) -> tuple[int, ...]:
@@ -87,6 +88,7 @@ def our_fno(shape: Shape) -> nn.Module:
             factorization=shape.factorization,
             rank=1.0 if shape.factorization == "dense" else shape.rank,
             grid="legendre-gauss",
+            recompute=shape.recompute,
         )
     return FNO(
         shape.n_modes,
@@ -96,6 +98,7 @@ def our_fno(shape: Shape) -> nn.Module:
         n_layers=shape.layers,
         factorization=shape.factorization,
         rank=1.0 if shape.factorization == "dense" else shape.rank,
+        recompute=shape.recompute,
     )
 
 

@@ -24,7 +24,8 @@ from ..precision import PRESETS, LossScaler, PrecisionPolicy, get_policy
 from ..precision.policy import BACKENDS
 from ..spectral import resolve_backend
 from ..spectral.transforms import compute_dtype
-from .accuracy import fp64_copy, layer_error, model_reference, relative_error
+from ..train.losses import relative_l2_error
+from .accuracy import fp64_copy, layer_error, model_reference
 from .cases import (
     NEURALOP_PRECISIONS,
     Shape,
@@ -38,14 +39,16 @@ from .cases import (
     our_layer,
     training_step,
 )
+from .memory import saved_tensor_report
 from .timing import saved_mib, time_step
 
 MODES = ("step", "layer")
+RECOMPUTE = ("off", "on", "both")
 
 
 @dataclass
 class BenchConfig:
-    """What to benchmark. The defaults are DESIGN.md's configuration (an H100 run).
+    """What to benchmark. The defaults are a GPU-sized configuration (FNO 2D, width 64, 4 layers).
 
     ``batches`` holds one batch size for every grid, or one per grid. ``backends``
     empty: each policy with its own backend; otherwise every policy once per backend.
@@ -72,6 +75,8 @@ class BenchConfig:
     threads: int = 0
     accuracy: bool = True
     seed: int = 0
+    recompute: str = "off"
+    memory_report: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -81,6 +86,18 @@ class BenchConfig:
                 f"give one batch size, or one per grid ({len(self.grids)} grids), "
                 f"got {len(self.batches)}: {self.batches}."
             )
+        sizes = {
+            "grids": min(self.grids, default=0),
+            "batch": min(self.batches, default=0),
+            "width": self.width,
+            "layers": self.layers,
+            "modes": self.modes,
+            "repeats": self.repeats,
+        }
+        bad = [f"--{k} {v}" for k, v in sizes.items() if v < 1]
+        bad += [f"--warmup {self.warmup}"] if self.warmup < 0 else []
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: sizes and counts must be positive (warm-up at least 0).")
         if not 1 <= self.dim <= 3:
             raise ValueError(f"dim must be 1, 2 or 3, got {self.dim}.")
         if self.model not in ("fno", "sfno") or (self.model == "sfno" and self.dim != 2):
@@ -100,6 +117,14 @@ class BenchConfig:
             raise ValueError(f"unknown neuraloperator precision(s) {bad}; choose from {NEURALOP_PRECISIONS}.")
         if self.repeats < 1 or self.warmup < 0:
             raise ValueError("repeats must be >= 1 and warmup >= 0.")
+        if self.recompute not in RECOMPUTE:
+            raise ValueError(f"recompute={self.recompute!r}: choose one of {RECOMPUTE}.")
+        if self.recompute != "off" and self.mode != "step":
+            raise ValueError("--recompute applies to --mode step (it recomputes whole FNO stages).")
+
+    @property
+    def recompute_options(self) -> tuple[bool, ...]:
+        return {"off": (False,), "on": (True,), "both": (False, True)}[self.recompute]
 
     def batch_at(self, index: int) -> int:
         return self.batches[index if len(self.batches) > 1 else 0]
@@ -136,6 +161,10 @@ class BenchConfig:
             parts.append("--compile")
         if not self.accuracy:
             parts.append("--no-accuracy")
+        if self.recompute != "off":
+            parts.append(f"--recompute {self.recompute}")
+        if self.memory_report:
+            parts.append("--memory-report")
         if out:
             parts.append(f"--out {out}")
         return " ".join(parts)
@@ -209,10 +238,17 @@ def _seeded(build: Callable[[], torch.nn.Module], seed: int, device: torch.devic
 
 
 # -- our cases ----------------------------------------------------------------------------------
-def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: bool, device: torch.device) -> dict:
-    shape = grid.shape
+def _ours(
+    config: BenchConfig,
+    grid: _Grid,
+    policy: PrecisionPolicy,
+    compiled: bool,
+    device: torch.device,
+    recompute: bool = False,
+) -> dict:
+    shape = dataclasses.replace(grid.shape, recompute=recompute)
     row = {
-        "impl": "lowprec" + ("+compile" if compiled else ""),
+        "impl": "lowprec" + ("+compile" if compiled else "") + ("+recompute" if recompute else ""),
         "policy": policy.name,
         "backend": f"{policy.backend}->{backend_used(policy, shape, device)}",
     }
@@ -223,7 +259,7 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
             model = _seeded(lambda: our_fno(shape), config.seed, device)
             if config.accuracy and not compiled:
                 with torch.no_grad(), policy:
-                    out["rel_error"] = relative_error(model(grid.x[:2]), _model_reference(config, grid, device))
+                    out["rel_error"] = relative_l2_error(model(grid.x[:2]), _model_reference(config, grid, device))
             run = torch.compile(model, dynamic=False) if compiled else model
             scaler = LossScaler() if policy.loss_scaling else None
             step, stats = training_step(run, lambda: policy, scaler, grid.x, grid.y)
@@ -247,6 +283,8 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
 
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
+        if config.memory_report:
+            out["memory_report"] = saved_tensor_report(forward, run).rows
         return out
 
     return _guarded(row, work, device)
@@ -282,6 +320,8 @@ def _neuralop(config: BenchConfig, grid: _Grid, precision: str, device: torch.de
             forward = lambda: _call(layer, context, grid.x.detach().requires_grad_())  # noqa: E731
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
+        if config.memory_report:
+            out["memory_report"] = saved_tensor_report(forward, model if config.mode == "step" else layer).rows
         return out
 
     return _guarded(row, work, device)
@@ -299,7 +339,7 @@ def _neuralop_error(module, build_full, context, x) -> float | None:
     full.load_state_dict(module.state_dict())
     reference = fp64_copy(full)(x.double())
     try:
-        return relative_error(_call(module, context, x), reference)
+        return relative_l2_error(_call(module, context, x), reference)
     except RuntimeError:
         return None  # the timing run reports the error
 
@@ -364,10 +404,11 @@ def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[
             for backend in backends:
                 policy = get_policy(name) if backend is None else get_policy(name).replace(backend=backend)
                 for compiled in (False, True) if config.compile else (False,):
-                    if compiled:
-                        torch._dynamo.reset()
-                    grid.rows.append(_ours(config, grid, policy, compiled, device))
-                    log(_progress(grid.rows[-1], grid.shape))
+                    for recompute in config.recompute_options:
+                        if compiled:
+                            torch._dynamo.reset()
+                        grid.rows.append(_ours(config, grid, policy, compiled, device, recompute))
+                        log(_progress(grid.rows[-1], grid.shape))
         for precision in compare:
             grid.rows.append(_neuralop(config, grid, precision, device))
             log(_progress(grid.rows[-1], grid.shape))

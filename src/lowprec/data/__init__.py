@@ -18,6 +18,7 @@ Files:
     diffusion_sorption.py  diffusion-sorption 1D (PDEBench): implicit finite volumes, torch
     grf.py                 Gaussian random fields (cosine series; periodic Fourier series)
     dataset.py             PDEDataset: validated (x, y) pairs, split / subset / subsample / resample
+    dict_dataset.py        DictDataset: named tensors (inputs by name, target "y"), e.g. point clouds
     timeseries.py          Trajectories (N, T, *grid): pairs and autoregressive windows
     normalize.py           per-channel UnitGaussianNormalizer, RangeNormalizer (nn.Modules)
     io.py                  load_dataset / load_trajectories for ours, PDEBench, FNO .mat, neuraloperator
@@ -30,7 +31,6 @@ from .base import (
     CacheError,
     CacheMismatchError,
     ProblemParams,
-    atomic_write,
     default_cache_dir,
     load_or_generate,
     read_cache,
@@ -50,6 +50,7 @@ from .burgers import (
 )
 from .darcy import DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_matrix, darcy_pdebench_dataset, solve_darcy
 from .dataset import PDEDataset, fourier_resample, resample
+from .dict_dataset import DictDataset
 from .diffusion_sorption import (
     DiffusionSorptionParams,
     diffusion_sorption_dataset,
@@ -88,7 +89,7 @@ from .navier_stokes import (
     velocity_from_vorticity,
 )
 from .normalize import RangeNormalizer, UnitGaussianNormalizer
-from .problems import PROBLEMS, Problem
+from .problems import PROBLEMS
 from .shallow_water import ShallowWaterParams, ShallowWaterSolver, shallow_water_dataset, shallow_water_trajectories
 from .timeseries import Trajectories, cut
 
@@ -104,11 +105,9 @@ __all__ = [
     "GENERATORS",
     "TRAJECTORIES",
     "PROBLEMS",
-    "Problem",
     "CacheError",
     "CacheMismatchError",
     "ProblemParams",
-    "atomic_write",
     "default_cache_dir",
     "load_or_generate",
     "read_cache",
@@ -143,6 +142,7 @@ __all__ = [
     "solve_diffusion_sorption",
     "solve_tridiagonal",
     "PDEDataset",
+    "DictDataset",
     "fourier_resample",
     "resample",
     "Trajectories",

@@ -38,7 +38,9 @@ Files are written atomically: into a temporary file ``.<name>.<random>.tmp`` in 
 same directory, flushed and fsync'ed, then renamed over the final name with
 ``os.replace`` (atomic on POSIX and Windows). A writer killed half-way leaves at
 most a ``.tmp`` file, which is never read; the final name only ever refers to a
-complete file.
+complete file. Writers of one entry take turns under a lock file (``.<name>.lock``,
+:mod:`filelock`) and look at the entry again once they hold it, so concurrent commands
+neither generate the same data twice nor replace a larger entry with a smaller one.
 
 cache_dir defaults to ``$LOWPREC_CACHE``, else ``~/.cache/lowprec``.
 """
@@ -51,21 +53,21 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import h5py
 import numpy as np
 import torch
 
+from .._atomic import atomic_write
 from .dataset import PDEDataset
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 class CacheError(RuntimeError, ValueError):
@@ -101,8 +103,8 @@ def cpu_threads_for(numel: int, device: str | torch.device, threshold: int = 1 <
 
     A solver step is a few dozen whole-array operations; below about a million elements
     each one is too short to share between threads, and on a busy machine waiting for
-    the second thread costs more than the work (measured: 50x slower for 3 x 128 Burgers
-    on 2 loaded cores). The previous thread count is restored afterwards.
+    the second thread costs more than the work (a small Burgers batch on loaded cores
+    runs many times slower multi-threaded). The previous thread count is restored afterwards.
     """
     if torch.device(device).type != "cpu" or numel >= threshold or torch.get_num_threads() == 1:
         yield
@@ -234,38 +236,6 @@ class ProblemParams:
 # ---------------------------------------------------------------------------------------- writing
 
 
-@contextlib.contextmanager
-def atomic_write(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success make it ``path`` atomically.
-
-    The caller writes and closes the file at the yielded path. Then it is fsync'ed and
-    renamed over ``path`` with os.replace; on any exception it is deleted, so ``path``
-    never names a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:  # close/flush reaches the OS, fsync reaches the disk
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # persist the rename itself; not possible on every platform, and not fatal
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
 def write_cache(path: PathLike, params: ProblemParams, arrays: dict[str, torch.Tensor]) -> Path:
     """Write the arrays and the parameters to ``path`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path) as tmp:
@@ -385,13 +355,47 @@ def load_or_generate(
         arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
         return params.to_dataset(arrays, params.meta())
     path = params.cache_path(cache_dir)
-    n_cached = cached_count(path)
-    if n_cached >= params.n:
+    if cached_count(path) >= params.n:
         log.info("loading %d %s samples from %s", params.n, params.problem, path)
         return read_cache(path, params)
-    if n_cached:
-        log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
-    arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
-    write_cache(path, params, arrays)
+    with cache_lock(path):
+        # Checked again under the lock: another process may have written the entry meanwhile. So two
+        # commands never generate the same data twice, and a smaller request never replaces a larger entry.
+        n_cached = cached_count(path)
+        if n_cached >= params.n:
+            log.info("loading %d %s samples from %s (written by another process)", params.n, params.problem, path)
+            return read_cache(path, params)
+        if n_cached:
+            log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
+        arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
+        write_cache(path, params, arrays)
     log.info("wrote %s", path)
     return params.to_dataset(arrays, {**params.meta(), "source": str(path)})
+
+
+@contextlib.contextmanager
+def cache_lock(path: PathLike) -> Iterator[None]:
+    """Hold the cache entry ``path``'s lock file (``.<name>.lock`` beside it) while the entry is made.
+
+    Made before any data is generated, so an unwritable cache folder is reported before the work.
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / f".{path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another process that is generating %s", path)
+            lock.acquire()
+    except OSError as e:
+        raise CacheError(
+            f"cache folder {path.parent} cannot be written ({e.strerror or e}); pass another cache_dir "
+            "(or set $LOWPREC_CACHE), or cache=False."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -42,9 +42,9 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._progress import progress_bar
 from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate, solver_dtype
 from .dataset import PDEDataset
 from .grf import sample_periodic_grf
@@ -128,7 +128,9 @@ def solve_burgers_spectral(
     out = torch.empty((B, n_records + 1, s), dtype=u0.dtype, device=u0.device)
     out[:, 0] = torch.fft.irfft(u_h, n=s)
     n_prev = None
-    for r in tqdm(range(1, n_records + 1), desc=f"burgers {s}", unit="record", disable=not progress, leave=False):
+    for r in progress_bar(
+        range(1, n_records + 1), desc=f"burgers {s}", unit="record", disable=not progress, leave=False
+    ):
         for _ in range(steps_per_record):
             n_now = flux_term(u_h)
             n_ab = n_now if n_prev is None else 1.5 * n_now - 0.5 * n_prev
@@ -198,7 +200,9 @@ def solve_burgers_fv(
     out = torch.empty((B, n_records + 1, N), dtype=u0.dtype, device=u0.device)
     out[:, 0] = u = u0
     max_substeps = int(substeps.max())
-    for r in tqdm(range(1, n_records + 1), desc=f"burgers fv {N}", unit="record", disable=not progress, leave=False):
+    for r in progress_bar(
+        range(1, n_records + 1), desc=f"burgers fv {N}", unit="record", disable=not progress, leave=False
+    ):
         for j in range(max_substeps):
             # A sample that has finished this interval takes steps of 0 (u + 0 * rate = u).
             h = torch.where((j < substeps)[:, None], dt, torch.zeros_like(dt))
@@ -310,7 +314,7 @@ class BurgersParams(SnapshotTimes, ProblemParams):
         device, dtype = resolve_device(device), solver_dtype(self.problem, self.dtype)
         k = self.oversample
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
-        bar = tqdm(
+        bar = progress_bar(
             total=self.n, desc=f"burgers {self.resolution} nu={self.viscosity:g}", unit="sample", disable=not progress
         )
         for lo in range(0, self.n, batch_size):
@@ -398,7 +402,7 @@ class BurgersPDEBenchParams(SnapshotTimes, ProblemParams):
         """u: (n, T, N) float32 at t = 0, record_dt, ..., t_final."""
         device, dtype = resolve_device(device), solver_dtype(self.problem, self.dtype)
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
-        bar = tqdm(
+        bar = progress_bar(
             total=self.n, desc=f"burgers-pdebench {self.resolution} Nu={self.nu:g}", unit="traj", disable=not progress
         )
         for lo in range(0, self.n, batch_size):

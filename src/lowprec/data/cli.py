@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._threads import add_threads_flag
 from .problems import PROBLEMS, VIEW_KEYS
 
 COMMON = ("resolution", "n", "seed")
@@ -52,8 +53,10 @@ def _add_problem_parser(sub, problem) -> None:
     params = problem.params
     docs = _attribute_help(params)
     hints = typing.get_type_hints(params)
+    hyphenated = problem.name.replace("_", "-")
     p = sub.add_parser(
         problem.name,
+        aliases=[hyphenated] if hyphenated != problem.name else [],
         help=problem.summary,
         description=problem.summary + ".",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -150,6 +153,7 @@ def _add_problem_parser(sub, problem) -> None:
     )
     speed.add_argument("--no-cache", dest="cache", action="store_false", help="neither read nor write the cache")
     speed.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_threads_flag(speed)
     p.set_defaults(func=_generate, problem=problem.name)
 
 
@@ -163,6 +167,13 @@ def _generate(args) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".h5", ".hdf5", ".npz"):
         raise ValueError(f"--out {out}: use a .h5/.hdf5 file (or .npz for input/output problems).")
+    from ..config import check_writable
+    from .base import default_cache_dir
+
+    if out is not None:
+        check_writable(out.resolve().parent, "--out")
+    if args.cache:
+        check_writable(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
     if problem.trajectories is not None:  # check the view before solving anything
         times = problem.params.from_kwargs(resolution=args.resolution, n=args.n, seed=args.seed, **params).times()
         _check_view(times, {k: getattr(args, k) for k in VIEW_KEYS})
@@ -318,15 +329,16 @@ def _read_all(path: Path, inv: dict, limit: int = 2**28) -> dict[str, np.ndarray
 
 # ------------------------------------------------------------------------------------------ plot
 
+# Up to this many snapshots a 1D trajectory is drawn as one line per snapshot: an image of so few
+# rows is interpolated into a smooth space-time field that was never computed.
+LINE_SNAPSHOTS = 8
+
 
 def _plot(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from ..report import pyplot, save_figure
     from .io import TIME_SERIES, detect_layout, load_dataset, load_trajectories
 
+    plt = pyplot()
     path = Path(args.file)
     layout = detect_layout(path) if args.x_key is None else "by key"
     i = args.index
@@ -337,15 +349,32 @@ def _plot(args) -> int:
         u, t = traj.u[i].numpy(), traj.t.numpy()
         if traj.meta.get("sphere_grid"):  # (T, variables, nlat, nlon) on the sphere: maps
             fig = _sphere_maps(plt, u, t, traj.meta)
+        elif u.ndim == 2 and len(t) <= LINE_SNAPSHOTS:  # (T, X), few snapshots: one line each, not an image
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+            grid = np.linspace(0, 1, u.shape[-1], endpoint=traj.grid != "periodic")
+            for k in range(len(t)):
+                ax.plot(
+                    grid,
+                    u[k],
+                    marker="o" if u.shape[-1] <= 64 else None,
+                    markersize=3,
+                    color=plt.cm.viridis(k / max(1, len(t) - 1)),
+                    label=f"t = {t[k]:g}",
+                )
+            ax.set_xlabel("x")
+            ax.set_ylabel("u")
+            ax.legend(fontsize=8)
         elif u.ndim == 2:  # (T, X): space-time image
-            fig, ax = plt.subplots(figsize=(7, 4.5))
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
             im = ax.imshow(u, origin="lower", aspect="auto", cmap="RdBu_r", extent=(0, 1, t[0], t[-1]))
             ax.set_xlabel("x")
             ax.set_ylabel("t")
             fig.colorbar(im, ax=ax, label="u")
         else:  # (T, X, Y): snapshots in a row
             picks = np.unique(np.linspace(0, len(t) - 1, min(6, len(t))).round().astype(int))
-            fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False)
+            fig, axes = plt.subplots(
+                1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False, layout="constrained"
+            )
             lim = np.abs(u[..., :, :][picks]).max() or 1.0
             for ax, k in zip(axes[0], picks):
                 im = ax.imshow(u[k].T, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, extent=(0, 1, 0, 1))
@@ -360,9 +389,9 @@ def _plot(args) -> int:
         _check_index(i, len(ds), path, count_known=False)
         x, y = ds.x[i].numpy(), ds.y[i].numpy()
         panels = [("x (input)", x), ("y (output)", y)]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False, layout="constrained")
         for ax, (title, a) in zip(axes[0], panels):
-            if a.ndim == 2 and a.shape[0] <= 4:  # (C, X): lines
+            if a.ndim == 2 and a.shape[0] <= LINE_SNAPSHOTS:  # (C, X), few channels: lines
                 grid = np.linspace(0, 1, a.shape[-1], endpoint=ds.grid != "periodic")
                 for c in range(a.shape[0]):
                     ax.plot(grid, a[c], label=f"channel {c}")
@@ -380,9 +409,7 @@ def _plot(args) -> int:
                 fig.colorbar(im, ax=ax)
             ax.set_title(title)
         fig.suptitle(f"{path.name}: sample {i} ({ds.meta.get('problem', ds.meta.get('layout', ''))})")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out)
     print(f"wrote {out}")
     return 0
 
@@ -396,7 +423,9 @@ def _sphere_maps(plt, u: np.ndarray, t: np.ndarray, meta: dict):
     names = meta.get("variables") or [f"variable {c}" for c in range(u.shape[1])]
     names = [f"{name} [{unit}]" for name, unit in zip(names, meta["units"])] if meta.get("units") else names
     picks = np.unique(np.linspace(0, len(t) - 1, min(4, len(t))).round().astype(int))
-    fig, axes = plt.subplots(u.shape[1], len(picks), figsize=(3.4 * len(picks), 1.9 * u.shape[1]), squeeze=False)
+    fig, axes = plt.subplots(
+        u.shape[1], len(picks), figsize=(3.4 * len(picks), 1.9 * u.shape[1]), squeeze=False, layout="constrained"
+    )
     for c, row in enumerate(axes):
         lim = np.abs(u[picks, c]).max() or 1.0
         for ax, k in zip(row, picks):
@@ -459,7 +488,8 @@ def add_subcommands(subparsers) -> None:
         "plot",
         help="a PNG of one sample",
         description="Plot one sample of a data file: 1D fields as lines, 2D fields as "
-        "images, time series as a space-time image (1D) or snapshots (2D).",
+        "images, time series as a space-time image (1D; lines when it holds at most "
+        f"{LINE_SNAPSHOTS} snapshots) or snapshots (2D).",
     )
     plot.add_argument("file", help="a .h5/.hdf5, .npz, .pt or .mat file")
     plot.add_argument("--index", type=int, default=0, help="which sample (default 0)")

@@ -28,8 +28,8 @@ positive definite for any positive a. (The harmonic mean is the exact 1D flux
 across a jump, but a jump mid-cell limits either scheme to first order.)
 
 The (s-2)² interior unknowns form one scipy.sparse matrix per sample, solved by
-SuperLU with a symmetric minimum-degree ordering (measured 1.5x faster than the
-default COLAMD at 128²). Samples are independent, so a thread pool solves several
+SuperLU with a symmetric minimum-degree ordering (the matrix is symmetric, and this
+ordering is faster than the default COLAMD on it). Samples are independent, so a thread pool solves several
 at once (SuperLU releases the GIL).
 
 Why scipy and not torch: a sparse direct solve is exact, needs no tuning and takes
@@ -52,8 +52,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from .base import PathLike, ProblemParams, load_or_generate
 from .dataset import PDEDataset
 from .grf import sample_grf
@@ -180,7 +180,7 @@ def _solve_all(
     x = np.empty((n, 1, s, s), dtype=np.float32)
     y = np.empty((n, 1, s, s), dtype=np.float32)
     workers = workers or min(4, os.cpu_count() or 1)
-    bar = tqdm(total=n, desc=desc, unit="sample", disable=not progress)
+    bar = progress_bar(total=n, desc=desc, unit="sample", disable=not progress)
     pool = ThreadPoolExecutor(workers)
     try:
         for i, (a, u) in enumerate(pool.map(sample, range(n))):

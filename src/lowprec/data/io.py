@@ -59,7 +59,8 @@ import numpy as np
 import scipy.io
 import torch
 
-from .base import PathLike, atomic_write
+from .._atomic import atomic_write
+from .base import PathLike
 from .dataset import PDEDataset
 from .timeseries import Trajectories, cut
 

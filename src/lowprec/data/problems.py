@@ -101,8 +101,8 @@ PROBLEMS: dict[str, Problem] = {
         ),
         Problem(
             "shallow_water",
-            "Rotating shallow water on the sphere, SFNO paper: (height, vorticity, divergence) "
-            "on a Gauss grid res x 2 res, hourly for a day; x = u(t), y = u(t + 1 h)",
+            "Rotating shallow water on the sphere, SFNO paper: (height, vorticity, divergence) on a Gauss grid "
+            "res x 2 res, hourly for a day; x = u(t), y = u(t + 1 h)",
             ShallowWaterParams,
             shallow_water_dataset,
             shallow_water_trajectories,

@@ -121,7 +121,10 @@ class ShallowWaterSolver:
                 h[m, :, l] = -l * _eps(l + 1, m) * p[m, :, l + 1]
                 if l > m:
                     h[m, :, l] += (l + 1) * _eps(l, m) * p[m, :, l - 1]
-        tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(torch.complex128)
+
+        def tensor(a):
+            return torch.from_numpy(np.ascontiguousarray(a)).to(torch.complex128)
+
         self.P, self.Hm = tensor(p[:, :, :L]), tensor(h)  # (M, nlat, L)
         quad = 2 * math.pi * w
         # Forward bases: quadrature weights, and for div/curl also the 1 / (1 - mu^2) of U, V.

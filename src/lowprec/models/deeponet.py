@@ -23,11 +23,12 @@ the training outputs on a fixed grid; only the branch is trained.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-from .pinn import MLP, InputTransform, _seeded, linear
+from .pinn import MLP, Bounds, InputTransform, _seeded, linear
 
 
 def _check_sensors(u: torch.Tensor, n_sensors: int, model: str) -> None:
@@ -66,7 +67,7 @@ class DeepONet(nn.Module):
         trunk_width: int = 128,
         trunk_depth: int = 2,
         activation: str = "tanh",
-        bounds=None,
+        bounds: Bounds | None = None,
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
         seed: int | None = None,
@@ -121,6 +122,9 @@ class PODDeepONet(nn.Module):
         branch_width / branch_depth / activation / seed: the branch MLP.
     """
 
+    basis: torch.Tensor  # buffers, registered in __init__
+    mean: torch.Tensor
+
     def __init__(
         self,
         n_sensors: int,
@@ -141,7 +145,7 @@ class PODDeepONet(nn.Module):
             self.branch = MLP([n_sensors] + [branch_width] * branch_depth + [self.p], activation)
 
     @classmethod
-    def from_outputs(cls, n_sensors: int, outputs: torch.Tensor, n_modes: int, **kwargs) -> PODDeepONet:
+    def from_outputs(cls, n_sensors: int, outputs: torch.Tensor, n_modes: int, **kwargs: Any) -> PODDeepONet:
         """Build from training outputs (N, P): mean and leading ``n_modes`` POD modes (unit RMS)."""
         if outputs.ndim != 2:
             raise ValueError(f"outputs must be (N functions, P points), got {tuple(outputs.shape)}.")

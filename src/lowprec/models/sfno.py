@@ -14,6 +14,7 @@ trained at 32x64 evaluates at 64x128, as long as the grid holds its degrees
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -24,6 +25,7 @@ from ..spectral.sht import check_grid, check_sizes, grid_points
 from ..spectral.weights import Rank
 from .fno import FNO
 from .layers import mark_coordinate_input
+from .registry import register_model
 
 
 class SphereEmbedding(nn.Module):
@@ -74,6 +76,7 @@ class SFNO(FNO):
         rank: Rank = 1.0,
         grid: str = "equiangular",
         weight_sharing: str = "degree",
+        recompute: bool = False,
     ):
         n_modes = (n_modes, n_modes) if isinstance(n_modes, int) else tuple(n_modes)
         extra = 3 if positional_embedding else 0
@@ -89,19 +92,9 @@ class SFNO(FNO):
             positional_embedding=False,
             factorization=factorization,
             rank=rank,
+            conv_module=functools.partial(SphericalConv, grid=grid, weight_sharing=weight_sharing),
+            recompute=recompute,
         )
-        # FNOBlock builds planar layers; each becomes a spherical one (where FNO takes conv_module=,
-        # this loop is conv_module=functools.partial(SphericalConv, grid=grid, weight_sharing=weight_sharing)).
-        for block in self.blocks:
-            block.spectral = SphericalConv(
-                hidden_channels,
-                hidden_channels,
-                n_modes,
-                factorization=factorization,
-                rank=rank,
-                grid=grid,
-                weight_sharing=weight_sharing,
-            )
         self.in_channels, self.grid = in_channels, check_grid(grid)
         if positional_embedding:
             self.embedding = SphereEmbedding(grid)
@@ -122,3 +115,33 @@ class SFNO(FNO):
         """The coarsest (nlat, nlon) this model runs on."""
         nlat = 2 * self.lmax + 1 if self.grid == "equiangular" else self.lmax + 1
         return nlat, 2 * (self.n_modes[1] - 1) + 1
+
+
+@register_model("sfno")
+def sfno_from_settings(
+    n_modes: Sequence[int],
+    in_channels: int = 1,
+    out_channels: int = 1,
+    hidden_channels: int = 32,
+    n_layers: int = 4,
+    factorization: str = "dense",
+    rank: Rank = 1.0,
+    positional_embedding: bool = True,
+    channel_mlp_expansion: float = 0.5,
+    recompute: bool = False,
+    sphere_grid: str = "equiangular",
+) -> SFNO:
+    """An :class:`SFNO` in the config's words; ``sphere_grid`` is the data's grid type (its ``meta``)."""
+    return SFNO(
+        n_modes,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        hidden_channels=hidden_channels,
+        n_layers=n_layers,
+        factorization=factorization,
+        rank=rank,
+        positional_embedding=positional_embedding,
+        channel_mlp_expansion=channel_mlp_expansion,
+        recompute=recompute,
+        grid=sphere_grid,
+    )

@@ -23,12 +23,14 @@ Attention over L = prod(ceil(N_k / patch)) tokens costs L^2 * embed_dim per laye
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .layers import GridEmbedding, check_grid_input, mark_coordinate_input
+from .registry import register_model
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
@@ -144,9 +146,31 @@ class Transformer(nn.Module):
             out = t.permute(0, 2, 1, 3).reshape(b, self.out_channels, patches[0] * p)
         else:
             out = t.permute(0, 3, 1, 4, 2, 5).reshape(b, self.out_channels, patches[0] * p, patches[1] * p)
-        return out[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return out[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
 
     @staticmethod
-    def tokens(grid, patch_size: int) -> int:
+    def tokens(grid: Sequence[int], patch_size: int) -> int:
         """Number of tokens for a grid: prod(ceil(N_k / patch_size))."""
         return math.prod(-(-n // patch_size) for n in grid)
+
+
+@register_model("transformer")
+def transformer_from_settings(
+    dim: int,
+    in_channels: int,
+    out_channels: int,
+    hidden_channels: int = 64,
+    n_layers: int = 4,
+    patch_size: int = 4,
+    grid_endpoint: bool = True,
+) -> Transformer:
+    """A :class:`Transformer` in the config's words: ``hidden_channels`` is its token width, ``n_layers`` its depth."""
+    return Transformer(
+        dim,
+        in_channels,
+        out_channels,
+        patch_size=patch_size,
+        embed_dim=hidden_channels,
+        depth=n_layers,
+        grid_endpoint=grid_endpoint,
+    )

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import check_grid_input
+from .registry import register_model
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _UP = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
@@ -36,7 +37,7 @@ class UNetBlock(nn.Sequential):
     """Two 3-point (3x3) convolutions, each followed by BatchNorm and tanh; (B, c_in, *g) -> (B, c_out, *g)."""
 
     def __init__(self, dim: int, in_channels: int, out_channels: int, norm: bool = True):
-        layers = []
+        layers: list[nn.Module] = []
         for c_in in (in_channels, out_channels):
             layers += [_CONV[dim](c_in, out_channels, kernel_size=3, padding=1, bias=not norm)]
             layers += [_NORM[dim](out_channels)] if norm else []
@@ -106,4 +107,12 @@ class UNet(nn.Module):
         for up, decoder, skip in zip(self.upconvs, self.decoders, reversed(skips)):
             x = decoder(torch.cat([up(x), skip], dim=1))
         x = self.head(x)
-        return x[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return x[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
+
+
+@register_model("unet", "u-net")
+def unet_from_settings(
+    dim: int, in_channels: int, out_channels: int, hidden_channels: int = 32, n_layers: int = 4
+) -> UNet:
+    """A :class:`UNet` in the config's words: ``hidden_channels`` is its first width, ``n_layers`` its depth."""
+    return UNet(dim, in_channels, out_channels, features=hidden_channels, depth=n_layers)

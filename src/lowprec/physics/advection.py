@@ -28,7 +28,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet, PODDeepONet
 
-from .base import Box, Compute, Problem, mean_relative_l2, power_of_two_below, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, power_of_two_below, predict
 
 
 def fourier_sigma(n_modes: int, length_scale: float) -> torch.Tensor:
@@ -84,7 +85,7 @@ def _advection_data(n_modes, length_scale, speed, n_sensors, nx, nt, n_train, n_
 
 
 @dataclass(frozen=True)
-class Advection(Problem):
+class Advection(PhysicsProblem):
     """DeepONet for periodic advection (branch [m, w x d, p], trunk [2, w x d, p]).
 
     Args:
@@ -173,7 +174,7 @@ class Advection(Problem):
         return {"pde": self.physics_weight}
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
-        return {"error": mean_relative_l2(self._predict_test(net, dtype, data), data["s_test"])}
+        return {"error": mean_relative_l2_error(self._predict_test(net, dtype, data), data["s_test"])}
 
     def _predict_test(self, net, dtype, d):
         return torch.cat([predict(net, dtype, u, d["y"]) for u in d["u_test"].split(100)])

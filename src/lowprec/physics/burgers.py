@@ -33,7 +33,8 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, LearnedCoefficient, PhysicsProblem, predict
 
 NU = 0.01 / math.pi
 
@@ -155,7 +156,7 @@ def burgers_residual(c: Compute, X: torch.Tensor, nu, term: str = "pde"):
 
 
 @dataclass(frozen=True)
-class Burgers(Problem):
+class Burgers(PhysicsProblem):
     """Burgers PINN (network [2, 32, 32, 32, 1] by default).
 
     Args:
@@ -170,9 +171,9 @@ class Burgers(Problem):
         fourier_features: random Fourier features of (x, t) (0: none).
         nx_ref / nt_ref: reference grid (256 x 100, as burgers_shock.mat).
 
-    Against our first setup (normalized inputs, Sobol points, residual inside only) the
-    defaults, DeepXDE's choices, took fp32's error after 5000 steps from 0.193 to 0.090
-    (3 seeds, benchmarks/results/physics/b5k_vs_deepxde; DeepXDE itself: 0.107).
+    The defaults are DeepXDE's choices (raw inputs, Hammersley points, the residual on every
+    point); with them fp32 reaches a lower error than with normalized inputs, Sobol points and
+    the residual inside only (the setup ablation is indexed in ``benchmarks/README.md``).
     """
 
     name: ClassVar[str] = "burgers"
@@ -253,7 +254,7 @@ class Burgers(Problem):
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         _, _, pts, u = self.reference()
         pred = predict(net, dtype, pts, chunk=8192)[:, 0]
-        return {"error": relative_l2(pred, u), "max_uxx": max_second_derivative(net, dtype, pts)}
+        return {"error": relative_l2_error(pred, u), "max_uxx": max_second_derivative(net, dtype, pts)}
 
     def plot_solution(self, fig, net, dtype, label, data):
         x, t, pts, u = self.reference()
@@ -277,17 +278,16 @@ class BurgersInverse(Burgers):
     The error reported is |nu - nu_true| / nu_true; the field error is also given.
     The true nu defaults to 0.03 (guess 0.1): at 0.01/pi the estimate can only
     fall as fast as the network sharpens the shock (a smeared shock fits a
-    larger nu), and was still 3x too large after 3000 Adam steps, so a
-    comparison there would compare unconverged numbers.
+    larger nu), so after a few thousand Adam steps it is still far from the
+    truth, and a comparison there would compare unconverged numbers.
 
     Args (besides Burgers'):
         n_observations: points where u is observed (exact Cole-Hopf values).
         nu_init: starting guess of the viscosity.
         nu_speed: nu = exp(nu_speed * a) with a trained: the step multiplier in log(nu).
 
-    Unlike the forward problem it keeps our first setup (inputs normalized, Sobol points,
-    residual inside): fp32 recovers nu twice as well with it, 0.33 % against 0.64 % with
-    DeepXDE's choices (6 seeds, 20000 steps; benchmarks/results/physics/README.md).
+    Unlike the forward problem it keeps normalized inputs, Sobol points and the residual inside
+    only: with these fp32 recovers nu more accurately than with DeepXDE's choices.
     """
 
     name: ClassVar[str] = "burgers_inverse"

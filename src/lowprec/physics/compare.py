@@ -1,4 +1,4 @@
-"""Run one problem in every precision mode on the same seeds; print one table, draw the curves.
+"""Run one problem in every training mode on the same seeds; print one table, draw the curves.
 
 Every mode starts from the same fp32 initial weights (cast to its dtypes) and
 sees the same training data and batch order, so the differences in the table
@@ -22,17 +22,18 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from .._device import describe_device
-from .base import Problem
+from ..report import format_table, pyplot, save_figure
+from .base import PhysicsProblem
 from .modes import dtype_name, get_mode
-from .train import RunResult, TrainConfig, train
+from .train import PhysicsTrainConfig, RunResult, train
 
 DEFAULT_MODES = ("fp32", "fp16", "mixed", "bf16")
 
 
 def compare(
-    problem: Problem,
+    problem: PhysicsProblem,
     modes: Sequence = DEFAULT_MODES,
-    config: TrainConfig = TrainConfig(),
+    config: PhysicsTrainConfig = PhysicsTrainConfig(),
     device: str = "cpu",
     peer: bool = False,
     seeds: Sequence[int] | None = None,
@@ -55,7 +56,7 @@ def compare(
     return results, peers
 
 
-def run_peers(problem: Problem, config: TrainConfig) -> list[dict]:
+def run_peers(problem: PhysicsProblem, config: PhysicsTrainConfig) -> list[dict]:
     from .burgers import Burgers
     from .peer import PEER_PRECISIONS, PeerUnavailable, run_deepxde_burgers
 
@@ -104,7 +105,7 @@ def mean_error(runs: Sequence[RunResult]) -> float:
     return _mean(r.error for r in runs if not r.failure)
 
 
-def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> str:
+def comparison_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> str:
     """The comparison as a Markdown table with its caption and notes (one row per mode, seeds averaged)."""
     if not results:
         return "(no runs)"
@@ -192,10 +193,8 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
             )
         else:
             rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", peer.get("failure", "?")])
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    out = [head, "", line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(row) for row in rows]
+    table = format_table([dict(zip(cols, row)) for row in rows], [(c, c, "") for c in cols], markdown=True)
+    out = [head, "", table]
     modes = "; ".join(runs[0].mode.describe() for runs in groups.values())
     notes = [
         "",
@@ -248,8 +247,9 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         notes.append("Result: " + "; ".join(verdict) + ".")
         n_seeds = min(len(runs) for runs in groups.values())
         if n_seeds < 3:
-            # Measured: Burgers seed 0 alone gave mixed +33 % on one host and +80 % on another, while the
-            # 3-seed means agreed (+7.2 %, +7.5 %); a verdict on so few seeds says more about the seed.
+            # A single run's end point depends on the seed and even on the CPU (different kernels round
+            # differently), while means over a few seeds agree; a verdict on so few seeds says more about
+            # the seed than about the precision.
             notes.append(
                 f"This verdict rests on {n_seeds} seed{'s' if n_seeds > 1 else ''}: single-run end "
                 "points of these problems swing by more than 10 % between seeds and hosts; compare "
@@ -261,11 +261,7 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
 def plot_curves(results: Sequence[RunResult], path: str) -> None:
     """Loss, error and residual rounding, stalled-update share and gradient underflow against step, one line
     per mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -294,20 +290,12 @@ def plot_curves(results: Sequence[RunResult], path: str) -> None:
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    p = results[0].problem
-    fig.suptitle(f"{p.title}, {results[0].config.steps} steps, seed {seed0}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, f"{results[0].problem.title}, {results[0].config.steps} steps, seed {seed0}")
 
 
 def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
     """Each mode's prediction against the reference, one row per mode (first seed; ``data`` is its data)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig = plt.figure(figsize=(12, 3.2 * len(results)), layout="constrained")
@@ -318,8 +306,7 @@ def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
             sub.text(0.5, 0.5, f"failed at step {r.failed_step}", ha="center")
             continue
         r.problem.plot_solution(sub, r.working, r.mode.compute_dtype, r.mode.name, data)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save(
@@ -351,7 +338,7 @@ def save(
 
 __all__ = [
     "compare",
-    "format_table",
+    "comparison_table",
     "plot_curves",
     "plot_solutions",
     "save",

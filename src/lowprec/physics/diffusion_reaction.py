@@ -26,7 +26,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet
 
-from .base import Box, Compute, Problem, mean_relative_l2, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def source_sigma(n_terms: int, length_scale: float) -> torch.Tensor:
@@ -70,7 +71,8 @@ def diffusion_reaction_fd(
     x = np.linspace(0.0, 1.0, nx)
     t = np.linspace(0.0, T, nt)
     dx, dt = x[1] - x[0], (t[1] - t[0]) / substeps
-    f = source if callable(source) else (lambda xx, tt, a=np.atleast_2d(source): a)
+    constant = None if callable(source) else np.atleast_2d(source)
+    f = source if callable(source) else (lambda xx, tt: constant)
     n_fun = f(x, 0.0).shape[0]
     m = nx - 2
     r = D * dt / (2 * dx**2)
@@ -127,7 +129,7 @@ def _dr_data(n_terms, length_scale, n_sensors, D, k, n_train, n_test, nx_ref, nt
 
 
 @dataclass(frozen=True)
-class DiffusionReaction(Problem):
+class DiffusionReaction(PhysicsProblem):
     """Physics-informed DeepONet: source f -> solution s, trained on the residual only.
 
     Args:
@@ -222,7 +224,7 @@ class DiffusionReaction(Problem):
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         pred = torch.cat([predict(net, dtype, u, data["y"]) for u in data["u_test"].split(50)])
-        return {"error": mean_relative_l2(pred, data["s_test"])}
+        return {"error": mean_relative_l2_error(pred, data["s_test"])}
 
     def plot_solution(self, fig, net, dtype, label, data):
         pred = predict(net, dtype, data["u_test"][:1], data["y"])[0].reshape(self.nx_ref, self.nt_ref)

@@ -23,7 +23,8 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, LearnedCoefficient, PhysicsProblem, predict
 
 
 def kovasznay_lambda(re: float) -> float:
@@ -61,7 +62,7 @@ def kovasznay_residual(c: Compute, X: torch.Tensor, inv_re, key: str = "pde"):
 
 
 @dataclass(frozen=True)
-class Kovasznay(Problem):
+class Kovasznay(PhysicsProblem):
     """Kovasznay flow PINN (Re = 20; [2, 100 x 5, 3]).
 
     Args:
@@ -144,7 +145,10 @@ class Kovasznay(Problem):
         pred = predict(net, dtype, pts, chunk=8192)
         ref = kovasznay_exact(pts.double(), self.re)
         # Error of the velocity (u, v) as DeepXDE reports; p is fixed only up to the outflow condition.
-        return {"error": relative_l2(pred[:, :2], ref[:, :2]), "p_error": relative_l2(pred[:, 2], ref[:, 2])}
+        return {
+            "error": relative_l2_error(pred[:, :2], ref[:, :2]),
+            "p_error": relative_l2_error(pred[:, 2], ref[:, 2]),
+        }
 
     def plot_solution(self, fig, net, dtype, label, data):
         n = int(math.sqrt(self.n_test))

@@ -1,4 +1,13 @@
-"""Precision modes for PINNs and DeepONets, and the weight copies they keep.
+"""Training modes for PINNs and DeepONets, and the weight copies they keep.
+
+A training mode is not a :class:`lowprec.precision.PrecisionPolicy`. A policy
+says how one forward pass computes (``mixed``: autocast fp16, FFTs in fp32, fp16
+spectral contraction) and leaves the weights where they are; a training mode
+says where the weights, the optimizer state and the update live as well, and
+which dtype every operation of a step computes in. Each mode enters a policy
+while its working copy computes (:attr:`TrainingMode.policy`). The names
+``fp32``/``fp16``/``mixed``/``bf16`` are the paper's and stay the command-line
+spelling (``lowprec pinn burgers --precision mixed``).
 
 Hayford et al. (2024) compare four ways to train SciML models:
 
@@ -22,13 +31,13 @@ gradients back to fp32 for the optimizer. The one exception is the activation
 function, evaluated in fp32 and rounded back (see ``activation_dtype``). *fp16* has only the fp16
 copy: Adam's moments and the update are fp16 too, and updates smaller than
 half an fp16 ulp of a weight are lost. That, with Adam's epsilon rounding to
-zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; we reproduce it rather
+zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; the mode reproduces it rather
 than hide it, and keep the same safety measures (fp32 loss sums, loss scaling,
 residual guard) in fp16 and mixed so that the only difference between them is
 where the weights and the update live.
 
 *mixed_then_fp32* is mixed with an fp32 finish (the last 10 % of steps): see
-``PrecisionMode.fp32_finish`` for the floor that fp16 working weights set on a
+``TrainingMode.fp32_finish`` for the floor that fp16 working weights set on a
 converging PINN, and what the finish buys.
 """
 
@@ -53,7 +62,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 @dataclass(frozen=True)
-class PrecisionMode:
+class TrainingMode:
     """Where the weights live and what dtype computes, for physics training.
 
     Attributes:
@@ -74,21 +83,15 @@ class PrecisionMode:
             forms tanh' as 1 - tanh(z)^2 from the saved output, and a saturated unit's
             fp16 output (ulp 4.9e-4 near 1) leaves that difference with tens of percent
             error, in exactly the steep units that carry a shock. Matrix products (the
-            cost) stay fp16. Burgers, 3 seeds, 20000 steps: mixed +16 % against fp32 with
-            fp16 activations, +7 % with fp32 ones.
+            cost) stay fp16; only the elementwise activation and its derivative are fp32.
         fp32_finish: fraction of the steps, at the end, run in the master dtype: the working
             copy is dropped and the same master weights and Adam state go on, without loss
             scaling or residual guard. Why: fp16 working weights hold 11 significant bits, and
-            near a PINN's optimum the gradient is that sensitive to them -- at the fp32 run's
-            final Burgers-inverse weights, rounding them to fp16 alone moves the gradient by
-            45 % (benchmarks/pinn_fp16_floor.py), so mixed keeps converging, but
-            slower. A short fp32 finish takes the last steps at fp32's pace, as Tu et al.'s
-            schedule for operators ends in full precision. Measured (6 seeds, 20000 steps): on
-            the inverse problem under DeepXDE's setup, where mixed was +21 % of fp32's error,
-            +4.0 %; where mixed already tracks fp32 (the default inverse setup, +4.5 %; the
-            forward Burgers PINN) it changed nothing beyond the seed-to-seed spread; on Kovasznay
-            at 5 x 100, where mixed's lag builds up at lr 1e-3 before the finish begins, nothing
-            either (seed 0: 0.0395 against mixed's 0.0387 and fp32's 0.0212).
+            near a PINN's optimum the gradient is sensitive to rounding them, so mixed keeps
+            converging, but more slowly than fp32. A short fp32 finish takes the last steps at
+            fp32's pace, as Tu et al.'s schedule for operators ends in full precision. It helps
+            where mixed trails fp32 in the last phase of training; it cannot recover a lag built
+            up earlier at a large learning rate.
     """
 
     name: str
@@ -106,7 +109,7 @@ class PrecisionMode:
                 continue
             if getattr(self, field) not in _DTYPE_NAMES:
                 raise ValueError(
-                    f"PrecisionMode.{field}={getattr(self, field)} is not a floating dtype "
+                    f"TrainingMode.{field}={getattr(self, field)} is not a floating dtype "
                     f"lowprec trains in; use one of {list(_DTYPE_NAMES)}."
                 )
         if not self.adam_eps > 0:
@@ -125,7 +128,7 @@ class PrecisionMode:
         n = round(steps * self.fp32_finish)
         return steps - n if n > 0 else None
 
-    def finish(self) -> PrecisionMode:
+    def finish(self) -> TrainingMode:
         """The mode of the fp32 finish: compute in the master dtype, nothing to scale or guard."""
         return self.replace(
             compute_dtype=self.master_dtype,
@@ -169,7 +172,7 @@ class PrecisionMode:
             loss_scaling=self.loss_scaling,
         )
 
-    def replace(self, **changes) -> PrecisionMode:
+    def replace(self, **changes) -> TrainingMode:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
@@ -183,12 +186,12 @@ class PrecisionMode:
         )
 
 
-MODES: dict[str, PrecisionMode] = {
-    "fp32": PrecisionMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
-    "fp16": PrecisionMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
-    "mixed": PrecisionMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
-    "bf16": PrecisionMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
-    "mixed_then_fp32": PrecisionMode(
+TRAINING_MODES: dict[str, TrainingMode] = {
+    "fp32": TrainingMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
+    "fp16": TrainingMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
+    "mixed": TrainingMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
+    "bf16": TrainingMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
+    "mixed_then_fp32": TrainingMode(
         "mixed_then_fp32",
         torch.float16,
         torch.float32,
@@ -201,11 +204,11 @@ MODES: dict[str, PrecisionMode] = {
 }
 
 
-def get_mode(mode: str | PrecisionMode) -> PrecisionMode:
+def get_mode(mode: str | TrainingMode) -> TrainingMode:
     """Look up a mode by name (a mode object is returned unchanged)."""
-    if isinstance(mode, PrecisionMode):
+    if isinstance(mode, TrainingMode):
         return mode
-    return lookup(MODES, mode, "precision mode", "lowprec.physics.PrecisionMode(...)")
+    return lookup(TRAINING_MODES, mode, "training mode", "lowprec.physics.TrainingMode(...)")
 
 
 class WeightCopies:
@@ -216,18 +219,19 @@ class WeightCopies:
 
     Args:
         model: the model, built in fp32; it is cast to the master dtype in place.
-        mode: the precision mode.
+        mode: the training mode.
     """
 
-    def __init__(self, model: nn.Module, mode: PrecisionMode):
+    def __init__(self, model: nn.Module, mode: TrainingMode):
         self.mode = mode
         self.master = model.to(mode.master_dtype)
         self.working = copy.deepcopy(self.master).to(mode.compute_dtype) if mode.is_mixed else self.master
         if self.working is not self.master:
             # Scalar parameters (an inverse problem's PDE coefficient) keep the master dtype, as
-            # autocast keeps them: they cost no compute, and an fp16 copy of the Burgers viscosity's
-            # log stalled its recovery at a 0.25 % grid (measured) while fp32 went on to 0.17 %.
-            # Where a scalar meets an fp16 field, type promotion rounds it there (5e-4 relative).
+            # autocast keeps them: they cost no compute, and an fp16 copy would confine the
+            # recovered coefficient to fp16's grid (2**-11 relative steps), which is coarser than the
+            # accuracy an inverse problem reaches. Where a scalar meets an fp16 field, type
+            # promotion rounds it there, once per use.
             for w, m in zip(self.working.parameters(), self.master.parameters()):
                 if w.ndim == 0:
                     w.data = w.data.to(m.dtype)

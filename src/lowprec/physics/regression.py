@@ -1,6 +1,6 @@
 """Function regression: fit x sin(5x) on [-1, 1] with a [1, 10, 10, 1] tanh network.
 
-No PDE: the smallest problem on which the precision modes differ, and the
+No PDE: the smallest problem on which the training modes differ, and the
 first example of Hayford et al. (2024).
 """
 
@@ -14,7 +14,8 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def target(x: torch.Tensor) -> torch.Tensor:
@@ -22,7 +23,7 @@ def target(x: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Regression(Problem):
+class Regression(PhysicsProblem):
     """Fit f(x) = x sin(5x) from ``n_train`` samples; error on ``n_test`` uniform points.
 
     Args:
@@ -61,7 +62,7 @@ class Regression(Problem):
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         x = torch.linspace(-1, 1, self.n_test, dtype=torch.float64).unsqueeze(1)
-        return {"error": relative_l2(predict(net, dtype, x.float()), target(x))}
+        return {"error": relative_l2_error(predict(net, dtype, x.float()), target(x))}
 
     def plot_solution(self, fig, net, dtype, label, data):
         x = torch.linspace(-1, 1, self.n_test).unsqueeze(1)

@@ -1,4 +1,4 @@
-"""The training loop for PINNs and DeepONets in any precision mode.
+"""The training loop for PINNs and DeepONets in any training mode.
 
 One plain loop, no callbacks. Per step::
 
@@ -31,25 +31,25 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lowprec.precision import LossScaler, PrecisionOverflowError
 
-from .base import Compute, NonFiniteLossError, Problem, ResidualGuard
+from .._progress import progress_bar
+from .base import Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
 from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
-from .modes import MODES, PrecisionMode, WeightCopies, dtype_name, get_mode
+from .modes import TRAINING_MODES, TrainingMode, WeightCopies, dtype_name, get_mode
 
 log = logging.getLogger("lowprec")
 
 NONFINITE_ACTIONS = ("raise", "stop")
 #: residual_rounding above which a half-precision run is warned that rounding now blurs its gradient.
-#: Measured (Burgers, seed 0, 20000 steps): fp16 peaks at 13 % and mixed keeps fp32's pace over three
-#: seeds; bf16 passes 25 % at step ~6000, ends at 95 % and 1.7-2.3x fp32's error (two hosts).
+#: Set above the share an fp16 run reaches while mixed keeps fp32's pace (on Burgers, around a tenth),
+#: and well below the share bf16 (8 significant bits) reaches on the same problems.
 RESIDUAL_ROUNDING_WARN = 0.25
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class PhysicsTrainConfig:
     """How long and how to train.
 
     Args:
@@ -97,7 +97,7 @@ class TrainConfig:
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise ValueError(f"on_nonfinite={self.on_nonfinite!r}; choose one of {NONFINITE_ACTIONS}.")
 
-    def mode_for(self, mode: PrecisionMode) -> PrecisionMode:
+    def mode_for(self, mode: TrainingMode) -> TrainingMode:
         """The mode with this config's overrides applied."""
         changes = {
             k: v
@@ -128,9 +128,9 @@ class StepRecord:
 class RunResult:
     """Everything a run produced. ``final`` holds the last evaluation (``final["error"]``)."""
 
-    problem: Problem
-    mode: PrecisionMode
-    config: TrainConfig
+    problem: PhysicsProblem
+    mode: TrainingMode
+    config: PhysicsTrainConfig
     device: str
     history: list = field(default_factory=list)
     evals: list = field(default_factory=list)
@@ -238,7 +238,7 @@ def _profile_peak_bytes(fn) -> int | None:
     return max(0, max(itertools.accumulate(e.nbytes() for e in events)))
 
 
-def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
+def _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler=None) -> str:
     vals = ", ".join(f"{k}={float(v.detach() if torch.is_tensor(v) else v):.3g}" for k, v in terms.items())
     weights_ok = all(bool(torch.isfinite(p).all()) for p in weights.master.parameters())
     if not weights_ok:
@@ -247,6 +247,11 @@ def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
             "underflowed second moment gives 0/0; use --adam-eps 1e-4"
             if mode.master_dtype == torch.float16 and torch.tensor(mode.adam_eps, dtype=torch.float16) == 0
             else "; lower the learning rate or use the mixed mode"
+        )
+    elif bad == ["gradients"] and scaler is not None and scaler.enabled:
+        why = (
+            f"the gradients overflow even at loss scale {scaler.scale_value:g} (below the minimum "
+            f"{scaler.min_scale:g}), so scaling cannot help; lower the learning rate, or use bf16 or fp32"
         )
     elif bad == ["gradients"]:
         why = "the gradients overflowed and loss scaling is off; enable it (--loss-scaling) or use bf16"
@@ -268,9 +273,13 @@ def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
 
 
 def train(
-    problem: Problem, mode, config: TrainConfig = TrainConfig(), device: str = "cpu", data: dict | None = None
+    problem: PhysicsProblem,
+    mode,
+    config: PhysicsTrainConfig = PhysicsTrainConfig(),
+    device: str = "cpu",
+    data: dict | None = None,
 ) -> RunResult:
-    """Train ``problem``'s model in precision ``mode`` (a name or a PrecisionMode); return a RunResult.
+    """Train ``problem``'s model in precision ``mode`` (a name or a TrainingMode); return a RunResult.
 
     Raises:
         NonFiniteLossError: a loss term or the gradients went inf/NaN and could
@@ -309,7 +318,7 @@ def train(
             metrics = problem.evaluate(weights.working, mode.compute_dtype, data)
         # fp32 runs (and an fp32 finish) report what mixed's fp16 would make of their residuals.
         half = mode.compute_dtype == mode.probe_dtype
-        rounding = residual_rounding(problem, weights.master, mode if half else MODES["mixed"], probe_batch)
+        rounding = residual_rounding(problem, weights.master, mode if half else TRAINING_MODES["mixed"], probe_batch)
         metrics = {"step": step, **metrics, "residual_rounding": rounding}
         if half and rounding > RESIDUAL_ROUNDING_WARN and not rounding_warned:
             rounding_warned = True
@@ -328,7 +337,7 @@ def train(
         return metrics
 
     def fail(step: int, bad: list, terms: dict):
-        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights)
+        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler)
         if config.on_nonfinite == "raise":
             raise NonFiniteLossError(msg, step, bad, mode.name)
         log.warning(msg)
@@ -405,7 +414,7 @@ def train(
         profile_steps = {1} if switch is None else {1, switch + 1}
     peak_step_bytes, state_before_switch = None, 0
     evaluate(0)
-    bar = tqdm(
+    bar = progress_bar(
         total=config.steps,
         desc=f"{problem.name} {mode.name} seed {config.seed}",
         unit="step",

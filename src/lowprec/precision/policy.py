@@ -15,8 +15,8 @@ layer that passed that on would run its FFT in fp16 by accident (and crash on
 grids that are not powers of two). Every spectral layer sets its own dtypes
 from the active policy.
 
-Presets (``get_policy(name)``) follow Tu et al. (ICLR 2024), plus three of
-our own that run the spectral transforms as matrix products (``dft``):
+Presets (``get_policy(name)``) follow Tu et al. (ICLR 2024), plus three
+that run the spectral transforms as matrix products (``dft``):
 
 ========== ========= ============ =========== ========== ============ =======
 name       autocast  forward      contraction stabilizer loss scaling backend
@@ -56,12 +56,12 @@ before every forward FFT because an unnormalized fp16 FFT sums N values and
 overflows. lowprec's forward transform is normalized (``norm="forward"``), so
 every coefficient it returns is an average, no larger than max|x|. When that
 transform runs in fp32 (``mixed``) or in bf16 (fp32's exponent range), the
-stabilizer has nothing to prevent and only changes the function: on Darcy
-flow (FNO, 33x33, 250 samples) tanh raised the fp32 test error by 15% after
-15 epochs and by 38% after 30, while fp16 rounding alone changed it by less
-than 0.1%. It stays on in ``half``, the paper's setting, where a native fp16
-FFT may run on a GPU: cuFFT sums before it scales, and although lowprec
-splits the 1/N around it (see :mod:`lowprec.spectral.transforms`), its
+stabilizer has nothing to prevent and only changes the function the model
+computes (it squashes every spectral layer's input into [-1, 1]), an error of
+its own far larger than fp16 rounding of the contraction. It stays on in
+``half``, the paper's setting, where a native fp16 FFT may run on a GPU:
+cuFFT sums before it scales, and although lowprec splits the 1/N around it
+(see :mod:`lowprec.spectral.transforms`), its
 values still reach sqrt(N) max|x|, past fp16's range at 1024² once
 max|x| > 64; tanh keeps max|x| <= 1. ``fp16`` drops it because its DFT
 divides before it sums. ``mixed_tanh`` is the paper's mixed setting verbatim,
@@ -75,6 +75,7 @@ import contextlib
 import dataclasses
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -145,7 +146,7 @@ class PrecisionPolicy:
         low = (torch.float16, torch.bfloat16)
         return self.autocast_dtype is not None or self.transform_dtype in low or self.contract_dtype in low
 
-    def replace(self, **changes) -> PrecisionPolicy:
+    def replace(self, **changes: Any) -> PrecisionPolicy:
         """A copy with some fields changed, e.g. ``get_policy('mixed').replace(stabilizer=None)``."""
         return dataclasses.replace(self, **changes)
 
@@ -169,7 +170,7 @@ class PrecisionPolicy:
         _state().stack.append((self, stack))
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         policy, stack = _state().stack.pop()
         stack.close()
 
@@ -200,6 +201,13 @@ def current_policy() -> PrecisionPolicy:
     """The innermost policy entered with ``with policy:``; ``full`` outside any."""
     stack = _state().stack
     return stack[-1][0] if stack else FULL
+
+
+def active_policy() -> PrecisionPolicy | None:
+    """The innermost policy entered with ``with policy:``, or None outside any (where plain
+    ``torch.autocast`` may be in charge)."""
+    stack = _state().stack
+    return stack[-1][0] if stack else None
 
 
 PRESETS: dict[str, PrecisionPolicy] = {

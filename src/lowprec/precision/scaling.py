@@ -104,8 +104,10 @@ def module_of(param_name: str) -> str:
 
 
 @torch.no_grad()
-def first_nonfinite_module(model: nn.Module, *inputs) -> tuple[str, str] | None:
-    """Re-run ``model(*inputs)`` and return the innermost module that first emits inf/NaN.
+def first_nonfinite_module(
+    model: nn.Module, *inputs: torch.Tensor, **named_inputs: torch.Tensor
+) -> tuple[str, str] | None:
+    """Re-run ``model(*inputs, **named_inputs)`` and return the innermost module that first emits inf/NaN.
 
     Run under the same policy as the failed step. Returns (module name, module
     class) or None when the forward pass stays finite (the overflow was in the
@@ -126,7 +128,7 @@ def first_nonfinite_module(model: nn.Module, *inputs) -> tuple[str, str] | None:
     names = {m: n for n, m in model.named_modules()}
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
-        model(*inputs)
+        model(*inputs, **named_inputs)
     finally:
         for h in handles:
             h.remove()

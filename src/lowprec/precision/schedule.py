@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from .policy import PrecisionPolicy, get_policy
 
-PolicyLike = Union[str, PrecisionPolicy]
+PolicyLike = str | PrecisionPolicy
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ clipping and 2-sigma clipping as alternatives. All three keep the input shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -30,7 +32,11 @@ def sigma_clip(x: torch.Tensor, n_sigma: float = 2.0) -> torch.Tensor:
     return torch.maximum(torch.minimum(x, hi), lo)
 
 
-_STABILIZERS = {"tanh": torch.tanh, "hardclip": hardclip, "sigma_clip": sigma_clip}
+_STABILIZERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "hardclip": hardclip,
+    "sigma_clip": sigma_clip,
+}
 
 
 def stabilize(x: torch.Tensor, name: str | None) -> torch.Tensor:

@@ -17,10 +17,11 @@ Files:
     cli.py      ``lowprec quantize`` and ``lowprec pareto``
 """
 
-from .bops import CostReport, LayerCost, bops, cost_vs_resolution, dft_macs, fft_macs
+from ..spectral.backend import dft_macs, fft_macs
+from .bops import CostReport, LayerCost, bops, cost_vs_resolution
 from .config import PRESETS, QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError, fake_quantize
-from .int8 import compare_int8, convert_int8, latency_table, measure_latency
+from .int8 import compare_int8, convert_int8, latency_table
 from .modules import (
     QuantConv,
     QuantConvTranspose,
@@ -29,7 +30,6 @@ from .modules import (
     QuantSpectralConv,
     bypass,
     calibrate,
-    is_calibrated,
     quantize_,
     quantizers,
     selected_layers,
@@ -38,7 +38,6 @@ from .modules import (
 __all__ = [
     "quantize_",
     "calibrate",
-    "is_calibrated",
     "quantizers",
     "selected_layers",
     "bypass",
@@ -63,5 +62,4 @@ __all__ = [
     "convert_int8",
     "compare_int8",
     "latency_table",
-    "measure_latency",
 ]

@@ -13,10 +13,11 @@ import json
 import typing
 from pathlib import Path
 
+from .._threads import add_threads_flag
 from .config import PRESETS
 
 _HELP = {
-    "model": "fno, unet or transformer",
+    "model": "a registered model: fno, tfno, unet, transformer (lowprec.models.available_models())",
     "dataset": "data generator from lowprec.data.GENERATORS (darcy, burgers, ...)",
     "problem_params": "generator parameters, KEY=VALUE (e.g. viscosity=0.01)",
     "resolution": "full grid points per axis (node grids: factors must divide resolution-1, e.g. 65)",
@@ -89,11 +90,20 @@ def _study_config(args):
     return StudyConfig(**values)
 
 
-def _threads(args) -> None:
-    import torch
+def _check_start(cfg, out) -> None:
+    """Names, folders and the data set checked before any data is generated or model trained."""
+    from ..config import DataConfig, check_data, check_writable
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    check_writable(out, "--out")
+    check_data(
+        DataConfig(
+            problem=cfg.dataset,
+            resolution=cfg.resolution,
+            n_train=cfg.n_train,
+            n_test=cfg.n_test,
+            data_seed=cfg.data_seed,
+        )
+    )
 
 
 def run_quantize(args) -> int:
@@ -106,11 +116,11 @@ def run_quantize(args) -> int:
     from .int8 import compare_int8, latency_table
     from .study import check_factors, evaluate_full, load_data, run_point, train_float
 
-    _threads(args)
     cfg = _study_config(args)
     config = get_config(args.preset)
     cfg = dataclasses.replace(cfg, presets=(config.name,), factors=(args.factor,))
     out = Path(args.out)
+    _check_start(cfg, out)
     train_set, test_set = load_data(cfg, args.progress)
     check_factors(cfg, train_set)
     float_model, history = train_float(cfg, train_set, test_set, out / "float", args.progress)
@@ -162,8 +172,8 @@ def run_pareto(args) -> int:
     """A resumable sweep over presets x resolution factors; JSONL, front, table and plot in --out."""
     from .study import run_sweep, table
 
-    _threads(args)
     cfg = _study_config(args)
+    _check_start(cfg, args.out)
     result = run_sweep(cfg, args.out, progress=args.progress)
     print("\n" + table(result.points))
     span = result.front[-1]["bops"] / result.front[0]["bops"] if result.front else float("nan")
@@ -189,8 +199,13 @@ def add_subcommands(subparsers) -> None:
     q.add_argument("--int8", action="store_true", help="convert Linear/Conv layers to int8 kernels, check and time")
     q.add_argument("--int8-batch", type=int, default=16, help="test samples used by the int8 check")
     q.add_argument("--out", default="runs/quantize", help="output directory (the float model goes in OUT/float)")
-    q.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    q.add_argument("--progress", action="store_true", help="progress bars")
+    q.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress bars (on a terminal; plain lines in a file or pipe)",
+    )
+    add_threads_flag(q)
     _add_study_flags(q, swept=False)
     q.set_defaults(func=run_quantize)
 
@@ -205,16 +220,12 @@ def add_subcommands(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", default="runs/pareto", help="output directory")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress bars (on a terminal; plain lines in a file or pipe)",
+    )
+    add_threads_flag(p)
     _add_study_flags(p, swept=True)
     p.set_defaults(func=run_pareto)
-
-
-if __name__ == "__main__":  # python -m lowprec.quant.cli pareto ... (before the top-level CLI lists us)
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m lowprec.quant.cli")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    parsed = parser.parse_args()
-    sys.exit(parsed.func(parsed))

@@ -46,7 +46,7 @@ class _FakeQuantize(torch.autograd.Function):
     """One autograd node: forward rounds, backward applies the straight-through and LSQ rules.
 
     (Written with detach() instead, the same estimator takes eight autograd nodes and saves
-    as many activation-sized tensors; QAT of an FNO ran 2x slower that way.)
+    as many activation-sized tensors, which makes every QAT step markedly slower.)
     """
 
     @staticmethod

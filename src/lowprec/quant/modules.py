@@ -38,7 +38,7 @@ Usage::
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +46,7 @@ from torch import nn
 
 from ..models.transformer import MatMul
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
-from ..spectral import SpectralConv
-from ..spectral.transforms import kept_modes
+from ..spectral.protocol import is_spectral_layer
 from .config import QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError
 
@@ -57,17 +56,18 @@ _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 def layer_kind(module: nn.Module) -> str | None:
     """``"linear"``, ``"conv"``, ``"spectral"``, ``"matmul"`` for a quantizable float layer, else None."""
+    handler = _handler(module)
+    return handler[0] if handler else None
+
+
+def _handler(module: nn.Module) -> tuple[str, type] | None:
+    """(kind, wrapper class) for a quantizable float layer: by its type (or a base's), else by protocol."""
     if isinstance(module, QuantLayer):
         return None
-    if isinstance(module, nn.Linear):
-        return "linear"
-    if isinstance(module, _CONVS + _TRANSPOSED):
-        return "conv"
-    if isinstance(module, SpectralConv):
-        return "spectral"
-    if isinstance(module, MatMul):
-        return "matmul"
-    return None
+    for cls in type(module).__mro__:
+        if cls in HANDLERS:
+            return HANDLERS[cls]
+    return ("spectral", QuantSpectralConv) if is_spectral_layer(module) else None
 
 
 class Identity(nn.Module):
@@ -195,7 +195,8 @@ class QuantMatMul(QuantLayer):
 
 
 class QuantSpectralConv(QuantLayer):
-    """Fake-quantized :class:`lowprec.spectral.SpectralConv` (1D/2D/3D; dense, Tucker or CP weights).
+    """Fake-quantized spectral layer: any :class:`lowprec.spectral.SpectralLayer`, such as
+    :class:`lowprec.spectral.SpectralConv` (1D/2D/3D; dense, Tucker or CP weights).
 
     Runs the layer itself under the active precision policy (stabilizer, dtypes, FFT or DFT
     backend), with fake-quantized weight factors and quantizers at its stages::
@@ -211,7 +212,7 @@ class QuantSpectralConv(QuantLayer):
 
     kind = "spectral"
 
-    def __init__(self, layer: SpectralConv, config: QuantConfig, name: str = ""):
+    def __init__(self, layer: nn.Module, config: QuantConfig, name: str = ""):  # layer: a SpectralLayer
         super().__init__(layer, config, name)
         act = config.activation
         self.input_quant = _quantizer(act, config, f"{name} input")
@@ -219,13 +220,13 @@ class QuantSpectralConv(QuantLayer):
         # scale per tensor would round the high modes away. It costs no integer arithmetic: the
         # mixing sums over channels within a mode (the mode's scale factors out), and the
         # inverse transform's constants absorb the per-mode scales of its input.
-        kept = kept_modes(layer.n_modes)
+        kept = layer.spectrum_shape
         spectrum_shape, mode_axes = (1, 1, *kept, 1), tuple(range(2, 2 + len(kept)))
         self.spectrum_quant = _quantizer(act, config, f"{name} spectrum", spectrum_shape, mode_axes)
         self.mixed_quant = _quantizer(act, config, f"{name} mixed spectrum", spectrum_shape, mode_axes)
         self.output_quant = _quantizer(act, config, f"{name} output")
         quants = []
-        for k, (subscripts, tensor) in enumerate(layer.weight.factors()):
+        for k, (subscripts, tensor) in enumerate(layer.weight_factors()):
             axes = ((subscripts.index("o"),) if "o" in subscripts else ()) + (-1,)
             quants.append(
                 _quantizer(config.weight, config, f"{name} weight factor {k} ({subscripts})", tensor.shape, axes, True)
@@ -234,7 +235,7 @@ class QuantSpectralConv(QuantLayer):
 
     def quantized_factors(self) -> list[tuple[str, torch.Tensor]]:
         """The weight's (subscripts, real tensor) factors, fake-quantized."""
-        return [(s, q(t)) for (s, t), q in zip(self.layer.weight.factors(), self.weight_quants)]
+        return [(s, q(t)) for (s, t), q in zip(self.layer.weight_factors(), self.weight_quants)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stages = {
@@ -246,15 +247,20 @@ class QuantSpectralConv(QuantLayer):
         return self.layer(x, factors=self.quantized_factors(), tap=lambda stage, t: stages[stage](t))
 
 
-WRAPPERS = {"linear": QuantLinear, "spectral": QuantSpectralConv, "matmul": QuantMatMul}
+# Quantizable float layers by type, found along a layer's MRO: (kind, wrapper). Spectral layers are
+# found by protocol (lowprec.spectral.SpectralLayer), so a new one needs no entry here.
+HANDLERS: dict[type, tuple[str, type]] = {
+    nn.Linear: ("linear", QuantLinear),
+    **{cls: ("conv", QuantConv) for cls in _CONVS},
+    **{cls: ("conv", QuantConvTranspose) for cls in _TRANSPOSED},
+    MatMul: ("matmul", QuantMatMul),
+}
 
 
-def _wrapper_for(module: nn.Module):
-    if isinstance(module, _TRANSPOSED):
-        return QuantConvTranspose
-    if isinstance(module, _CONVS):
-        return QuantConv
-    return WRAPPERS[layer_kind(module)]
+def _wrapper_for(module: nn.Module) -> type:
+    handler = _handler(module)
+    assert handler is not None, "selected_layers yields quantizable layers only"
+    return handler[1]
 
 
 def _skipped(name: str, patterns: Iterable[str]) -> bool:
@@ -295,8 +301,9 @@ def quantize_(model: nn.Module, config: str | QuantConfig) -> nn.Module:
     """Replace ``model``'s quantizable layers by fake-quantized wrappers, in place; returns ``model``.
 
     Args:
-        model: any module; Linear, Conv(Transpose)1d/2d/3d, SpectralConv and MatMul layers
-            are quantized as ``config`` says, everything else is left alone.
+        model: any module; Linear, Conv(Transpose)1d/2d/3d, spectral (any
+            :class:`lowprec.spectral.SpectralLayer`) and MatMul layers are quantized as
+            ``config`` says, everything else is left alone.
         config: a preset name (``"w8a8"``, ``"w4a4"``, ..., ``"float"``) or a QuantConfig.
 
     Then call :func:`calibrate` before training or evaluating (activation scales need data).
@@ -329,6 +336,11 @@ def quantizers(model: nn.Module) -> list[FakeQuantizer]:
 
 
 def _batches(data, batch_size: int, n_batches: int):
+    """Model inputs, a batch at a time: tensors, or dicts of named inputs (the target ``"y"`` left out)."""
+    if hasattr(data, "batch"):  # a data set of named tensors (lowprec.data.DictDataset)
+        for start in range(0, min(len(data), batch_size * n_batches), batch_size):
+            yield {k: v for k, v in data.batch(slice(start, start + batch_size)).items() if k != "y"}
+        return
     if hasattr(data, "x") and isinstance(data.x, torch.Tensor):
         data = data.x
     if isinstance(data, torch.Tensor):
@@ -338,7 +350,10 @@ def _batches(data, batch_size: int, n_batches: int):
     for k, batch in enumerate(data):
         if k >= n_batches:
             break
-        yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        if isinstance(batch, Mapping):
+            yield {name: v for name, v in batch.items() if name != "y"}
+        else:
+            yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
 @torch.no_grad()
@@ -349,8 +364,9 @@ def calibrate(
 
     Args:
         model: a model after :func:`quantize_`.
-        data: a data set with ``.x`` (N, C, *grid), a tensor of inputs, or an iterable of
-            input batches or (x, y) pairs.
+        data: a data set with ``.x`` (N, C, *grid) or with ``batch(index)`` (named inputs,
+            e.g. :class:`lowprec.data.DictDataset`), a tensor of inputs, or an iterable of
+            input batches, (x, y) pairs or dicts (the model then gets every entry but ``"y"`` by name).
         n_batches, batch_size: how much data is observed (batch_size applies to tensors and
             data sets).
         policy: precision policy to run under (default: the active one).
@@ -373,9 +389,12 @@ def calibrate(
         q.observing = True
     try:
         seen = 0
-        for x in _batches(data, batch_size, n_batches):
+        for inputs in _batches(data, batch_size, n_batches):
             with policy:
-                model(x.to(device))
+                if isinstance(inputs, Mapping):
+                    model(**{k: v.to(device) for k, v in inputs.items()})
+                else:
+                    model(inputs.to(device))
             seen += 1
         if not seen:
             raise ValueError("calibrate() got no batches; pass a non-empty data set or iterable.")
@@ -405,10 +424,6 @@ class bypass:
             q.enabled = enabled
 
 
-def is_calibrated(model: nn.Module) -> bool:
-    return all(bool(q.calibrated) for q in quantizers(model))
-
-
 __all__ = [
     "quantize_",
     "calibrate",
@@ -417,7 +432,6 @@ __all__ = [
     "bypass",
     "layer_kind",
     "quantizers",
-    "is_calibrated",
     "QuantLayer",
     "QuantLinear",
     "QuantConv",

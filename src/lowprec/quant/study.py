@@ -36,11 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._hints import did_you_mean, problem_key
+from ..models.registry import model_kwargs, resolve_model
 from .bops import bops
 from .config import PRESETS, get_config
 from .modules import calibrate, quantize_
 
-MODELS = ("fno", "unet", "transformer")
 # Fields that may differ between runs of one sweep file: what is swept, not how each point is made.
 _SWEPT = {"presets", "factors"}
 # Fields the float model does not depend on.
@@ -52,7 +53,8 @@ class StudyConfig:
     """One sweep: data, model, float training, QAT, and the grid of (preset, factor) points.
 
     Attributes:
-        model: ``"fno"``, ``"unet"`` or ``"transformer"``.
+        model: a registered model (:func:`lowprec.models.available_models`): ``"fno"``, ``"unet"``,
+            ``"transformer"``...
         dataset: a generator in ``lowprec.data.GENERATORS`` (``"darcy"``, ``"burgers"``...).
         problem_params: the generator's parameters, as (key, value) pairs.
         resolution: full grid points per axis; every factor must divide it (node grids:
@@ -88,8 +90,15 @@ class StudyConfig:
     factors: tuple = (1, 2, 4, 8)
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; the study knows {', '.join(MODELS)}.")
+        from ..data import GENERATORS
+
+        resolve_model(self.model)  # an unknown name raises, listing the registered ones
+        object.__setattr__(self, "dataset", problem_key(self.dataset))
+        if self.dataset not in GENERATORS:
+            raise ValueError(
+                f"unknown dataset {self.dataset!r}.{did_you_mean(self.dataset, GENERATORS)} "
+                f"Generators: {', '.join(GENERATORS)}."
+            )
         for preset in self.presets:
             get_config(preset)
         if not self.factors or any(int(f) < 1 for f in self.factors):
@@ -138,7 +147,7 @@ def check_factors(cfg: StudyConfig, train_set) -> None:
                 f"{'65 or 129' if grid_kind == 'nodes' else '256 or 1024'}."
             )
         coarsest = cells // max(cfg.factors) + (grid_kind == "nodes")
-        if cfg.model == "fno" and cfg.n_modes > coarsest:
+        if "n_modes" in model_kwargs(cfg.model, {"n_modes": cfg.n_modes}) and cfg.n_modes > coarsest:
             raise ValueError(
                 f"n_modes={cfg.n_modes} does not fit the coarsest grid ({coarsest} points at factor "
                 f"{max(cfg.factors)}); use n_modes <= {coarsest}, a finer resolution, or smaller factors."
@@ -151,14 +160,14 @@ def build_solver(cfg: StudyConfig, train_set) -> nn.Module:
 
     nodes = getattr(train_set, "grid", "nodes") == "nodes"
     torch.manual_seed(cfg.seed)
-    # Non-periodic (node) grids get domain padding, as in neuraloperator's Darcy setting.
+    # Non-periodic (node) grids get domain padding, as in neuraloperator's Darcy setting (for the models that pad).
     return build_model(
         ModelConfig(
             model=cfg.model,
             n_modes=(cfg.n_modes,),
             hidden_channels=cfg.width,
             n_layers=cfg.depth,
-            domain_padding=0.1 if nodes and cfg.model == "fno" else 0.0,
+            domain_padding=0.1 if nodes else 0.0,
             patch_size=cfg.patch_size,
         ),
         train_set,
@@ -190,6 +199,8 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
     Also ``interp_mse``: the MSE of the true coarse targets interpolated back, the floor
     that resolution reduction alone sets.
     """
+    from ..train import relative_l2
+
     device = next(model.parameters()).device
     periodic = getattr(test_set, "grid", "nodes") == "periodic"
     index = (slice(None), slice(None)) + (slice(None, None, factor),) * (test_set.x.ndim - 2)
@@ -204,7 +215,7 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
             err = (pred - y).flatten(1)
             sq += err.pow(2).sum().item()
             n += err.numel()
-            rel.append(err.norm(dim=1) / y.flatten(1).norm(dim=1))
+            rel.append(relative_l2(pred, y))
             floor += (upsample(y[index], y.shape[2:], periodic) - y).pow(2).sum().item()
     finally:
         model.train(was_training)
@@ -214,25 +225,38 @@ def evaluate_full(model: nn.Module, test_set, factor: int, batch_size: int = 50)
 # -- training --------------------------------------------------------------------------------------
 
 
+def _float_identity(cfg: StudyConfig) -> dict:
+    return {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+
+
+def check_float_dir(cfg: StudyConfig, out_dir: Path) -> None:
+    """Refuse ``out_dir`` when it holds a float model trained with other settings (writes nothing).
+
+    The Trainer checks its own settings on resume; the model's and the data's are checked here.
+    """
+    stamp = out_dir / "float.json"
+    if not stamp.is_file():
+        return
+    saved, wanted = json.loads(stamp.read_text()), _float_identity(cfg)
+    diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+    if diffs:
+        raise ValueError(
+            f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
+            "use the original settings, or another --out directory."
+        )
+
+
 def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Path | None, progress: bool = False):
     """Train (or resume, or load) the float model with lowprec's Trainer; returns (model, history)."""
     from ..train import TrainConfig, Trainer
+    from ..train.checkpoint import has_checkpoint
 
     if out_dir is not None:
-        # The Trainer checks its own settings on resume; the model's and the data's are checked here.
-        wanted = {k: v for k, v in cfg.identity().items() if k not in _QAT_ONLY}
+        check_float_dir(cfg, out_dir)
         stamp = out_dir / "float.json"
-        if stamp.is_file():
-            saved = json.loads(stamp.read_text())
-            diffs = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
-            if diffs:
-                raise ValueError(
-                    f"{out_dir} holds a float model trained with other settings ({'; '.join(diffs)}); "
-                    "use the original settings, or another --out directory."
-                )
-        else:
+        if not stamp.is_file():
             out_dir.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(json.dumps(wanted, indent=1) + "\n")
+            stamp.write_text(json.dumps(_float_identity(cfg), indent=1) + "\n")
     model = build_solver(cfg, train_set)
     tc = TrainConfig(
         epochs=cfg.epochs,
@@ -244,7 +268,7 @@ def train_float(cfg: StudyConfig, train_set, test_set, out_dir: Path | None, pro
         loss="l2",
     )
     trainer = Trainer(model, train_set, {"test": test_set}, tc, out_dir)
-    if out_dir is not None and (out_dir / "checkpoint.pt").is_file():
+    if out_dir is not None and has_checkpoint(out_dir):
         trainer.resume(out_dir)
     if trainer.epoch < cfg.epochs:
         trainer.fit()
@@ -309,10 +333,12 @@ def run_point(
 
 
 def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
-    """Points already in ``path`` (writing its header if new); refuses a file from another configuration."""
+    """Points already in ``path`` (none for a new file); refuses a file from another configuration.
+
+    Writes nothing: the header of a new file is written by :func:`start_sweep` once every
+    setting has been checked, so that a rejected run leaves the folder as it was.
+    """
     if not path.is_file() or not path.read_text().strip():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
         return []
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if not lines or "header" not in lines[0]:
@@ -326,6 +352,13 @@ def open_sweep(path: Path, cfg: StudyConfig) -> list[dict]:
             "Rerun with the original settings to resume it, or choose another --out directory."
         )
     return lines[1:]
+
+
+def start_sweep(path: Path, cfg: StudyConfig) -> None:
+    """Write the header line of a new sweep file (an existing one is left alone)."""
+    if not path.is_file() or not path.read_text().strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"header": cfg.identity()}) + "\n")
 
 
 def append_point(path: Path, point: dict) -> None:
@@ -373,9 +406,9 @@ def table(points: list[dict]) -> str:
 
 def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     """Log-log plot of MSE against BOPs: a colour per preset, a marker per factor, the front as a line."""
-    from ..report import _pyplot
+    from ..report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     presets = list(dict.fromkeys(p["preset"] for p in points))
     markers = dict(zip(sorted({p["factor"] for p in points}), "os^Dvp*h"))
@@ -392,11 +425,7 @@ def plot_front(points: list[dict], path: Path, title: str = "") -> Path:
     ax.set(xlabel="bit operations per sample (BOPs)", ylabel="test MSE at full resolution", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @dataclass
@@ -415,6 +444,8 @@ def run_sweep(cfg: StudyConfig, out_dir: str | Path, progress: bool = False, ech
     finished = {(p["preset"], p["factor"]) for p in done}
     train_set, test_set = load_data(cfg, progress)
     check_factors(cfg, train_set)
+    check_float_dir(cfg, out / "float")
+    start_sweep(path, cfg)
     todo = [
         (get_config(p).name, int(f))
         for f in cfg.factors

@@ -1,9 +1,14 @@
-"""Spectral convolutions: truncated transforms, factorized weights, planned contractions."""
+"""Spectral convolutions: truncated transforms, factorized weights, planned contractions.
+
+:class:`SpectralLayer` (``protocol.py``) is what :mod:`lowprec.quant` needs from a spectral layer;
+:class:`SpectralConv` implements it, and so may any other (e.g. a spherical convolution).
+"""
 
 from .backend import choose_backend, resolve_backend, transform_costs
 from .contract import complex_contract, plan_info
 from .conv import SpectralConv
 from .dft import dft_irfft, dft_matrix, dft_rfft
+from .protocol import SpectralLayer, is_spectral_layer
 from .reference import spectral_conv_reference
 from .sconv import SphericalConv
 from .sht import isht, sht
@@ -30,7 +35,9 @@ __all__ = [
     "choose_backend",
     "resolve_backend",
     "transform_costs",
+    "SpectralLayer",
+    "is_spectral_layer",
+    "SphericalConv",
     "sht",
     "isht",
-    "SphericalConv",
 ]

@@ -109,3 +109,38 @@ def resolve_backend(
     if backend not in BACKENDS:
         raise ValueError(f"unknown spectral backend {backend!r}; choose one of {BACKENDS}.")
     return backend
+
+
+# -- MAC counts (what lowprec.quant.bops reports for SpectralConv) --------------------------------
+
+
+def fft_macs(grid: Sequence[int]) -> int:
+    """Real MACs of one real FFT (or its inverse) of a field on ``grid``: 1.25 P log2 P."""
+    points = math.prod(grid)
+    return round(1.25 * points * math.log2(points)) if points > 1 else 0
+
+
+def dft_macs(grid: Sequence[int], modes: Sequence[int], inverse: bool = False) -> int:
+    """Real MACs of one truncated DFT-as-GEMM transform of one field (:mod:`lowprec.spectral.dft`'s products).
+
+    Forward: the real last axis first, (rows, N_d) @ (N_d, 2K), K = m_d//2+1; then each other
+    axis a in order, (rows, 2N_a) @ (2N_a, 2m_a). Inverse: axes 0..d-2 first, (rows, 2m_a) @
+    (2m_a, 2N_a), then (rows, 2K) @ (2K, N_d). ``rows`` is the intermediate's size without the
+    axis being transformed, so the two directions differ in 3D (not in 1D or 2D).
+    """
+    kept_last = modes[-1] // 2 + 1
+    if not inverse:
+        shape = list(grid[:-1]) + [kept_last]
+        macs = math.prod(grid[:-1]) * grid[-1] * 2 * kept_last
+        for axis in range(len(grid) - 1):
+            rows = math.prod(shape) // shape[axis]
+            macs += rows * 2 * grid[axis] * 2 * modes[axis]
+            shape[axis] = modes[axis]
+        return macs
+    shape = list(modes[:-1]) + [kept_last]
+    macs = 0
+    for axis in range(len(grid) - 1):
+        rows = math.prod(shape) // shape[axis]
+        macs += rows * 2 * modes[axis] * 2 * grid[axis]
+        shape[axis] = grid[axis]
+    return macs + math.prod(grid[:-1]) * 2 * kept_last * grid[-1]

@@ -41,7 +41,7 @@ def complex_matrix(t: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=256)
-def _plan(equation: str, shapes: tuple[tuple[int, ...], ...]):
+def _plan(equation: str, shapes: tuple[tuple[int, ...], ...]) -> opt_einsum.contract.ContractExpression:
     optimize = "optimal" if len(shapes) <= 5 else "auto"
     return opt_einsum.contract_expression(equation, *shapes, optimize=optimize)
 
@@ -52,7 +52,7 @@ def _steps(equation: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[tu
     return tuple((tuple(inds), eq) for inds, _, eq, *_ in _plan(equation, shapes).contraction_list)
 
 
-def _execute(steps, operands: list[torch.Tensor]) -> torch.Tensor:
+def _execute(steps: Sequence[tuple[tuple[int, ...], str]], operands: list[torch.Tensor]) -> torch.Tensor:
     # Each step takes the operands at `positions` out of the list and appends their product,
     # as opt_einsum's executor does.
     for positions, eq in steps:

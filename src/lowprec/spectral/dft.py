@@ -82,6 +82,11 @@ def dft_matrix(kind: str, n: int, m: int, dtype: torch.dtype, device: torch.devi
     return _MATRICES[key]
 
 
+def cached_storages() -> set[int]:
+    """Storage addresses of every cached matrix: constants that autograd may save but never adds up."""
+    return {m.untyped_storage().data_ptr() for m in _MATRICES.values()}
+
+
 def _build(kind: str, n: int, m: int) -> torch.Tensor:
     last = kind in ("rfft", "irfft")
     theta = _angles(axis_frequencies(m, last), n)  # (modes, n)

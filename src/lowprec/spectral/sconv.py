@@ -24,14 +24,17 @@ Any grid of the layer's kind with enough points for its degrees works (see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ..precision.policy import current_policy
+from ..precision.policy import PrecisionPolicy, current_policy
 from ..precision.stabilizers import stabilize
-from .contract import complex_contract
+from .backend import dft_macs, fft_macs, resolve_backend
+from .contract import complex_contract, plan_info
+from .protocol import Factors, Tap
 from .sht import _isht, _sht, check_grid, check_sizes
 from .transforms import compute_dtype
 from .weights import Rank, make_weight
@@ -81,6 +84,46 @@ class SphericalConv(nn.Module):
 
     dim = 2
 
+    # -- the spectral-layer protocol (lowprec.spectral.SpectralLayer): quantize_ and bops read these
+    @property
+    def spectrum_shape(self) -> tuple[int, ...]:
+        """Degrees and orders kept: the spectrum is (batch, channels, lmax + 1, mmax + 1, 2)."""
+        return (self.lmax + 1, self.mmax + 1)
+
+    def weight_factors(self) -> list[tuple[str, torch.Tensor]]:
+        """The weight's (einsum subscripts, real (..., 2) tensor) factors; degree weights have no m axis."""
+        return self.weight.factors()
+
+    def transform_macs(
+        self, grid: Sequence[int], inverse: bool, policy: PrecisionPolicy, dtype: torch.dtype, device: torch.device
+    ) -> tuple[int, str]:
+        """Real MACs of one SHT (or inverse) of one field on ``grid`` = (nlat, nlon), and its label.
+
+        Longitude: the truncated FFT or DFT of each latitude row (orders 0..mmax), by the
+        backend the policy picks; latitude: for each order, the [re, im] pair times the
+        (nlat x (lmax + 1)) Legendre matrix, 2 nlat (lmax + 1) (mmax + 1) MACs.
+        """
+        nlat, nlon = grid
+        modes = (2 * self.mmax,)
+        step_dtype = compute_dtype(policy.contract_dtype if inverse else policy.transform_dtype, dtype)
+        backend = resolve_backend(policy.backend, (nlon,), modes, step_dtype, device)
+        along = dft_macs((nlon,), modes, inverse) if backend == "dft" else fft_macs((nlon,))
+        legendre = 2 * nlat * (self.lmax + 1) * (self.mmax + 1)
+        return nlat * along + legendre, f"sht-{backend}"
+
+    def mixing_macs(self, batch: int) -> tuple[int, str]:
+        """Real MACs of the per-(l, m) channel mixing of ``batch`` samples, and how they were counted."""
+        factors = self.weight_factors()
+        if len(factors) == 1:
+            return 4 * batch * self.in_channels * self.out_channels * math.prod(self.spectrum_shape), ""
+        info = plan_info(
+            (batch, self.in_channels, *self.spectrum_shape, 2),
+            "bixy",
+            [(s, tuple(t.shape[:-1])) for s, t in factors],
+            "boxy",
+        )
+        return int(info.opt_cost) // 2, "factorized: opt_einsum count"
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, n_modes={self.n_modes}, grid={self.grid}, "
@@ -97,7 +140,7 @@ class SphericalConv(nn.Module):
         except ValueError as err:
             raise ValueError(f"{type(self).__name__} with n_modes={self.n_modes}: {err}") from None
 
-    def forward(self, x: torch.Tensor, factors=None, tap=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, factors: Factors | None = None, tap: Tap | None = None) -> torch.Tensor:
         """(batch, in, nlat, nlon) -> (batch, out, nlat, nlon) under the active policy.
 
         ``factors`` and ``tap(stage, tensor)`` as in :meth:`SpectralConv.forward` (stages
@@ -114,7 +157,7 @@ class SphericalConv(nn.Module):
             spectrum = tap("spectrum", _sht(h, self.lmax, self.mmax, self.grid, transform_dtype, policy.backend))
             # spectrum (b, i, l, m, 2); degree weights carry "iox" and broadcast over m ("y").
             mixed = tap(
-                "mixed", complex_contract(spectrum, "bixy", factors or self.weight.factors(), "boxy", contract_dtype)
+                "mixed", complex_contract(spectrum, "bixy", factors or self.weight_factors(), "boxy", contract_dtype)
             )
             y = tap("output", _isht(mixed, nlat, nlon, self.grid, contract_dtype, policy.backend))
         return y.to(x.dtype)

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 from torch import nn
 
 SPATIAL = "xyz"
-Rank = Union[int, float, Sequence[int]]
+Rank = int | float | Sequence[int]
 
 
 def _complex_normal(shape: Sequence[int], std: float) -> nn.Parameter:
@@ -66,7 +65,7 @@ def tucker_ranks(shape: Sequence[int], rank: Rank) -> tuple[int, ...]:
     (at least 1), with s chosen by bisection so that core plus factors hold
     about f times the dense tensor's entries.
     """
-    if isinstance(rank, (list, tuple)):
+    if isinstance(rank, Sequence):
         if len(rank) != len(shape) or any(int(r) < 1 for r in rank):
             raise ValueError(
                 f"Tucker ranks {tuple(rank)} must be {len(shape)} positive integers for shape {tuple(shape)}."
@@ -98,6 +97,11 @@ def cp_rank(shape: Sequence[int], rank: Rank) -> int:
         if rank < 1:
             raise ValueError(f"CP rank must be >= 1, got {rank}.")
         return rank
+    if isinstance(rank, Sequence):
+        raise ValueError(
+            f"CP takes one rank (an integer, or a fraction of the dense size), got {tuple(rank)}; "
+            "per-axis ranks are for factorization='tucker'."
+        )
     if not 0 < float(rank) <= 1:
         raise ValueError(
             f"a CP rank given as a fraction must lie in (0, 1], got {rank}; pass an integer for an explicit rank."
@@ -157,12 +161,13 @@ class CPSpectralWeight(nn.Module):
         return torch.einsum(eq, *[_to_complex(t) for _, t in self.factors()])
 
 
+SpectralWeight = DenseSpectralWeight | TuckerSpectralWeight | CPSpectralWeight
 FACTORIZATIONS = {"dense": DenseSpectralWeight, "tucker": TuckerSpectralWeight, "cp": CPSpectralWeight}
 
 
 def make_weight(
     factorization: str, in_channels: int, out_channels: int, kept: Sequence[int], rank: Rank = 0.05
-) -> nn.Module:
+) -> SpectralWeight:
     """Build a spectral weight. ``factorization``: ``"dense"``, ``"tucker"`` or ``"cp"``."""
     key = (factorization or "dense").lower()
     if key not in FACTORIZATIONS:

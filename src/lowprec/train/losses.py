@@ -22,6 +22,23 @@ def relative_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return diff.norm(dim=1) / ref.norm(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
 
 
+def relative_l2_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
+    """||pred - ref|| / ||ref|| over all entries, in fp64, as a float: the error a run reports.
+
+    :func:`relative_l2` is the per-sample fp32 tensor a loss averages.
+    """
+    pred, ref = pred.detach().double(), ref.detach().double()
+    return float(torch.linalg.vector_norm(pred - ref) / torch.linalg.vector_norm(ref))
+
+
+def mean_relative_l2_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
+    """Mean over rows (functions) of ||pred_i - ref_i|| / ||ref_i||, in fp64: the usual DeepONet metric."""
+    pred, ref = pred.detach().double(), ref.detach().double()
+    num = torch.linalg.vector_norm(pred - ref, dim=-1)
+    den = torch.linalg.vector_norm(ref, dim=-1).clamp_min(1e-300)
+    return float((num / den).mean())
+
+
 def _gradients(u: torch.Tensor, dim: int, lengths: Sequence[float], periodic: bool) -> list[torch.Tensor]:
     grid = u.shape[-dim:]
     out = []

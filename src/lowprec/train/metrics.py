@@ -66,6 +66,6 @@ def peak_memory_mib(device: torch.device):
 
 def write_jsonl(path: str | Path, records: list[dict]) -> None:
     """Write ``records`` as JSON lines, replacing the file."""
-    from .checkpoint import atomic_write
+    from .._atomic import atomic_write
 
     atomic_write(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in records).encode()))

@@ -1,0 +1,398 @@
+"""Regenerate every table in the benchmark Markdown files from the JSON/JSONL results beside them.
+
+A Markdown file under ``benchmarks/`` holds generated tables between two markers::
+
+    <!-- table: GENERATOR FILE [ARG ...] -->
+    (generated: never edit by hand)
+    <!-- /table -->
+
+FILE is relative to the Markdown file. ``python benchmarks/make_tables.py`` rewrites every such block;
+``--check`` rewrites nothing and exits 1, naming each stale block, when a committed table differs from
+what its data gives (CI runs it, so a table cannot drift from its numbers). Generators:
+
+* ``bench FILE.json``: ``lowprec bench``'s table, as the command prints it.
+* ``bench_accuracy FILE.json``: each policy's relative error against fp64, one column per grid.
+* ``pareto FILE.jsonl``: a ``lowprec pareto`` sweep's table (as in its ``pareto.md``) and its front.
+* ``pareto_vs_float FILE.jsonl ...``: every preset against the float model at full resolution.
+* ``pareto_fronts FILE.jsonl ...``: each sweep's front: its points, their kind, its span in BOPs.
+* ``memory FILE.json``: saved activations and CPU time per step, stored against recomputed, from
+  ``benchmarks/memory_cpu.py``; ratios against neuraloperator fp32 and against the same policy stored.
+* ``int8 FILE.json``: the int8 kernels of ``lowprec quantize --int8``, as the command prints them.
+* ``physics_hosts FILE.json``: the machines the experiments name.
+* ``physics_errors FILE.json GROUP``: mean final error per mode of each experiment of a group, and mixed
+  against fp32 on the seeds both ran.
+* ``physics_seeds FILE.json ID|GROUP[,...]``: the final error of every seed, per mode (and experiment).
+* ``physics_evals FILE.json ID STEP ...``: error and residual rounding along training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /table -->)", re.DOTALL)
+
+try:
+    import lowprec  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT.parent / "src"))
+
+
+def _code(text: str) -> str:
+    return "```\n" + text.rstrip() + "\n```\n"
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def _jsonl(path: Path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [p for p in lines if "header" not in p]
+
+
+def _sweep_name(path: Path) -> str:
+    return path.stem.removeprefix("pareto_")
+
+
+# --- lowprec bench ---------------------------------------------------------------------------------------
+
+
+def bench(path: Path) -> str:
+    from lowprec.bench.report import bench_table
+
+    return _code(bench_table(json.loads(path.read_text())))
+
+
+def bench_accuracy(path: Path) -> str:
+    rows = json.loads(path.read_text())["rows"]
+    grids = sorted({r["grid"] for r in rows})
+    cases: dict[tuple, dict] = {}
+    for r in rows:
+        case = cases.setdefault((r["impl"], r["policy"], r["backend"]), {})
+        case[r["grid"]] = r
+    body = []
+    for (impl, policy, backend), by_grid in cases.items():
+        cells = []
+        for g in grids:
+            r = by_grid.get(g)
+            cells.append(
+                "-"
+                if r is None
+                else r["error"].split(": ", 1)[-1]
+                if "error" in r
+                else "-"
+                if r.get("rel_error") is None
+                else f"{r['rel_error']:.1e}"
+            )
+        finite = {r.get("finite") for r in by_grid.values() if "error" not in r}
+        name = policy if impl == "lowprec" else f"{impl} {policy}"
+        body.append([name, backend, *cells, "-" if not finite else "yes" if finite == {True} else "no"])
+    return _markdown(["policy", "backend", *(f"rel. error {g}²" for g in grids), "loss finite"], body)
+
+
+# --- lowprec pareto / quantize ---------------------------------------------------------------------------
+
+
+def _front_line(points: list[dict]) -> str:
+    from lowprec.quant.study import pareto_front
+
+    front = pareto_front(points)
+    both = sum(p["factor"] > 1 and p["preset"] != "float" for p in front)
+    quant = sum(p["factor"] == 1 and p["preset"] != "float" for p in front)
+    span = max(p["bops"] for p in front) / min(p["bops"] for p in front)
+    sweep = max(p["bops"] for p in points) / min(p["bops"] for p in points)
+    return (
+        f"Front (`*`): {len(front)} of {len(points)} points, {both} quantized and at reduced resolution, "
+        f"{quant} quantized only, {len(front) - both - quant} float; it spans {span:.0f}x in BOPs "
+        f"({min(p['bops'] for p in front):.1e} .. {max(p['bops'] for p in front):.1e}), the sweep {sweep:.0f}x.\n"
+    )
+
+
+def pareto(path: Path) -> str:
+    from lowprec.quant.study import table
+
+    points = _jsonl(path)
+    return _code(table(points)) + "\n" + _front_line(points)
+
+
+def pareto_vs_float(*paths: Path) -> str:
+    from lowprec.report import format_table
+
+    rows = []
+    for path in paths:
+        points = [p for p in _jsonl(path) if p["factor"] == 1]
+        base = next(p for p in points if p["preset"] == "float")
+        for p in points:
+            if p is not base:
+                rows.append(
+                    {
+                        "sweep": _sweep_name(path),
+                        "preset": p["preset"],
+                        "float_mse": base["mse"],
+                        "mse": p["mse"],
+                        "ratio": p["mse"] / base["mse"],
+                        "float_l2": base["rel_l2"],
+                        "rel_l2": p["rel_l2"],
+                    }
+                )
+    return _code(
+        format_table(
+            rows,
+            [
+                ("sweep", "sweep", ""),
+                ("preset", "preset", ""),
+                ("float_mse", "float MSE", ".3e"),
+                ("mse", "MSE", ".3e"),
+                ("ratio", "MSE / float", ".2f"),
+                ("float_l2", "float rel L2", ".4f"),
+                ("rel_l2", "rel L2", ".4f"),
+            ],
+        )
+    )
+
+
+def pareto_fronts(*paths: Path) -> str:
+    from lowprec.quant.study import pareto_front
+
+    body = []
+    for path in paths:
+        points = _jsonl(path)
+        front = pareto_front(points)
+        lo, hi = min(p["bops"] for p in front), max(p["bops"] for p in front)
+        body.append(
+            [
+                _sweep_name(path),
+                str(len(points)),
+                str(len(front)),
+                str(sum(p["factor"] > 1 and p["preset"] != "float" for p in front)),
+                str(sum(p["factor"] == 1 and p["preset"] != "float" for p in front)),
+                str(sum(p["preset"] == "float" for p in front)),
+                f"{hi / lo:.0f}x ({lo:.1e} .. {hi:.1e})",
+                f"{max(p['bops'] for p in points) / min(p['bops'] for p in points):.0f}x",
+            ]
+        )
+    return _markdown(
+        [
+            "sweep",
+            "points",
+            "on the front",
+            "quantized and reduced",
+            "quantized only",
+            "float",
+            "front span in BOPs",
+            "sweep span",
+        ],
+        body,
+    )
+
+
+def memory(path: Path) -> str:
+    result = json.loads(path.read_text())
+    rows = result["rows"]
+    body = []
+    for r in rows:
+        base = next((b for b in rows if b["grid"] == r["grid"] and b["impl"] == "neuralop"), None)
+        stored = next(
+            b
+            for b in rows
+            if b["grid"] == r["grid"] and b["impl"] == r["impl"] and b["policy"] == r["policy"] and not b["recompute"]
+        )
+        option = "recompute" if r["recompute"] else "stored"
+        body.append(
+            [
+                f"{r['grid']}^2",
+                r["impl"],
+                r["policy"],
+                option,
+                f"{r['saved_mib']:.1f}",
+                f"{r['saved_mib'] / base['saved_mib']:.2f}x" if base else "-",
+                f"{r['cpu_s']:.3f}",
+                f"{r['cpu_s'] / stored['cpu_s']:.2f}x",
+            ]
+        )
+    header = ["grid", "impl", "policy", "activations", "saved MiB", "vs neuralop fp32", "CPU s/step", "vs stored"]
+    meta = result["meta"]
+    return (
+        f"{meta['device']}, torch {meta['torch']}, neuraloperator {meta['neuraloperator'] or '-'}, "
+        f"{meta['date'][:10]}; `{meta['command']}`\n\n" + _markdown(header, body)
+    )
+
+
+def int8(path: Path) -> str:
+    from lowprec.quant.int8 import latency_table
+    from lowprec.report import format_table
+
+    check = json.loads(path.read_text())["int8"]
+    head = (
+        f"int8 kernels (torch._int_mm) in {len(check['converted'])} Linear/Conv layers; max |int8 - fake-quant| "
+        f"/ max |fake-quant| = {check['max_rel_diff']:.2e}"
+    )
+    whole = format_table(
+        [{k: v * 1e3 for k, v in check["seconds"].items()}],
+        [
+            ("float", "whole model fp32 ms", ".1f"),
+            ("fake", "fake-quant ms", ".1f"),
+            ("int8", "int8 Linear/Conv ms", ".1f"),
+        ],
+    )
+    return _code("\n".join([head, whole, latency_table(check)]))
+
+
+# --- PINNs and DeepONets ---------------------------------------------------------------------------------
+
+MODES = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
+
+
+def _experiments(path: Path, selector: str) -> list[dict]:
+    wanted = selector.split(",")
+    found = [e for e in json.loads(path.read_text())["experiments"] if e["id"] in wanted or e["group"] in wanted]
+    if not found:
+        raise SystemExit(f"{path}: no experiment or group {selector!r}")
+    return found
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def _errors(experiment: dict, mode: str, by_seed: bool = False):
+    """Final errors of the runs of ``mode`` that finished: a list, or a dict by seed."""
+    runs = [r for r in experiment["runs"] if r["mode"] == mode and not r.get("failure")]
+    return {r["seed"]: r["error"] for r in runs} if by_seed else [r["error"] for r in runs]
+
+
+def _fmt(x: float, spec: str = ".4f") -> str:
+    return "-" if math.isnan(x) else format(x, spec)
+
+
+def physics_errors(path: Path, group: str) -> str:
+    everything = {e["id"]: e for e in json.loads(path.read_text())["experiments"]}
+    body = []
+    for e in _experiments(path, group):
+        cells = [_fmt(_mean(_errors(e, m))) for m in MODES]
+        ours = next((m for m in ("mixed", "mixed_then_fp32") if _errors(e, m)), None)
+        vs = "-"
+        if ours is not None:
+            # On the seeds both modes ran: fp32 from the baseline experiment where this one has none.
+            ref = _errors(e, "fp32", by_seed=True) or _errors(
+                everything[e.get("baseline", e["id"])], "fp32", by_seed=True
+            )
+            mine = {s: x for s, x in _errors(e, ours, by_seed=True).items() if s in ref}
+            if mine:
+                vs = f"{_mean(list(mine.values())) / _mean([ref[s] for s in mine]) - 1:+.1%}"
+        seeds = sorted({r["seed"] for r in e["runs"]})
+        body.append(
+            [e["title"], f"`{e['id']}`", ", ".join(map(str, seeds)), f"{e['host']}, {e['date'] or '-'}", *cells, vs]
+        )
+    return _markdown(["experiment", "id", "seeds", "host, date", *MODES, "mixed vs fp32"], body)
+
+
+def physics_hosts(path: Path) -> str:
+    return _markdown(["host", "machine"], [[k, v] for k, v in json.loads(path.read_text())["hosts"].items()])
+
+
+def physics_seeds(path: Path, selector: str) -> str:
+    experiments = _experiments(path, selector)
+    seeds = sorted({r["seed"] for e in experiments for r in e["runs"]})
+    body = []
+    for e in experiments:
+        for mode in dict.fromkeys(r["mode"] for r in e["runs"]):
+            by_seed = {r["seed"]: r["error"] for r in e["runs"] if r["mode"] == mode}
+            name = mode if len(experiments) == 1 else f"{e['title']}: {mode}"
+            body.append([name, *(_fmt(by_seed.get(s, math.nan)) for s in seeds), _fmt(_mean(list(by_seed.values())))])
+    return _markdown(
+        ["mode" if len(experiments) == 1 else "experiment, mode", *(f"seed {s}" for s in seeds), "mean"], body
+    )
+
+
+def physics_evals(path: Path, experiment_id: str, *steps: str) -> str:
+    (e,) = _experiments(path, experiment_id)
+    wanted = [int(s) for s in steps]
+    body = []
+    for r in e["runs"]:
+        at = {ev[0]: ev for ev in r["evals"]}
+        body.append([f"{r['mode']} error", *(_fmt(at[s][1]) if s in at else "-" for s in wanted)])
+        body.append(
+            [
+                f"{r['mode']} residual rounding",
+                *(f"{100 * at[s][2]:.1f} %" if s in at and at[s][2] is not None else "-" for s in wanted),
+            ]
+        )
+    return _markdown(["step", *map(str, wanted)], body)
+
+
+GENERATORS: dict[str, Callable[..., str]] = {
+    "bench": bench,
+    "bench_accuracy": bench_accuracy,
+    "pareto": pareto,
+    "pareto_vs_float": pareto_vs_float,
+    "pareto_fronts": pareto_fronts,
+    "int8": int8,
+    "memory": memory,
+    "physics_errors": physics_errors,
+    "physics_hosts": physics_hosts,
+    "physics_seeds": physics_seeds,
+    "physics_evals": physics_evals,
+}
+MANY_FILES = {"pareto_vs_float", "pareto_fronts"}  # generators whose every argument is a data file
+
+
+def render(markdown: Path) -> str:
+    """``markdown``'s text with every generated block rewritten from its data."""
+
+    def block(match: re.Match) -> str:
+        name, file, *args = match["spec"].split()
+        if name not in GENERATORS:
+            raise SystemExit(f"{markdown}: unknown table generator {name!r}; known: {', '.join(GENERATORS)}")
+        files = [markdown.parent / f for f in ([file, *args] if name in MANY_FILES else [file])]
+        for f in files:
+            if not f.is_file():
+                raise SystemExit(f"{markdown}: table {match['spec']!r} reads {f}, which does not exist")
+        out = GENERATORS[name](*files) if name in MANY_FILES else GENERATORS[name](files[0], *args)
+        return match.group(1) + out + match.group(4)
+
+    return BLOCK.sub(block, markdown.read_text())
+
+
+def markdown_files(root: Path = ROOT) -> list[Path]:
+    return sorted(p for p in root.rglob("*.md") if "<!-- table:" in p.read_text())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a committed table is stale")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="folder searched for Markdown files (default: benchmarks/)"
+    )
+    args = parser.parse_args(argv)
+    stale = []
+    for md in markdown_files(args.root):
+        text, new = md.read_text(), render(md)
+        if text == new:
+            continue
+        if args.check:
+            old_blocks = {m["spec"]: m["body"] for m in BLOCK.finditer(text)}
+            for m in BLOCK.finditer(new):
+                if old_blocks.get(m["spec"]) != m["body"]:
+                    stale.append(f"{md}: table `{m['spec']}` differs from its data")
+        else:
+            md.write_text(new)
+            print(f"rewrote {md}")
+    for line in stale:
+        print(line)
+    if stale:
+        print("run `python benchmarks/make_tables.py` and commit the result")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
