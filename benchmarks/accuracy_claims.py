@@ -51,8 +51,9 @@ def precision_of(case: str):
     return get_policy(case)
 
 
-def run_one(problem: str, case: str, seed: int, epochs: int, n_train: int, n_test: int, width: int,
-            cache_dir: str) -> dict:
+def run_one(
+    problem: str, case: str, seed: int, epochs: int, n_train: int, n_test: int, width: int, cache_dir: str
+) -> dict:
     import dataclasses
 
     from lowprec.config import build_run, make_config
@@ -60,10 +61,22 @@ def run_one(problem: str, case: str, seed: int, epochs: int, n_train: int, n_tes
     from lowprec.train.trainer import as_schedule, evaluate
 
     spec = PROBLEMS[problem]
-    cfg = make_config({"problem": spec["problem"], "resolution": spec["resolution"],
-                       "test_resolutions": spec["test_resolutions"], "n_train": n_train, "n_test": n_test,
-                       "cache_dir": cache_dir, "n_modes": spec["n_modes"], "hidden_channels": width,
-                       "epochs": epochs, "seed": seed, "progress": False, "device": "cpu"})
+    cfg = make_config(
+        {
+            "problem": spec["problem"],
+            "resolution": spec["resolution"],
+            "test_resolutions": spec["test_resolutions"],
+            "n_train": n_train,
+            "n_test": n_test,
+            "cache_dir": cache_dir,
+            "n_modes": spec["n_modes"],
+            "hidden_channels": width,
+            "epochs": epochs,
+            "seed": seed,
+            "progress": False,
+            "device": "cpu",
+        }
+    )
     train_cfg = dataclasses.replace(cfg.train, precision=precision_of(case))
     model, train_set, test_sets = build_run(dataclasses.replace(cfg, train=train_cfg), progress=False)
     start = time.perf_counter()
@@ -76,11 +89,21 @@ def run_one(problem: str, case: str, seed: int, epochs: int, n_train: int, n_tes
     for name, test in test_sets.items():
         for label, policy in (("full", "full"), ("own", last_policy)):
             errors[f"{name}/{label}"] = evaluate(model, test, policy)
-    return {"problem": problem, "case": case, "seed": seed, "epochs": epochs, "n_train": n_train, "n_test": n_test,
-            "width": width, "resolution": spec["resolution"], "test_resolutions": list(spec["test_resolutions"]),
-            "precision": str(as_schedule(train_cfg.precision)), "errors": errors,
-            "final_train_loss": history[-1].get("train_loss") if history else None,
-            "seconds": round(seconds, 1)}
+    return {
+        "problem": problem,
+        "case": case,
+        "seed": seed,
+        "epochs": epochs,
+        "n_train": n_train,
+        "n_test": n_test,
+        "width": width,
+        "resolution": spec["resolution"],
+        "test_resolutions": list(spec["test_resolutions"]),
+        "precision": str(as_schedule(train_cfg.precision)),
+        "errors": errors,
+        "final_train_loss": history[-1].get("train_loss") if history else None,
+        "seconds": round(seconds, 1),
+    }
 
 
 def main(argv=None) -> int:
@@ -112,15 +135,16 @@ def main(argv=None) -> int:
     for problem in problems:
         for seed in (int(s) for s in args.seeds.split(",")):
             for case in cases:
-                row = run_one(problem, case, seed, args.epochs, args.n_train, args.n_test, args.width,
-                              args.cache_dir)
+                row = run_one(problem, case, seed, args.epochs, args.n_train, args.n_test, args.width, args.cache_dir)
                 row["command"] = command
                 with args.out.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 res = row["errors"]
-                print(f"{problem} seed {seed} {case:16s} " + "  ".join(
-                    f"{k} L2 {v['l2']:.4f} H1 {v['h1']:.4f}" for k, v in res.items() if k.endswith("/own")),
-                    flush=True)
+                print(
+                    f"{problem} seed {seed} {case:16s} "
+                    + "  ".join(f"{k} L2 {v['l2']:.4f} H1 {v['h1']:.4f}" for k, v in res.items() if k.endswith("/own")),
+                    flush=True,
+                )
     return 0
 
 

@@ -35,8 +35,7 @@ def plot(result: dict, path: Path) -> None:
         color = f"C{i}"
         ax_loss.semilogy([r["loss"] for r in run["steps"]], color=color, label=mode)
         ax_grad.semilogy([r["grad_norm"] for r in run["steps"]], color=color, label=f"|grad f| {mode}")
-        ax_grad.axhline(result["summary"][mode]["floor_measured_delta"], color=color, ls="--",
-                        label=f"floor G* {mode}")
+        ax_grad.axhline(result["summary"][mode]["floor_measured_delta"], color=color, ls="--", label=f"floor G* {mode}")
     ax_loss.set(xlabel="gradient-descent step", ylabel="loss (fp64)", title="loss")
     ax_grad.set(xlabel="gradient-descent step", ylabel="norm", title="exact gradient norm and floor (2)")
     for ax in (ax_loss, ax_grad):
@@ -66,15 +65,19 @@ def main(argv=None) -> int:
     from lowprec.physics import get_problem
 
     torch.set_num_threads(args.threads)
-    problem = get_problem("diffusion", width=args.width, depth=args.depth, n_domain=200, n_boundary=40,
-                          n_initial=40)
+    problem = get_problem("diffusion", width=args.width, depth=args.depth, n_domain=200, n_boundary=40, n_initial=40)
     start = time.perf_counter()
-    result = check_bound(problem, tuple(args.modes.split(",")), args.steps, args.seed, args.step_fraction,
-                         args.pretrain_steps)
+    result = check_bound(
+        problem, tuple(args.modes.split(",")), args.steps, args.seed, args.step_fraction, args.pretrain_steps
+    )
     result["command"] = "python benchmarks/pinn_bound.py " + " ".join(argv if argv is not None else sys.argv[1:])
     result["problem_params"] = problem.params() if hasattr(problem, "params") else {}
-    result["host"] = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
-                      "torch": torch.__version__, "seconds": round(time.perf_counter() - start, 1)}
+    result["host"] = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=None, separators=(",", ":")) + "\n")
     plot(result, args.out.with_suffix(".png"))

@@ -27,9 +27,20 @@ def test_every_claims_case_is_a_training_precision():
 
 def test_claims_table_averages_seeds(tmp_path):
     tables = _load("make_tables")
-    rows = [{"problem": "darcy", "case": "full", "seed": s, "epochs": 2,
-             "errors": {"test_33/own": {"l2": 0.1 * (s + 1), "h1": 0.5}, "test_65/own": {"l2": 0.2, "h1": 0.6},
-                        "test_33/full": {"l2": 9.0, "h1": 9.0}}} for s in (0, 1)]
+    rows = [
+        {
+            "problem": "darcy",
+            "case": "full",
+            "seed": s,
+            "epochs": 2,
+            "errors": {
+                "test_33/own": {"l2": 0.1 * (s + 1), "h1": 0.5},
+                "test_65/own": {"l2": 0.2, "h1": 0.6},
+                "test_33/full": {"l2": 9.0, "h1": 9.0},
+            },
+        }
+        for s in (0, 1)
+    ]
     path = tmp_path / "c.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     table = tables.accuracy_claims(path)

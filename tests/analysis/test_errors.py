@@ -6,8 +6,16 @@ import math
 import pytest
 import torch
 
-from lowprec.analysis import (accuracy_study, convergence_rate, crossover, discretization_errors, layer_names,
-                              precision_errors, sample_to, synthetic_inputs)
+from lowprec.analysis import (
+    accuracy_study,
+    convergence_rate,
+    crossover,
+    discretization_errors,
+    layer_names,
+    precision_errors,
+    sample_to,
+    synthetic_inputs,
+)
 from lowprec.models import FNO
 from lowprec.precision import PrecisionPolicy
 from lowprec.spectral import SpectralConv
@@ -33,8 +41,9 @@ def test_bandlimited_input_has_rounding_level_discretization_error():
 def test_bandlimited_input_against_exact_reference():
     # The exact output on any grid holding the modes is the output on that grid, in fp64.
     layer = _linear_layer()
-    errors = discretization_errors(layer, _inputs("bandlimited"), (16, 64),
-                                   reference=lambda n: layer.double()(_inputs("bandlimited")(n)))
+    errors = discretization_errors(
+        layer, _inputs("bandlimited"), (16, 64), reference=lambda n: layer.double()(_inputs("bandlimited")(n))
+    )
     assert max(errors.values()) < 1e-13
 
 
@@ -109,9 +118,30 @@ def test_study_is_json_ready_and_names_the_claim():
 def test_cli_writes_json_and_plot(tmp_path, capsys):
     from lowprec.cli import main
 
-    rc = main(["analyze", "--inputs", "jump", "--resolutions", "8,16", "--modes", "2", "--width", "4",
-               "--layers", "1", "--batch", "1", "--policies", "full,bf16", "--out", str(tmp_path),
-               "--spectrum", "--mode-sweep", "2,16"])
+    rc = main(
+        [
+            "analyze",
+            "--inputs",
+            "jump",
+            "--resolutions",
+            "8,16",
+            "--modes",
+            "2",
+            "--width",
+            "4",
+            "--layers",
+            "1",
+            "--batch",
+            "1",
+            "--policies",
+            "full,bf16",
+            "--out",
+            str(tmp_path),
+            "--spectrum",
+            "--mode-sweep",
+            "2,16",
+        ]
+    )
     assert rc == 0
     study = json.loads((tmp_path / "study.json").read_text())
     assert set(study["precision"]) == {"full", "bf16"}
@@ -128,12 +158,32 @@ def test_cli_on_a_dataset_file_uses_its_grid_and_test_error(tmp_path):
 
     s = torch.linspace(0, 1, 17, dtype=torch.float64)
     x = torch.sin(3 * s)[:, None] * torch.cos(2 * s)[None, :]
-    data = PDEDataset(torch.stack([x, 2 * x])[:, None].float(), torch.stack([x, 2 * x])[:, None].float() ** 2,
-                      grid="nodes")
+    data = PDEDataset(
+        torch.stack([x, 2 * x])[:, None].float(), torch.stack([x, 2 * x])[:, None].float() ** 2, grid="nodes"
+    )
     save_npz(data, tmp_path / "d.npz")
-    rc = main(["analyze", "--data", str(tmp_path / "d.npz"), "--resolutions", "5,9,12", "--modes", "2",
-               "--width", "4", "--layers", "1", "--policies", "full,bf16", "--advise", "--tolerance", "1",
-               "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            "analyze",
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--resolutions",
+            "5,9,12",
+            "--modes",
+            "2",
+            "--width",
+            "4",
+            "--layers",
+            "1",
+            "--policies",
+            "full,bf16",
+            "--advise",
+            "--tolerance",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0
     study = json.loads((tmp_path / "out" / "study.json").read_text())
     assert study["grid"] == "nodes" and study["resolutions"] == [5, 9, 17]  # 12 does not nest; 17 is the data

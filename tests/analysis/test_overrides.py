@@ -17,13 +17,23 @@ def _record(model):
     seen = {}
     handles = []
     for k, block in enumerate(model.blocks):
-        handles.append(block.skip.register_forward_hook(
-            lambda m, a, out, k=k: seen.setdefault(f"blocks.{k}", {}).update(skip=out.dtype)))
-        handles.append(block.spectral.register_forward_pre_hook(
-            lambda m, a, k=k: seen.setdefault(f"blocks.{k}", {}).update(policy=current_policy().name,
-                                                                        spectral_in=a[0].dtype)))
-    handles.append(model.projection.register_forward_hook(
-        lambda m, a, out: seen.setdefault("projection", {}).update(out=out.dtype)))
+        handles.append(
+            block.skip.register_forward_hook(
+                lambda m, a, out, k=k: seen.setdefault(f"blocks.{k}", {}).update(skip=out.dtype)
+            )
+        )
+        handles.append(
+            block.spectral.register_forward_pre_hook(
+                lambda m, a, k=k: seen.setdefault(f"blocks.{k}", {}).update(
+                    policy=current_policy().name, spectral_in=a[0].dtype
+                )
+            )
+        )
+    handles.append(
+        model.projection.register_forward_hook(
+            lambda m, a, out: seen.setdefault("projection", {}).update(out=out.dtype)
+        )
+    )
     return seen, handles
 
 

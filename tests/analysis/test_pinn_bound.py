@@ -10,11 +10,11 @@ from torch import nn
 
 from lowprec.analysis.pinn_bound import run_mode, smoothness_constant, summarize, unit_roundoff
 from lowprec.physics import Compute, Diffusion, diffusion_exact, diffusion_residual, get_problem
-from lowprec.physics.base import Problem
+from lowprec.physics.base import PhysicsProblem
 
 
 @dataclass(frozen=True)
-class LeastSquares(Problem):
+class LeastSquares(PhysicsProblem):
     """mean((X w - y)^2): Hessian 2 X^T X / N exactly, so L is known."""
 
     name: ClassVar[str] = "least_squares"
@@ -73,8 +73,9 @@ def test_fp16_weights_stall_inside_their_floor():
     assert s16["grad_first"] < s16["floor_assumed"]
     assert fp16["steps"][-1]["loss"] == fp16["steps"][0]["loss"]
     assert fp32["steps"][-1]["loss"] < fp32["steps"][0]["loss"]
-    assert s16["floor_assumed"] / s32["floor_assumed"] == pytest.approx(unit_roundoff(torch.float16)
-                                                                        / unit_roundoff(torch.float32), rel=1e-3)
+    assert s16["floor_assumed"] / s32["floor_assumed"] == pytest.approx(
+        unit_roundoff(torch.float16) / unit_roundoff(torch.float32), rel=1e-3
+    )
 
 
 class _Exact(nn.Module):

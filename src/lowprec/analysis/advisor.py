@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -53,14 +53,21 @@ def _discretization_at(study: dict, n: int) -> tuple[float, str]:
         return errors[n], "measured"
     rate = study["discretization"]["rate"]
     if rate is None or not errors:
-        raise ValueError(f"the study has no discretization error at N={n} and no rate to extrapolate it; "
-                         f"choose --resolution among {sorted(errors)}.")
+        raise ValueError(
+            f"the study has no discretization error at N={n} and no rate to extrapolate it; "
+            f"choose --resolution among {sorted(errors)}."
+        )
     n0 = min(errors, key=lambda m: abs(math.log(m / n)))
     return errors[n0] * (n0 / n) ** rate, f"extrapolated from N={n0} at rate {rate:.2f}"
 
 
-def advise(model: nn.Module, make_input: Callable[[int], torch.Tensor], study: dict, tolerance: float = 0.1,
-           resolution: Optional[int] = None) -> dict:
+def advise(
+    model: nn.Module,
+    make_input: Callable[[int], torch.Tensor],
+    study: dict,
+    tolerance: float = 0.1,
+    resolution: int | None = None,
+) -> dict:
     """Recommend a policy (maybe with per-layer overrides) for ``model`` at ``resolution``.
 
     Returns {"resolution", "discretization_error", "discretization_source", "test_error", "budget",
@@ -86,25 +93,40 @@ def advise(model: nn.Module, make_input: Callable[[int], torch.Tensor], study: d
     candidates = []
     for policy in policies:
         error = errors[policy.spec]["total"]
-        candidates.append({"policy": policy.spec, "error": error,
-                           "saved_bytes": saved_activation_bytes(runner, x[:1], policy),
-                           "passes": error <= budget})
+        candidates.append(
+            {
+                "policy": policy.spec,
+                "error": error,
+                "saved_bytes": saved_activation_bytes(runner, x[:1], policy),
+                "passes": error <= budget,
+            }
+        )
     passing = [c for c in candidates if c["passes"]]
     if passing:
         best = min(passing, key=lambda c: (c["saved_bytes"], c["error"]))
         full = next(c for c in candidates if c["policy"] == "full")
-        summary = (f"recommended: {best['policy']} (precision error {best['error']:.2e} <= budget {budget:.2e} = "
-                   f"{tolerance:g} x {'min(discretization, test) error' if test_error else 'discretization error'} "
-                   f"at N={n}; keeps {best['saved_bytes'] / 2**20:.2f} MiB of activations for backward per "
-                   f"sample, full keeps {full['saved_bytes'] / 2**20:.2f} MiB)")
+        summary = (
+            f"recommended: {best['policy']} (precision error {best['error']:.2e} <= budget {budget:.2e} = "
+            f"{tolerance:g} x {'min(discretization, test) error' if test_error else 'discretization error'} "
+            f"at N={n}; keeps {best['saved_bytes'] / 2**20:.2f} MiB of activations for backward per "
+            f"sample, full keeps {full['saved_bytes'] / 2**20:.2f} MiB)"
+        )
     else:
         best = next(c for c in candidates if c["policy"] == "full")
-        summary = (f"no policy keeps its precision error below the budget {budget:.2e} at N={n}, not even full "
-                   f"(error {best['error']:.2e}); recommended: full. Raise --tolerance, or run at a coarser N.")
+        summary = (
+            f"no policy keeps its precision error below the budget {budget:.2e} at N={n}, not even full "
+            f"(error {best['error']:.2e}); recommended: full. Raise --tolerance, or run at a coarser N."
+        )
     return {
-        "resolution": n, "tolerance": tolerance, "discretization_error": disc, "discretization_source": source,
-        "test_error": test_error, "budget": budget, "candidates": candidates, "recommended": best["policy"],
+        "resolution": n,
+        "tolerance": tolerance,
+        "discretization_error": disc,
+        "discretization_source": source,
+        "test_error": test_error,
+        "budget": budget,
+        "candidates": candidates,
+        "recommended": best["policy"],
         "summary": summary,
         "yaml": f"# lowprec analyze --advise --tolerance {tolerance:g} at N={n}\ntrain:\n"
-                f"  precision: \"{best['policy']}\"\n",
+        f'  precision: "{best["policy"]}"\n',
     }

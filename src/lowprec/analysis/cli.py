@@ -38,8 +38,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 def add_subcommands(subparsers) -> None:
     # Nothing here imports torch: building the parser stays cheap; the defaults resolve in run_analyze.
-    p = subparsers.add_parser("analyze", help="precision error against discretization error, per layer; advisor",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "analyze",
+        help="precision error against discretization error, per layer; advisor",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--run", help="trained run directory (config.yaml, checkpoint.pt)")
     src.add_argument("--config", help="YAML configuration: builds its (untrained) model and data")
@@ -52,21 +56,45 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--layers", type=int, default=4, help="fresh FNO: Fourier blocks (default 4)")
     p.add_argument("--dim", type=int, default=2, help="fresh FNO and synthetic inputs: spatial axes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh model and the inputs")
-    p.add_argument("--resolutions", type=_ints, default=None,
-                   help="grid sizes per axis; the finest is the reference (default 16,32,64,128,256; "
-                        "with a dataset: its resolution and its subsamplings)")
-    p.add_argument("--policies", type=_names, default=None,
-                   help="comma-separated presets and fp8_e4m3/fp8_e5m2 (default: all)")
-    p.add_argument("--spectrum", action="store_true",
-                   help="also: relative error per Fourier mode |k| for each policy, at the finest measured N")
-    p.add_argument("--mode-sweep", type=_ints, default=None, metavar="M,M,...",
-                   help="also: accuracy, time and saved-activation memory of fresh FNOs with these mode counts")
-    p.add_argument("--advise", action="store_true",
-                   help="recommend the cheapest policy (and per-layer overrides) within --tolerance")
-    p.add_argument("--tolerance", type=float, default=0.1,
-                   help="advisor: precision error must stay below this times the discretization (and test) error")
-    p.add_argument("--resolution", type=int, default=None,
-                   help="advisor: the resolution you will run at (default: the finest measured)")
+    p.add_argument(
+        "--resolutions",
+        type=_ints,
+        default=None,
+        help="grid sizes per axis; the finest is the reference (default 16,32,64,128,256; "
+        "with a dataset: its resolution and its subsamplings)",
+    )
+    p.add_argument(
+        "--policies", type=_names, default=None, help="comma-separated presets and fp8_e4m3/fp8_e5m2 (default: all)"
+    )
+    p.add_argument(
+        "--spectrum",
+        action="store_true",
+        help="also: relative error per Fourier mode |k| for each policy, at the finest measured N",
+    )
+    p.add_argument(
+        "--mode-sweep",
+        type=_ints,
+        default=None,
+        metavar="M,M,...",
+        help="also: accuracy, time and saved-activation memory of fresh FNOs with these mode counts",
+    )
+    p.add_argument(
+        "--advise",
+        action="store_true",
+        help="recommend the cheapest policy (and per-layer overrides) within --tolerance",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.1,
+        help="advisor: precision error must stay below this times the discretization (and test) error",
+    )
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="advisor: the resolution you will run at (default: the finest measured)",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--out", default="analysis", help="output directory (default ./analysis)")
     p.set_defaults(func=run_analyze)
@@ -97,9 +125,14 @@ def _load_model_and_data(args):
 
         torch.manual_seed(args.seed)
         dim = data.x.ndim - 2 if data is not None else args.dim
-        model = FNO((args.modes,) * dim, in_channels=data.x.shape[1] if data is not None else 1,
-                    out_channels=data.y.shape[1] if data is not None else 1, hidden_channels=args.width,
-                    n_layers=args.layers, grid_endpoint=data is not None and _grid(data) == "nodes")
+        model = FNO(
+            (args.modes,) * dim,
+            in_channels=data.x.shape[1] if data is not None else 1,
+            out_channels=data.y.shape[1] if data is not None else 1,
+            hidden_channels=args.width,
+            n_layers=args.layers,
+            grid_endpoint=data is not None and _grid(data) == "nodes",
+        )
     return model.eval(), data
 
 
@@ -144,6 +177,7 @@ def run_analyze(args) -> int:
         make_input, resolutions, grid, target = _dataset_inputs(data, args.batch, args.resolutions)
         what = f"dataset {args.data or 'of the run'} ({grid} grid, {data.resolution[0]} points)"
     else:
+
         def make_input(n: int):
             return synthetic_inputs(args.inputs, n, args.batch, args.dim, args.decay, args.seed)
 
@@ -163,8 +197,9 @@ def run_analyze(args) -> int:
         from .spectrum import mode_sweep
 
         n = max(study["resolutions"])
-        study["mode_sweep"] = mode_sweep(args.mode_sweep, make_input(n), args.policies, width=args.width,
-                                         n_layers=args.layers, seed=args.seed)
+        study["mode_sweep"] = mode_sweep(
+            args.mode_sweep, make_input(n), args.policies, width=args.width, n_layers=args.layers, seed=args.seed
+        )
     if args.advise:
         from .advisor import advise
 
@@ -190,15 +225,25 @@ def format_study(study: dict) -> str:
     ns = [n for n, e in disc["errors"].items() if e is not None]
     rate = disc["rate"]
     head = f"{'':12s}" + "".join(f"{'N=' + n:>10s}" for n in ns) + f"{'crossover':>12s}  claim"
-    lines = [f"{study.get('inputs', '')}; reference: {study['reference']}; "
-             f"discretization rate {rate:.2f}" if rate is not None else f"{study.get('inputs', '')}", head,
-             f"{'discretiz.':12s}" + "".join(f"{_fmt(disc['errors'][n]):>10s}" for n in ns)]
+    lines = [
+        f"{study.get('inputs', '')}; reference: {study['reference']}; discretization rate {rate:.2f}"
+        if rate is not None
+        else f"{study.get('inputs', '')}",
+        head,
+        f"{'discretiz.':12s}" + "".join(f"{_fmt(disc['errors'][n]):>10s}" for n in ns),
+    ]
     for label, entry in study["precision"].items():
         c = entry["crossover"]
-        cross = "-" if c["resolution"] is None else f"{c['resolution']:.0f}" + {"measured": "", "extrapolated": "*",
-                                                                               "below_range": "<"}.get(c["kind"], "")
-        lines.append(f"{label:12s}" + "".join(f"{_fmt(entry['errors'].get(n)):>10s}" for n in ns)
-                     + f"{cross:>12s}  {'holds' if entry['claim_holds'] else 'fails'}")
+        cross = (
+            "-"
+            if c["resolution"] is None
+            else f"{c['resolution']:.0f}" + {"measured": "", "extrapolated": "*", "below_range": "<"}.get(c["kind"], "")
+        )
+        lines.append(
+            f"{label:12s}"
+            + "".join(f"{_fmt(entry['errors'].get(n)):>10s}" for n in ns)
+            + f"{cross:>12s}  {'holds' if entry['claim_holds'] else 'fails'}"
+        )
     lines.append("crossover: * extrapolated from the fitted rate, < at or below the coarsest N")
     if study.get("test_error") is not None:
         lines.append(f"test error of the model (full, finest N): {study['test_error']:.3e}")

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from ..bench.accuracy import fp64_copy, relative_error
+from ..bench.accuracy import fp64_copy
 from ..precision import PrecisionPolicy, get_policy
+from ..train.losses import relative_l2_error
 
 FP8 = {"fp8_e4m3": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
 GRIDS = ("periodic", "nodes")
@@ -52,13 +53,15 @@ def sample_to(y: torch.Tensor, resolution: int, grid: str = "periodic") -> torch
         num, den = (fine, resolution) if grid == "periodic" else (fine - 1, resolution - 1)
         if den < 1 or num % den:
             hint = "powers of two" if grid == "periodic" else "2^k + 1 points"
-            raise ValueError(f"a {grid} grid of {fine} points does not contain the points of a {resolution}-point "
-                             f"grid; choose resolutions that nest ({hint}).")
+            raise ValueError(
+                f"a {grid} grid of {fine} points does not contain the points of a {resolution}-point "
+                f"grid; choose resolutions that nest ({hint})."
+            )
         index.append(slice(None, None, num // den))
     return y[(slice(None), slice(None), *index)]
 
 
-def convergence_rate(resolutions: Sequence[int], errors: Sequence[Optional[float]]) -> Optional[float]:
+def convergence_rate(resolutions: Sequence[int], errors: Sequence[float | None]) -> float | None:
     """Least-squares slope r of log(error) = c - r log(N) over the errors above rounding level (None if < 2)."""
     pts = [(math.log(n), math.log(e)) for n, e in zip(resolutions, errors) if e is not None and e > ROUNDING_LEVEL]
     if len(pts) < 2:
@@ -70,9 +73,13 @@ def convergence_rate(resolutions: Sequence[int], errors: Sequence[Optional[float
 
 
 @torch.no_grad()
-def discretization_errors(model: nn.Module, make_input: Callable[[int], torch.Tensor], resolutions: Sequence[int],
-                          grid: str = "periodic", reference: Optional[Callable[[int], torch.Tensor]] = None
-                          ) -> dict[int, Optional[float]]:
+def discretization_errors(
+    model: nn.Module,
+    make_input: Callable[[int], torch.Tensor],
+    resolutions: Sequence[int],
+    grid: str = "periodic",
+    reference: Callable[[int], torch.Tensor] | None = None,
+) -> dict[int, float | None]:
     """{N: discretization error} of ``model`` in fp64 for the input ``make_input(N)``.
 
     Without ``reference`` the finest resolution is the reference (its own entry is None);
@@ -90,7 +97,7 @@ def discretization_errors(model: nn.Module, make_input: Callable[[int], torch.Te
                 continue
             y = ref_model(make_input(n).double())
             target = reference(n).double() if reference is not None else sample_to(finest, n, grid)
-            out[n] = relative_error(y, target)
+            out[n] = relative_l2_error(y, target)
     return out
 
 
@@ -118,9 +125,11 @@ def capture(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> tuple[to
     modules = dict(model.named_modules())
     handles = []
     for name in names:
+
         def hook(module, args, output, name=name):
             if isinstance(output, torch.Tensor):
                 seen[name] = output.detach()
+
         handles.append(modules[name].register_forward_hook(hook))
     try:
         y = model(x)
@@ -155,17 +164,19 @@ def fp8_emulated(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     gemm = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, SpectralConv)
     for module in model.modules():
         if isinstance(module, gemm):
-            module.register_forward_pre_hook(
-                lambda m, args: (round_fp8(args[0], dtype), *args[1:]))
+            module.register_forward_pre_hook(lambda m, args: (round_fp8(args[0], dtype), *args[1:]))
     return model
 
 
 def _all_fp64(policy: PrecisionPolicy) -> bool:
-    return (policy.autocast_dtype is None and policy.transform_dtype == torch.float64
-            and policy.contract_dtype == torch.float64)
+    return (
+        policy.autocast_dtype is None
+        and policy.transform_dtype == torch.float64
+        and policy.contract_dtype == torch.float64
+    )
 
 
-def _first_nonfinite(layers: dict[str, torch.Tensor], names: Sequence[str]) -> Optional[str]:
+def _first_nonfinite(layers: dict[str, torch.Tensor], names: Sequence[str]) -> str | None:
     for name in names:
         t = layers.get(name)
         if t is not None and not torch.isfinite(t).all():
@@ -174,8 +185,9 @@ def _first_nonfinite(layers: dict[str, torch.Tensor], names: Sequence[str]) -> O
 
 
 @torch.no_grad()
-def run_policy(model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] = ()
-               ) -> tuple[str, torch.Tensor, dict[str, torch.Tensor]]:
+def run_policy(
+    model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] = ()
+) -> tuple[str, torch.Tensor, dict[str, torch.Tensor]]:
     """(label, output, {name: block output}) of fp32 ``model`` under ``policy`` (a preset, a policy or an fp8
     name); an all-fp64 policy runs an fp64 copy, so that it is the reference itself."""
     if isinstance(policy, str) and policy in FP8:
@@ -192,8 +204,9 @@ def run_policy(model: nn.Module, policy, x: torch.Tensor, names: Sequence[str] =
 
 
 @torch.no_grad()
-def precision_errors(model: nn.Module, x: torch.Tensor, policies: Sequence["str | PrecisionPolicy"],
-                     names: Optional[Sequence[str]] = None) -> dict[str, dict]:
+def precision_errors(
+    model: nn.Module, x: torch.Tensor, policies: Sequence[str | PrecisionPolicy], names: Sequence[str] | None = None
+) -> dict[str, dict]:
     """{policy label: {"total": error, "layers": {name: error}}} of ``model`` on x against fp64.
 
     The label is the preset name, or :attr:`PrecisionPolicy.spec` for a policy with overrides.
@@ -209,9 +222,9 @@ def precision_errors(model: nn.Module, x: torch.Tensor, policies: Sequence["str 
     out = {}
     for policy in policies:
         label, y, layers = run_policy(runner, policy, x, names)
-        entry = {"layers": {n: relative_error(layers[n], ref_layers[n]) for n in names if n in layers}}
+        entry = {"layers": {n: relative_l2_error(layers[n], ref_layers[n]) for n in names if n in layers}}
         if torch.isfinite(y).all():
-            entry["total"] = relative_error(y, ref_out)
+            entry["total"] = relative_l2_error(y, ref_out)
         else:
             entry["total"] = math.inf
             entry["nonfinite_layer"] = _first_nonfinite(layers, names) or "output"
@@ -219,8 +232,7 @@ def precision_errors(model: nn.Module, x: torch.Tensor, policies: Sequence["str 
     return out
 
 
-def crossover(resolutions: Sequence[int], discretization: Sequence[Optional[float]],
-              precision: Sequence[float]) -> dict:
+def crossover(resolutions: Sequence[int], discretization: Sequence[float | None], precision: Sequence[float]) -> dict:
     """Where the precision error reaches the discretization error, as N grows.
 
     Returns {"resolution": N* or None, "kind": ...}: ``"measured"`` (interpolated on log-log axes between

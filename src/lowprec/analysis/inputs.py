@@ -49,7 +49,7 @@ def _factor(family: str, rng: np.random.Generator, x: np.ndarray, decay: float) 
         if m % n:
             m = n * math.ceil(m / n)
         spectrum = np.zeros(m, dtype=np.complex128)
-        spectrum[1:_SMOOTH_TERMS + 1] = coeff
+        spectrum[1 : _SMOOTH_TERMS + 1] = coeff
         fine = (np.fft.ifft(spectrum) * m).real
         return fine[:: m // n]
     if family == "jump":
@@ -58,8 +58,9 @@ def _factor(family: str, rng: np.random.Generator, x: np.ndarray, decay: float) 
     raise ValueError(f"unknown input family {family!r}; choose one of {FAMILIES}.")
 
 
-def synthetic_inputs(family: str, resolution: int, batch: int = 4, dim: int = 2, decay: float = 3.0,
-                     seed: int = 0) -> torch.Tensor:
+def synthetic_inputs(
+    family: str, resolution: int, batch: int = 4, dim: int = 2, decay: float = 3.0, seed: int = 0
+) -> torch.Tensor:
     """``batch`` samples of ``family`` on the (resolution,)*dim periodic grid, (batch, 1, *grid) float64.
 
     The same ``seed`` gives the same continuous functions at every resolution.

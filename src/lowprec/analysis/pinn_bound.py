@@ -43,16 +43,20 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ..physics.base import Compute, Problem
+from ..physics.base import Compute, PhysicsProblem
 
 # (weight storage dtype, compute dtype) of each mode, as in lowprec.physics.modes.
-MODES = {"fp32": (torch.float32, torch.float32), "mixed": (torch.float32, torch.float16),
-         "fp16": (torch.float16, torch.float16), "bf16": (torch.float32, torch.bfloat16)}
+MODES = {
+    "fp32": (torch.float32, torch.float32),
+    "mixed": (torch.float32, torch.float16),
+    "fp16": (torch.float16, torch.float16),
+    "bf16": (torch.float32, torch.bfloat16),
+}
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -60,7 +64,7 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
-def _loss(problem: Problem, net: nn.Module, dtype: torch.dtype, batch: dict) -> torch.Tensor:
+def _loss(problem: PhysicsProblem, net: nn.Module, dtype: torch.dtype, batch: dict) -> torch.Tensor:
     terms = problem.loss_terms(Compute(net, dtype), batch)
     weights = problem.loss_weights()
     return sum(weights.get(k, 1.0) * v for k, v in terms.items())
@@ -71,7 +75,7 @@ def _flat_grad(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph:
     return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
 
 
-def smoothness_constant(problem: Problem, net: nn.Module, batch: dict, iters: int = 30, seed: int = 0) -> float:
+def smoothness_constant(problem: PhysicsProblem, net: nn.Module, batch: dict, iters: int = 30, seed: int = 0) -> float:
     """Largest |eigenvalue| of the loss Hessian at ``net``'s weights, by power iteration on
     Hessian-vector products in fp64: the local smoothness constant L."""
     net = copy.deepcopy(net).double()
@@ -97,12 +101,13 @@ def _load_flat(net: nn.Module, flat: torch.Tensor) -> None:
     k = 0
     with torch.no_grad():
         for p in net.parameters():
-            p.copy_(flat[k:k + p.numel()].view_as(p))
+            p.copy_(flat[k : k + p.numel()].view_as(p))
             k += p.numel()
 
 
-def run_mode(problem: Problem, net0: nn.Module, batch: dict, mode: str, eta: float, steps: int,
-             loss_scale: float = 256.0) -> tuple[dict, nn.Module]:
+def run_mode(
+    problem: PhysicsProblem, net0: nn.Module, batch: dict, mode: str, eta: float, steps: int, loss_scale: float = 256.0
+) -> tuple[dict, nn.Module]:
     """Gradient descent with step ``eta`` in ``mode`` (weights stored in its storage dtype, loss and
     gradient computed in its compute dtype); per step the fp64 loss f, exact gradient norm |g|, the
     step's total rounding |e| as a gradient error, the relative gradient error delta and |theta|.
@@ -133,13 +138,17 @@ def run_mode(problem: Problem, net0: nn.Module, batch: dict, mode: str, eta: flo
         with torch.no_grad():
             k = 0
             for p in master.parameters():
-                step = ghat[k:k + p.numel()].view_as(p).to(w_dtype)
+                step = ghat[k : k + p.numel()].view_as(p).to(w_dtype)
                 p.copy_(p - eta * step)  # in the storage dtype: fp16 weights round here
                 k += p.numel()
         e = (theta - _flat(master)) / eta - g
         row.update(error_norm=e.norm().item(), delta=((ghat - g).norm() / g.norm()).item())
-    return {"mode": mode, "weights": str(w_dtype).replace("torch.", ""),
-            "compute": str(c_dtype).replace("torch.", ""), "steps": rows}, master
+    return {
+        "mode": mode,
+        "weights": str(w_dtype).replace("torch.", ""),
+        "compute": str(c_dtype).replace("torch.", ""),
+        "steps": rows,
+    }, master
 
 
 def summarize(run: dict, eta: float, smoothness: float) -> dict:
@@ -148,30 +157,42 @@ def summarize(run: dict, eta: float, smoothness: float) -> dict:
     u_w = unit_roundoff(getattr(torch, run["weights"]))
     u_c = unit_roundoff(getattr(torch, run["compute"]))
     stepped = [(a, b) for a, b in zip(rows, rows[1:]) if "error_norm" in a]
-    holds = [b["loss"] <= a["loss"] - eta / 2 * a["grad_norm"] ** 2 + eta / 2 * a["error_norm"] ** 2
-             + 1e-12 * abs(a["loss"]) for a, b in stepped]
+    holds = [
+        b["loss"] <= a["loss"] - eta / 2 * a["grad_norm"] ** 2 + eta / 2 * a["error_norm"] ** 2 + 1e-12 * abs(a["loss"])
+        for a, b in stepped
+    ]
     deltas = sorted(a["delta"] for a, _ in stepped) or [math.nan]
     delta = deltas[len(deltas) // 2]
     theta = rows[-1]["theta_norm"]
     # |e| <= delta |g| + u_w |theta'| / eta: the rounding model, checked with the measured delta
-    model_holds = [a["error_norm"] <= a["delta"] * a["grad_norm"] + u_w * b["theta_norm"] / eta * (1 + 1e-6)
-                   for a, b in stepped]
+    model_holds = [
+        a["error_norm"] <= a["delta"] * a["grad_norm"] + u_w * b["theta_norm"] / eta * (1 + 1e-6) for a, b in stepped
+    ]
     return {
-        "mode": run["mode"], "weights": run["weights"], "compute": run["compute"],
-        "L": smoothness, "eta": eta, "unit_roundoff_weights": u_w, "unit_roundoff_compute": u_c,
-        "delta_median": delta, "delta_over_u_compute": delta / u_c,
+        "mode": run["mode"],
+        "weights": run["weights"],
+        "compute": run["compute"],
+        "L": smoothness,
+        "eta": eta,
+        "unit_roundoff_weights": u_w,
+        "unit_roundoff_compute": u_c,
+        "delta_median": delta,
+        "delta_over_u_compute": delta / u_c,
         "floor_assumed": u_w * theta / (eta * (1 - u_c)),
         "floor_measured_delta": u_w * theta / (eta * (1 - delta)) if delta < 1 else math.inf,
-        "loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"],
-        "grad_first": rows[0]["grad_norm"], "grad_last": rows[-1]["grad_norm"],
+        "loss_first": rows[0]["loss"],
+        "loss_last": rows[-1]["loss"],
+        "grad_first": rows[0]["grad_norm"],
+        "grad_last": rows[-1]["grad_norm"],
         "grad_min": min(r["grad_norm"] for r in rows),
-        "descent_inequality_holds": sum(holds), "steps": len(stepped),
+        "descent_inequality_holds": sum(holds),
+        "steps": len(stepped),
         "rounding_model_holds": sum(model_holds),
         "stalled_steps": sum(1 for a, b in zip(rows, rows[1:]) if b["loss"] >= a["loss"]),
     }
 
 
-def pretrain(problem: Problem, net: nn.Module, batch: dict, steps: int, lr: float = 1e-3) -> nn.Module:
+def pretrain(problem: PhysicsProblem, net: nn.Module, batch: dict, steps: int, lr: float = 1e-3) -> nn.Module:
     """``steps`` of fp32 Adam, so that the bound is checked near a minimum, where the floor matters."""
     net = copy.deepcopy(net).float()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -182,8 +203,14 @@ def pretrain(problem: Problem, net: nn.Module, batch: dict, steps: int, lr: floa
     return net
 
 
-def check_bound(problem: Problem, modes: Sequence[str] = ("fp32", "mixed", "fp16"), steps: int = 200,
-                seed: int = 0, step_fraction: float = 0.5, pretrain_steps: int = 1000) -> dict:
+def check_bound(
+    problem: PhysicsProblem,
+    modes: Sequence[str] = ("fp32", "mixed", "fp16"),
+    steps: int = 200,
+    seed: int = 0,
+    step_fraction: float = 0.5,
+    pretrain_steps: int = 1000,
+) -> dict:
     """From weights pretrained with ``pretrain_steps`` of fp32 Adam, run gradient descent with
     eta = step_fraction / L (L at those weights) in every mode from the same start;
     {"L", "L_final", "eta", "runs": {mode: per-step rows}, "summary": {mode: summarize()}}.
@@ -200,6 +227,13 @@ def check_bound(problem: Problem, modes: Sequence[str] = ("fp32", "mixed", "fp16
         runs[m], nets[m] = run_mode(problem, net0, batch, m, eta, steps)
     summary = {m: summarize(r, eta, L) for m, r in runs.items()}
     last = nets[modes[0]]
-    return {"problem": problem.name, "pretrain_steps": pretrain_steps, "step_fraction": step_fraction, "L": L,
-            "L_final": smoothness_constant(problem, last, batch, seed=seed), "eta": eta, "runs": runs,
-            "summary": summary}
+    return {
+        "problem": problem.name,
+        "pretrain_steps": pretrain_steps,
+        "step_fraction": step_fraction,
+        "L": L,
+        "L_final": smoothness_constant(problem, last, batch, seed=seed),
+        "eta": eta,
+        "runs": runs,
+        "summary": summary,
+    }

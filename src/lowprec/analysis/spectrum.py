@@ -19,8 +19,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -72,7 +72,7 @@ def spectral_errors(model: nn.Module, x: torch.Tensor, policies: Sequence) -> di
     return out
 
 
-def plot_spectral_errors(spectrum: dict, path: "str | Path") -> Path:
+def plot_spectral_errors(spectrum: dict, path: str | Path) -> Path:
     """Semilog-y PNG of relative error per |k| bin, one line per policy."""
     import matplotlib
 
@@ -117,8 +117,15 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, policy) -> int:
     return total
 
 
-def mode_sweep(modes: Sequence[int], x: torch.Tensor, policies: Sequence, width: int = 32, n_layers: int = 4,
-               seed: int = 0, repeats: int = 3) -> list[dict]:
+def mode_sweep(
+    modes: Sequence[int],
+    x: torch.Tensor,
+    policies: Sequence,
+    width: int = 32,
+    n_layers: int = 4,
+    seed: int = 0,
+    repeats: int = 3,
+) -> list[dict]:
     """Per kept-mode count m (skipped where the grid cannot hold it, m > N/2): fresh FNO (same seed)
     precision error per policy, median seconds of a forward + backward pass, saved-activation bytes.
 
@@ -135,8 +142,9 @@ def mode_sweep(modes: Sequence[int], x: torch.Tensor, policies: Sequence, width:
             rows.append({"modes": m, "skipped": f"grid {tuple(grid)} holds at most {min(grid) // 2} modes"})
             continue
         torch.manual_seed(seed)
-        model = FNO((m,) * len(grid), in_channels=x.shape[1], hidden_channels=width, n_layers=n_layers,
-                    grid_endpoint=False)
+        model = FNO(
+            (m,) * len(grid), in_channels=x.shape[1], hidden_channels=width, n_layers=n_layers, grid_endpoint=False
+        )
         errors = precision_errors(model, x, policies, names=[])
         row = {"modes": m, "policies": {}}
         for policy in policies:
@@ -153,8 +161,11 @@ def mode_sweep(modes: Sequence[int], x: torch.Tensor, policies: Sequence, width:
                     y = model(x.float().to(ctx.autocast_dtype or torch.float32))
                 y.float().square().mean().backward()
                 times.append(time.perf_counter() - start)
-            row["policies"][label] = {"error": errors[label]["total"], "seconds": sorted(times)[len(times) // 2],
-                                      "saved_bytes": saved_activation_bytes(model, x, policy)}
+            row["policies"][label] = {
+                "error": errors[label]["total"],
+                "seconds": sorted(times)[len(times) // 2],
+                "saved_bytes": saved_activation_bytes(model, x, policy),
+            }
         rows.append(row)
     return rows
 

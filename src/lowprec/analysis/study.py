@@ -14,14 +14,14 @@ at or below the discretization error at every measured resolution.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
 
-from ..bench.accuracy import relative_error
 from ..precision import PRESETS, get_policy
+from ..train.losses import relative_l2_error
 from .errors import FP8, convergence_rate, crossover, discretization_errors, layer_names, precision_errors
 
 DEFAULT_POLICIES = tuple(PRESETS) + tuple(FP8)
@@ -34,11 +34,15 @@ def _name(policy) -> str:
     return policy if isinstance(policy, str) and policy in FP8 else get_policy(policy).spec
 
 
-def accuracy_study(model: nn.Module, make_input: Callable[[int], torch.Tensor],
-                   resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
-                   policies: Sequence = DEFAULT_POLICIES, grid: str = "periodic",
-                   reference: Optional[Callable[[int], torch.Tensor]] = None,
-                   target: Optional[torch.Tensor] = None) -> dict:
+def accuracy_study(
+    model: nn.Module,
+    make_input: Callable[[int], torch.Tensor],
+    resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
+    policies: Sequence = DEFAULT_POLICIES,
+    grid: str = "periodic",
+    reference: Callable[[int], torch.Tensor] | None = None,
+    target: torch.Tensor | None = None,
+) -> dict:
     """Measure both errors of ``model`` on ``make_input(N)`` for every N in ``resolutions``.
 
     Args:
@@ -58,8 +62,10 @@ def accuracy_study(model: nn.Module, make_input: Callable[[int], torch.Tensor],
     """
     resolutions = sorted(set(int(n) for n in resolutions))
     if len(resolutions) < 2 and reference is None:
-        raise ValueError(f"need at least two resolutions (a coarse one and the finest as reference), got "
-                         f"{resolutions}; or pass reference= for an exact output.")
+        raise ValueError(
+            f"need at least two resolutions (a coarse one and the finest as reference), got "
+            f"{resolutions}; or pass reference= for an exact output."
+        )
     disc = discretization_errors(model, make_input, resolutions, grid, reference)
     measured = [n for n in resolutions if disc[n] is not None]
     names = layer_names(model)
@@ -82,14 +88,16 @@ def accuracy_study(model: nn.Module, make_input: Callable[[int], torch.Tensor],
     test_error = None
     if target is not None:
         with torch.no_grad(), get_policy("full"):
-            test_error = relative_error(model.float().eval()(make_input(resolutions[-1]).float()), target)
+            test_error = relative_l2_error(model.float().eval()(make_input(resolutions[-1]).float()), target)
     return {
         "resolutions": resolutions,
         "reference": "exact" if reference is not None else f"output at N={resolutions[-1]}",
         "grid": grid,
         "layers": names,
-        "discretization": {"errors": {str(n): disc[n] for n in resolutions},
-                           "rate": convergence_rate(measured, [disc[n] for n in measured])},
+        "discretization": {
+            "errors": {str(n): disc[n] for n in resolutions},
+            "rate": convergence_rate(measured, [disc[n] for n in measured]),
+        },
         "precision": precision,
         "test_error": test_error,
     }
@@ -102,7 +110,7 @@ def line_style(i: int) -> dict:
     return {"color": plt.get_cmap("tab20").colors[(2 * i + i // 10) % 20], "marker": "os^vD<>"[i % 7]}
 
 
-def plot_study(study: dict, path: "str | Path", title: str = "") -> Path:
+def plot_study(study: dict, path: str | Path, title: str = "") -> Path:
     """Log-log PNG: discretization error (black) and each policy's precision error against N."""
     import matplotlib
 
@@ -112,8 +120,13 @@ def plot_study(study: dict, path: "str | Path", title: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.8))
     d = {int(n): e for n, e in study["discretization"]["errors"].items() if e}
     rate = study["discretization"]["rate"]
-    ax.loglog(list(d), list(d.values()), "k-o", lw=2.5,
-              label="discretization" + (f" (rate {rate:.2f})" if rate is not None else ""))
+    ax.loglog(
+        list(d),
+        list(d.values()),
+        "k-o",
+        lw=2.5,
+        label="discretization" + (f" (rate {rate:.2f})" if rate is not None else ""),
+    )
     for i, (label, entry) in enumerate(study["precision"].items()):
         pts = {int(n): e for n, e in entry["errors"].items() if e and e != float("inf")}
         if pts:

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def diffusion_exact(points: torch.Tensor) -> torch.Tensor:
@@ -34,15 +35,15 @@ def diffusion_residual(c: Compute, X: torch.Tensor, term: str = "pde"):
     """(s * residual, s) of u_t - u_xx + e^{-t}(sin pi x - pi^2 sin pi x) at points leaf X (N, 2)."""
     s = c.scale(term)
     u = c.net(X)
-    du = c.grad(u, X, seed=s)                  # s * (u_x, u_t)
-    d2 = c.grad(du[:, :1], X)                  # s * (u_xx, u_xt)
+    du = c.grad(u, X, seed=s)  # s * (u_x, u_t)
+    d2 = c.grad(du[:, :1], X)  # s * (u_xx, u_xt)
     x, t = X[:, :1].double(), X[:, 1:].double()
     source = (torch.exp(-t) * (torch.sin(math.pi * x) - math.pi**2 * torch.sin(math.pi * x)) * s).to(u.dtype)
     return du[:, 1:] - d2[:, :1] + source, s
 
 
 @dataclass(frozen=True)
-class Diffusion(Problem):
+class Diffusion(PhysicsProblem):
     """Diffusion PINN (network [2, 32, 32, 32, 1] by default).
 
     Args:
@@ -72,7 +73,7 @@ class Diffusion(Problem):
     def build_model(self, seed: int) -> nn.Module:
         return PINN(2, 1, self.width, self.depth, self.activation, bounds=self.domain.bounds, seed=seed)
 
-    def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, collocation: torch.Tensor | None = None) -> dict:
         dom = self.domain
         if collocation is None:
             collocation = dom.hammersley(self.n_domain)
@@ -80,15 +81,20 @@ class Diffusion(Problem):
         tb = Box(("t",), (0.0,), (1.0,)).sample(self.n_boundary, seed + 1)
         side = torch.where(torch.arange(self.n_boundary) % 2 == 0, -1.0, 1.0).unsqueeze(1)
         xi = Box(("x",), (-1.0,), (1.0,)).sample(self.n_initial, seed + 2)
-        return {"interior": collocation, "boundary": torch.cat([side, tb], 1),
-                "initial": torch.cat([xi, torch.zeros_like(xi)], 1)}
+        return {
+            "interior": collocation,
+            "boundary": torch.cat([side, tb], 1),
+            "initial": torch.cat([xi, torch.zeros_like(xi)], 1),
+        }
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:
         r, s = diffusion_residual(c, c.points(batch["interior"]))
         xi = c.cast(batch["initial"])
-        return {"pde": c.mean_square(r, s),
-                "ic": c.mse(c(xi), torch.sin(math.pi * xi[:, :1].double())),
-                "bc": c.mean_square(c(batch["boundary"]))}
+        return {
+            "pde": c.mean_square(r, s),
+            "ic": c.mse(c(xi), torch.sin(math.pi * xi[:, :1].double())),
+            "bc": c.mean_square(c(batch["boundary"])),
+        }
 
     def test_points(self) -> torch.Tensor:
         n = int(math.sqrt(self.n_test))
@@ -97,4 +103,4 @@ class Diffusion(Problem):
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         pts = self.test_points()
-        return {"error": relative_l2(predict(net, dtype, pts, chunk=8192)[:, 0], diffusion_exact(pts))}
+        return {"error": relative_l2_error(predict(net, dtype, pts, chunk=8192)[:, 0], diffusion_exact(pts))}

@@ -10,7 +10,8 @@ a float32 MAC 1024. Counted, per layer, from one forward pass at ``input_shape``
   channels holding grid coordinates (``models.mark_coordinate_input``) are left out, in
   every config: their product is a per-grid constant, computed once, not per sample.
 * attention MatMul (..., n, k) @ (..., k, m): n k m per batch entry. Bits: input x input.
-* SpectralConv, three rows:
+* spectral layers (any :class:`lowprec.spectral.SpectralLayer`), three rows, each counted by
+  the layer itself (``transform_macs``, ``mixing_macs``); for SpectralConv:
 
   - forward transform, per (batch, channel) field, by the backend the layer would run
     (``lowprec.spectral.resolve_backend`` under the policy, for this grid and device):
@@ -33,24 +34,26 @@ and is a few percent of the MACs in these models.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from ..models.transformer import MatMul
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
-from ..spectral import SpectralConv
-from ..spectral.transforms import compute_dtype, kept_modes
 from .config import QuantConfig, get_config
-from .modules import (_CONVS, _TRANSPOSED, QuantConv, QuantConvTranspose, QuantLayer, QuantLinear, QuantMatMul,
-                      QuantSpectralConv, bypass, candidates, selected_layers)
-
-try:  # the FFT/DFT backend choice (issue 4); absent in older trees, where every transform is an FFT
-    from ..spectral import resolve_backend
-except ImportError:  # pragma: no cover
-    resolve_backend = None
+from .modules import (
+    _TRANSPOSED,
+    QuantConv,
+    QuantConvTranspose,
+    QuantLayer,
+    QuantLinear,
+    QuantMatMul,
+    QuantSpectralConv,
+    bypass,
+    candidates,
+    selected_layers,
+)
 
 
 @dataclass
@@ -95,74 +98,54 @@ class CostReport:
     def table(self) -> str:
         from ..report import format_table
 
-        rows = [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": f"{r.bits_a}x{r.bits_b}",
-                 "bops": r.bops, "share": r.bops / max(self.bops, 1), "note": r.note} for r in self.layers]
+        rows = [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "macs": r.macs,
+                "bits": f"{r.bits_a}x{r.bits_b}",
+                "bops": r.bops,
+                "share": r.bops / max(self.bops, 1),
+                "note": r.note,
+            }
+            for r in self.layers
+        ]
         rows.append({"name": "total", "macs": self.macs, "bops": self.bops, "share": 1.0})
-        return format_table(rows, [("name", "layer", ""), ("kind", "kind", ""), ("macs", "MACs", ",d"),
-                                   ("bits", "bits", ""), ("bops", "BOPs", ".3e"), ("share", "share", ".1%"),
-                                   ("note", "note", "")])
+        return format_table(
+            rows,
+            [
+                ("name", "layer", ""),
+                ("kind", "kind", ""),
+                ("macs", "MACs", ",d"),
+                ("bits", "bits", ""),
+                ("bops", "BOPs", ".3e"),
+                ("share", "share", ".1%"),
+                ("note", "note", ""),
+            ],
+        )
 
     def to_dict(self) -> dict:
-        return {"input_shape": list(self.input_shape), "config": self.config, "macs": self.macs, "bops": self.bops,
-                "layers": [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": [r.bits_a, r.bits_b],
-                            "bops": r.bops, "note": r.note} for r in self.layers]}
-
-
-# -- MAC counts ------------------------------------------------------------------------------------
-
-def fft_macs(grid: Sequence[int]) -> int:
-    """Real MACs of one real FFT (or its inverse) of a field on ``grid``: 1.25 P log2 P."""
-    points = math.prod(grid)
-    return round(1.25 * points * math.log2(points)) if points > 1 else 0
-
-
-def dft_macs(grid: Sequence[int], modes: Sequence[int], inverse: bool = False) -> int:
-    """Real MACs of one truncated DFT-as-GEMM transform of one field (:mod:`lowprec.spectral.dft`'s products).
-
-    Forward: the real last axis first, (rows, N_d) @ (N_d, 2K), K = m_d//2+1; then each other
-    axis a in order, (rows, 2N_a) @ (2N_a, 2m_a). Inverse: axes 0..d-2 first, (rows, 2m_a) @
-    (2m_a, 2N_a), then (rows, 2K) @ (2K, N_d). ``rows`` is the intermediate's size without the
-    axis being transformed, so the two directions differ in 3D (not in 1D or 2D).
-    """
-    kept_last = modes[-1] // 2 + 1
-    if not inverse:
-        shape = list(grid[:-1]) + [kept_last]
-        macs = math.prod(grid[:-1]) * grid[-1] * 2 * kept_last
-        for axis in range(len(grid) - 1):
-            rows = math.prod(shape) // shape[axis]
-            macs += rows * 2 * grid[axis] * 2 * modes[axis]
-            shape[axis] = modes[axis]
-        return macs
-    shape = list(modes[:-1]) + [kept_last]
-    macs = 0
-    for axis in range(len(grid) - 1):
-        rows = math.prod(shape) // shape[axis]
-        macs += rows * 2 * modes[axis] * 2 * grid[axis]
-        shape[axis] = grid[axis]
-    return macs + math.prod(grid[:-1]) * 2 * kept_last * grid[-1]
-
-
-def mixing_macs(layer: SpectralConv, batch: int) -> tuple[int, str]:
-    """Real MACs of the per-mode channel mixing, and a note on how they were counted."""
-    kept = kept_modes(layer.n_modes)
-    factors = layer.weight.factors()
-    if len(factors) == 1:
-        return 4 * batch * layer.in_channels * layer.out_channels * math.prod(kept), ""
-    from ..spectral import plan_info
-
-    spatial = "xyz"[: layer.dim]
-    info = plan_info((batch, layer.in_channels, *kept, 2), "bi" + spatial,
-                     [(s, tuple(t.shape[:-1])) for s, t in factors], "bo" + spatial)
-    return int(info.opt_cost) // 2, "factorized: opt_einsum count"
-
-
-def _backend(policy: PrecisionPolicy, grid, modes, dtype, device) -> str:
-    if resolve_backend is None:
-        return "fft"
-    return resolve_backend(policy.backend, tuple(grid), tuple(modes), dtype, device)
+        return {
+            "input_shape": list(self.input_shape),
+            "config": self.config,
+            "macs": self.macs,
+            "bops": self.bops,
+            "layers": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "macs": r.macs,
+                    "bits": [r.bits_a, r.bits_b],
+                    "bops": r.bops,
+                    "note": r.note,
+                }
+                for r in self.layers
+            ],
+        }
 
 
 # -- bits ------------------------------------------------------------------------------------------
+
 
 def _bits(quantizer) -> int:
     return getattr(quantizer, "bits", 32)
@@ -171,7 +154,7 @@ def _bits(quantizer) -> int:
 class _Bits:
     """Bits of each operand of a layer: from its quantizers, or from a config for a float layer."""
 
-    def __init__(self, model: nn.Module, config: Optional[QuantConfig]):
+    def __init__(self, model: nn.Module, config: QuantConfig | None):
         self.config = config
         self.planned = {n for n, _ in selected_layers(model, config)} if config is not None else set()
 
@@ -200,21 +183,30 @@ class _Bits:
                 return {"input": a, "spectrum": a, "weight": w, "mixed": a, "transform": self.config.transform_bits}
             return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
         if isinstance(module, QuantSpectralConv):
-            return {"input": _bits(module.input_quant), "spectrum": _bits(module.spectrum_quant),
-                    "weight": max(_bits(q) for q in module.weight_quants), "mixed": _bits(module.mixed_quant),
-                    "transform": module.config.transform_bits}
+            return {
+                "input": _bits(module.input_quant),
+                "spectrum": _bits(module.spectrum_quant),
+                "weight": max(_bits(q) for q in module.weight_quants),
+                "mixed": _bits(module.mixed_quant),
+                "transform": module.config.transform_bits,
+            }
         return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
 
 
 # -- the count -------------------------------------------------------------------------------------
+
 
 def _conv_layer(module):
     return module.layer if isinstance(module, QuantLayer) else module
 
 
 @torch.no_grad()
-def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantConfig, None] = None,
-         policy: Union[str, PrecisionPolicy, None] = None) -> CostReport:
+def bops(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    config: str | QuantConfig | None = None,
+    policy: str | PrecisionPolicy | None = None,
+) -> CostReport:
     """Count MACs and BOPs of one forward pass of ``model`` on an input of ``input_shape``.
 
     Args:
@@ -252,47 +244,55 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
             else:
                 macs = output.numel() * (layer.in_channels // layer.groups - coords) * math.prod(layer.kernel_size)
             note = f"+{coords} coordinate channels: once per grid" if coords else ""
-            report.layers.append(LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a,
-                                           note))
+            report.layers.append(
+                LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a, note)
+            )
+
         return hook
 
     def on_matmul(name):
         def hook(module, inputs, output):
             a, b = bits.matmul(name, module)
             report.layers.append(LayerCost(name, "matmul", output.numel() * inputs[0].shape[-1], a, b))
+
         return hook
 
     def on_spectral(name):
         def hook(module, inputs, output):
-            layer = _conv_layer(module)
+            layer = _conv_layer(module)  # a lowprec.spectral.SpectralLayer: it counts its own transforms
             x = inputs[0]
             grid, batch = tuple(x.shape[2:]), x.shape[0]
             b = bits.spectral(name, module)
-            fields_in, fields_out = batch * layer.in_channels, batch * layer.out_channels
-            for step, fields, operand in (("forward", fields_in, "input"), ("inverse", fields_out, "mixed")):
-                dtype = compute_dtype(policy.transform_dtype if step == "forward" else policy.contract_dtype, x.dtype)
-                backend = _backend(policy, grid, layer.n_modes, dtype, x.device)
-                per_field = (dft_macs(grid, layer.n_modes, inverse=step == "inverse") if backend == "dft"
-                             else fft_macs(grid))
-                if step == "forward":
-                    report.layers.append(LayerCost(f"{name}.forward_{backend}", "transform", fields * per_field,
-                                                   b[operand], b["transform"], backend))
-                else:
-                    macs, note = mixing_macs(layer, batch)
-                    report.layers.append(LayerCost(f"{name}.mixing", "spectral", macs, b["weight"], b["spectrum"],
-                                                   note))
-                    report.layers.append(LayerCost(f"{name}.inverse_{backend}", "transform", fields * per_field,
-                                                   b[operand], b["transform"], backend))
+            forward, label = layer.transform_macs(grid, False, policy, x.dtype, x.device)
+            report.layers.append(
+                LayerCost(
+                    f"{name}.forward_{label}",
+                    "transform",
+                    batch * layer.in_channels * forward,
+                    b["input"],
+                    b["transform"],
+                    label,
+                )
+            )
+            macs, note = layer.mixing_macs(batch)
+            report.layers.append(LayerCost(f"{name}.mixing", "spectral", macs, b["weight"], b["spectrum"], note))
+            inverse, label = layer.transform_macs(grid, True, policy, x.dtype, x.device)
+            report.layers.append(
+                LayerCost(
+                    f"{name}.inverse_{label}",
+                    "transform",
+                    batch * layer.out_channels * inverse,
+                    b["mixed"],
+                    b["transform"],
+                    label,
+                )
+            )
+
         return hook
 
-    for name, module, _ in candidates(model):
-        inner = _conv_layer(module)
-        if isinstance(inner, (nn.Linear,) + _CONVS + _TRANSPOSED):
-            hooks.append(module.register_forward_hook(on_dense(name)))
-        elif isinstance(inner, MatMul):
-            hooks.append(module.register_forward_hook(on_matmul(name)))
-        elif isinstance(inner, SpectralConv):
-            hooks.append(module.register_forward_hook(on_spectral(name)))
+    counters = {"linear": on_dense, "conv": on_dense, "matmul": on_matmul, "spectral": on_spectral}
+    for name, module, kind in candidates(model):
+        hooks.append(module.register_forward_hook(counters[kind](name)))
     was_training = model.training
     model.eval()
     try:
@@ -306,15 +306,26 @@ def bops(model: nn.Module, input_shape: Sequence[int], config: Union[str, QuantC
     return report
 
 
-def cost_vs_resolution(model: nn.Module, in_channels: int, grids: Sequence[Sequence[int]],
-                       configs: Sequence[Union[str, QuantConfig]] = ("float", "w8a8", "w4a4"),
-                       policy=None) -> list[dict]:
+def cost_vs_resolution(
+    model: nn.Module,
+    in_channels: int,
+    grids: Sequence[Sequence[int]],
+    configs: Sequence[str | QuantConfig] = ("float", "w8a8", "w4a4"),
+    policy=None,
+) -> list[dict]:
     """MACs and BOPs per sample at each grid, for each config: rows {grid, config, macs, bops, transform_share}."""
     rows = []
     for grid in grids:
         for config in configs:
             report = bops(model, (1, in_channels, *grid), config, policy)
             transform = sum(r.bops for r in report.layers if r.kind == "transform")
-            rows.append({"grid": "x".join(map(str, grid)), "config": get_config(config).name, "macs": report.macs,
-                         "bops": report.bops, "transform_share": transform / max(report.bops, 1)})
+            rows.append(
+                {
+                    "grid": "x".join(map(str, grid)),
+                    "config": get_config(config).name,
+                    "macs": report.macs,
+                    "bops": report.bops,
+                    "transform_share": transform / max(report.bops, 1),
+                }
+            )
     return rows

@@ -38,7 +38,7 @@ Usage::
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable, Optional, Union
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +46,7 @@ from torch import nn
 
 from ..models.transformer import MatMul
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
-from ..spectral import SpectralConv
-from ..spectral.transforms import kept_modes
+from ..spectral.protocol import is_spectral_layer
 from .config import QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError
 
@@ -55,19 +54,20 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
-def layer_kind(module: nn.Module) -> Optional[str]:
+def layer_kind(module: nn.Module) -> str | None:
     """``"linear"``, ``"conv"``, ``"spectral"``, ``"matmul"`` for a quantizable float layer, else None."""
+    handler = _handler(module)
+    return handler[0] if handler else None
+
+
+def _handler(module: nn.Module) -> tuple[str, type] | None:
+    """(kind, wrapper class) for a quantizable float layer: by its type (or a base's), else by protocol."""
     if isinstance(module, QuantLayer):
         return None
-    if isinstance(module, nn.Linear):
-        return "linear"
-    if isinstance(module, _CONVS + _TRANSPOSED):
-        return "conv"
-    if isinstance(module, SpectralConv):
-        return "spectral"
-    if isinstance(module, MatMul):
-        return "matmul"
-    return None
+    for cls in type(module).__mro__:
+        if cls in HANDLERS:
+            return HANDLERS[cls]
+    return ("spectral", QuantSpectralConv) if is_spectral_layer(module) else None
 
 
 class Identity(nn.Module):
@@ -79,8 +79,9 @@ class Identity(nn.Module):
         return x
 
 
-def _quantizer(spec: Optional[QuantSpec], config: QuantConfig, label: str, shape=None, axes=(),
-               is_weight: bool = False) -> nn.Module:
+def _quantizer(
+    spec: QuantSpec | None, config: QuantConfig, label: str, shape=None, axes=(), is_weight: bool = False
+) -> nn.Module:
     if spec is None:
         return Identity()
     if is_weight and not spec.per_channel:
@@ -105,7 +106,7 @@ class QuantLayer(nn.Module):
     def data_weight(self) -> torch.Tensor:
         """The weight's columns that multiply data channels (all of them without coordinate channels)."""
         w = self.layer.weight
-        return w[:, :w.shape[1] - self.coordinate_channels]
+        return w[:, : w.shape[1] - self.coordinate_channels]
 
     def extra_repr(self) -> str:
         return f"{self.name!r}, {self.config.name}"
@@ -123,7 +124,9 @@ class QuantLinear(QuantLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, w = self.coordinate_channels, self.layer.weight
-        y = F.linear(self.input_quant(x[..., :x.shape[-1] - d]), self.weight_quant(self.data_weight()), self.layer.bias)
+        y = F.linear(
+            self.input_quant(x[..., : x.shape[-1] - d]), self.weight_quant(self.data_weight()), self.layer.bias
+        )
         return y + F.linear(x[..., -d:], w[:, -d:]) if d else y
 
 
@@ -141,8 +144,9 @@ class QuantConv(QuantLayer):
         # _conv_forward applies the layer's own padding mode (circular, reflect...) and settings;
         # a convolution is a sum over input channels, so data and coordinates can run apart.
         d, layer = self.coordinate_channels, self.layer
-        y = layer._conv_forward(self.input_quant(x[:, :x.shape[1] - d]), self.weight_quant(self.data_weight()),
-                                layer.bias)
+        y = layer._conv_forward(
+            self.input_quant(x[:, : x.shape[1] - d]), self.weight_quant(self.data_weight()), layer.bias
+        )
         return y + layer._conv_forward(x[:, -d:], layer.weight[:, -d:], None) if d else y
 
 
@@ -164,8 +168,16 @@ class QuantConvTranspose(QuantLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layer = self.layer
         dim = layer.weight.ndim - 2
-        return self._FUNCTIONS[dim](self.input_quant(x), self.weight_quant(layer.weight), layer.bias, layer.stride,
-                                    layer.padding, layer.output_padding, layer.groups, layer.dilation)
+        return self._FUNCTIONS[dim](
+            self.input_quant(x),
+            self.weight_quant(layer.weight),
+            layer.bias,
+            layer.stride,
+            layer.padding,
+            layer.output_padding,
+            layer.groups,
+            layer.dilation,
+        )
 
 
 class QuantMatMul(QuantLayer):
@@ -183,7 +195,8 @@ class QuantMatMul(QuantLayer):
 
 
 class QuantSpectralConv(QuantLayer):
-    """Fake-quantized :class:`lowprec.spectral.SpectralConv` (1D/2D/3D; dense, Tucker or CP weights).
+    """Fake-quantized spectral layer: any :class:`lowprec.spectral.SpectralLayer`, such as
+    :class:`lowprec.spectral.SpectralConv` (1D/2D/3D; dense, Tucker or CP weights).
 
     Runs the layer itself under the active precision policy (stabilizer, dtypes, FFT or DFT
     backend), with fake-quantized weight factors and quantizers at its stages::
@@ -199,7 +212,7 @@ class QuantSpectralConv(QuantLayer):
 
     kind = "spectral"
 
-    def __init__(self, layer: SpectralConv, config: QuantConfig, name: str = ""):
+    def __init__(self, layer: nn.Module, config: QuantConfig, name: str = ""):  # layer: a SpectralLayer
         super().__init__(layer, config, name)
         act = config.activation
         self.input_quant = _quantizer(act, config, f"{name} input")
@@ -207,37 +220,47 @@ class QuantSpectralConv(QuantLayer):
         # scale per tensor would round the high modes away. It costs no integer arithmetic: the
         # mixing sums over channels within a mode (the mode's scale factors out), and the
         # inverse transform's constants absorb the per-mode scales of its input.
-        kept = kept_modes(layer.n_modes)
+        kept = layer.spectrum_shape
         spectrum_shape, mode_axes = (1, 1, *kept, 1), tuple(range(2, 2 + len(kept)))
         self.spectrum_quant = _quantizer(act, config, f"{name} spectrum", spectrum_shape, mode_axes)
         self.mixed_quant = _quantizer(act, config, f"{name} mixed spectrum", spectrum_shape, mode_axes)
         self.output_quant = _quantizer(act, config, f"{name} output")
         quants = []
-        for k, (subscripts, tensor) in enumerate(layer.weight.factors()):
+        for k, (subscripts, tensor) in enumerate(layer.weight_factors()):
             axes = ((subscripts.index("o"),) if "o" in subscripts else ()) + (-1,)
-            quants.append(_quantizer(config.weight, config, f"{name} weight factor {k} ({subscripts})",
-                                     tensor.shape, axes, True))
+            quants.append(
+                _quantizer(config.weight, config, f"{name} weight factor {k} ({subscripts})", tensor.shape, axes, True)
+            )
         self.weight_quants = nn.ModuleList(quants)
 
     def quantized_factors(self) -> list[tuple[str, torch.Tensor]]:
         """The weight's (subscripts, real tensor) factors, fake-quantized."""
-        return [(s, q(t)) for (s, t), q in zip(self.layer.weight.factors(), self.weight_quants)]
+        return [(s, q(t)) for (s, t), q in zip(self.layer.weight_factors(), self.weight_quants)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stages = {"input": self.input_quant, "spectrum": self.spectrum_quant, "mixed": self.mixed_quant,
-                  "output": self.output_quant}
+        stages = {
+            "input": self.input_quant,
+            "spectrum": self.spectrum_quant,
+            "mixed": self.mixed_quant,
+            "output": self.output_quant,
+        }
         return self.layer(x, factors=self.quantized_factors(), tap=lambda stage, t: stages[stage](t))
 
 
-WRAPPERS = {"linear": QuantLinear, "spectral": QuantSpectralConv, "matmul": QuantMatMul}
+# Quantizable float layers by type, found along a layer's MRO: (kind, wrapper). Spectral layers are
+# found by protocol (lowprec.spectral.SpectralLayer), so a new one needs no entry here.
+HANDLERS: dict[type, tuple[str, type]] = {
+    nn.Linear: ("linear", QuantLinear),
+    **{cls: ("conv", QuantConv) for cls in _CONVS},
+    **{cls: ("conv", QuantConvTranspose) for cls in _TRANSPOSED},
+    MatMul: ("matmul", QuantMatMul),
+}
 
 
-def _wrapper_for(module: nn.Module):
-    if isinstance(module, _TRANSPOSED):
-        return QuantConvTranspose
-    if isinstance(module, _CONVS):
-        return QuantConv
-    return WRAPPERS[layer_kind(module)]
+def _wrapper_for(module: nn.Module) -> type:
+    handler = _handler(module)
+    assert handler is not None, "selected_layers yields quantizable layers only"
+    return handler[1]
 
 
 def _skipped(name: str, patterns: Iterable[str]) -> bool:
@@ -267,17 +290,20 @@ def selected_layers(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn
     for pattern in config.skip:
         if not any(fnmatch.fnmatchcase(n, pattern) for n, _, _ in found):
             names = ", ".join(n for n, _, _ in found[:12]) + (", ..." if len(found) > 12 else "")
-            raise ValueError(f"QuantConfig.skip pattern {pattern!r} matches no quantizable layer; check the "
-                             f"name (fnmatch syntax, e.g. 'model.projection.*'). Quantizable layers: {names}.")
+            raise ValueError(
+                f"QuantConfig.skip pattern {pattern!r} matches no quantizable layer; check the "
+                f"name (fnmatch syntax, e.g. 'model.projection.*'). Quantizable layers: {names}."
+            )
     return [(n, m) for n, m, kind in found if kind in config.layers and not _skipped(n, config.skip)]
 
 
-def quantize_(model: nn.Module, config: Union[str, QuantConfig]) -> nn.Module:
+def quantize_(model: nn.Module, config: str | QuantConfig) -> nn.Module:
     """Replace ``model``'s quantizable layers by fake-quantized wrappers, in place; returns ``model``.
 
     Args:
-        model: any module; Linear, Conv(Transpose)1d/2d/3d, SpectralConv and MatMul layers
-            are quantized as ``config`` says, everything else is left alone.
+        model: any module; Linear, Conv(Transpose)1d/2d/3d, spectral (any
+            :class:`lowprec.spectral.SpectralLayer`) and MatMul layers are quantized as
+            ``config`` says, everything else is left alone.
         config: a preset name (``"w8a8"``, ``"w4a4"``, ..., ``"float"``) or a QuantConfig.
 
     Then call :func:`calibrate` before training or evaluating (activation scales need data).
@@ -289,8 +315,10 @@ def quantize_(model: nn.Module, config: Union[str, QuantConfig]) -> nn.Module:
     """
     config = get_config(config)
     if any(isinstance(m, QuantLayer) for m in model.modules()):
-        raise ValueError("this model is already quantized (it holds Quant* layers); quantize a fresh float model, "
-                         "e.g. copy.deepcopy of the float one, once.")
+        raise ValueError(
+            "this model is already quantized (it holds Quant* layers); quantize a fresh float model, "
+            "e.g. copy.deepcopy of the float one, once."
+        )
     for name, layer in selected_layers(model, config):
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
@@ -308,27 +336,37 @@ def quantizers(model: nn.Module) -> list[FakeQuantizer]:
 
 
 def _batches(data, batch_size: int, n_batches: int):
-    if hasattr(data, "x") and isinstance(getattr(data, "x"), torch.Tensor):
+    """Model inputs, a batch at a time: tensors, or dicts of named inputs (the target ``"y"`` left out)."""
+    if hasattr(data, "batch"):  # a data set of named tensors (lowprec.data.DictDataset)
+        for start in range(0, min(len(data), batch_size * n_batches), batch_size):
+            yield {k: v for k, v in data.batch(slice(start, start + batch_size)).items() if k != "y"}
+        return
+    if hasattr(data, "x") and isinstance(data.x, torch.Tensor):
         data = data.x
     if isinstance(data, torch.Tensor):
         for start in range(0, min(len(data), batch_size * n_batches), batch_size):
-            yield data[start:start + batch_size]
+            yield data[start : start + batch_size]
         return
     for k, batch in enumerate(data):
         if k >= n_batches:
             break
-        yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        if isinstance(batch, Mapping):
+            yield {name: v for name, v in batch.items() if name != "y"}
+        else:
+            yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
-              policy: Union[str, PrecisionPolicy, None] = None) -> nn.Module:
+def calibrate(
+    model: nn.Module, data, n_batches: int = 8, batch_size: int = 16, policy: str | PrecisionPolicy | None = None
+) -> nn.Module:
     """Observe activation (and weight) ranges on a few batches and set every quantizer's scale.
 
     Args:
         model: a model after :func:`quantize_`.
-        data: a data set with ``.x`` (N, C, *grid), a tensor of inputs, or an iterable of
-            input batches or (x, y) pairs.
+        data: a data set with ``.x`` (N, C, *grid) or with ``batch(index)`` (named inputs,
+            e.g. :class:`lowprec.data.DictDataset`), a tensor of inputs, or an iterable of
+            input batches, (x, y) pairs or dicts (the model then gets every entry but ``"y"`` by name).
         n_batches, batch_size: how much data is observed (batch_size applies to tensors and
             data sets).
         policy: precision policy to run under (default: the active one).
@@ -338,8 +376,10 @@ def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
     """
     found = quantizers(model)
     if not found:
-        raise ValueError("calibrate() found no quantizers in this model; call lowprec.quant.quantize_(model, config) "
-                         "first (a 'float' config adds none, and needs no calibration).")
+        raise ValueError(
+            "calibrate() found no quantizers in this model; call lowprec.quant.quantize_(model, config) "
+            "first (a 'float' config adds none, and needs no calibration)."
+        )
     device = next(model.parameters()).device
     policy = get_policy(policy) if policy is not None else current_policy()
     was_training = model.training
@@ -349,9 +389,12 @@ def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
         q.observing = True
     try:
         seen = 0
-        for x in _batches(data, batch_size, n_batches):
+        for inputs in _batches(data, batch_size, n_batches):
             with policy:
-                model(x.to(device))
+                if isinstance(inputs, Mapping):
+                    model(**{k: v.to(device) for k, v in inputs.items()})
+                else:
+                    model(inputs.to(device))
             seen += 1
         if not seen:
             raise ValueError("calibrate() got no batches; pass a non-empty data set or iterable.")
@@ -381,10 +424,19 @@ class bypass:
             q.enabled = enabled
 
 
-def is_calibrated(model: nn.Module) -> bool:
-    return all(bool(q.calibrated) for q in quantizers(model))
-
-
-__all__ = ["quantize_", "calibrate", "selected_layers", "candidates", "bypass", "layer_kind", "quantizers", "is_calibrated",
-           "QuantLayer", "QuantLinear", "QuantConv", "QuantConvTranspose", "QuantSpectralConv", "QuantMatMul",
-           "NotCalibratedError"]
+__all__ = [
+    "quantize_",
+    "calibrate",
+    "selected_layers",
+    "candidates",
+    "bypass",
+    "layer_kind",
+    "quantizers",
+    "QuantLayer",
+    "QuantLinear",
+    "QuantConv",
+    "QuantConvTranspose",
+    "QuantSpectralConv",
+    "QuantMatMul",
+    "NotCalibratedError",
+]

@@ -34,7 +34,7 @@ the hardware lacks is emulated, see :mod:`lowprec.precision.emulation`).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -46,10 +46,16 @@ from ..precision.policy import BACKENDS
 # on tensor cores). CPU: a few AVX-512 cores (bf16 through oneDNN; fp16 has no fast path
 # on most CPUs).
 _RATES = {
-    "cuda": {"gemm": {torch.float64: 5e13, torch.float32: 4e13, torch.bfloat16: 4e14, torch.float16: 4e14},
-             "fft": 2e13, "bandwidth": 2.5e12},
-    "cpu": {"gemm": {torch.float64: 3e10, torch.float32: 6e10, torch.bfloat16: 1e11, torch.float16: 1e10},
-            "fft": 1e10, "bandwidth": 1e10},
+    "cuda": {
+        "gemm": {torch.float64: 5e13, torch.float32: 4e13, torch.bfloat16: 4e14, torch.float16: 4e14},
+        "fft": 2e13,
+        "bandwidth": 2.5e12,
+    },
+    "cpu": {
+        "gemm": {torch.float64: 3e10, torch.float32: 6e10, torch.bfloat16: 1e11, torch.float16: 1e10},
+        "fft": 1e10,
+        "bandwidth": 1e10,
+    },
 }
 
 
@@ -57,8 +63,9 @@ def _rates(device_type: str) -> dict:
     return _RATES.get(device_type, _RATES["cuda"])
 
 
-def transform_costs(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                    device: "torch.device | str") -> dict[str, float]:
+def transform_costs(
+    grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, device: torch.device | str
+) -> dict[str, float]:
     """Modelled seconds for one truncated transform of one (batch, channel) field, per backend."""
     rates = _rates(torch.device(device).type)
     size = torch.empty((), dtype=dtype).element_size()
@@ -81,8 +88,7 @@ def transform_costs(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtyp
     return {"fft": fft, "dft": dft}
 
 
-def choose_backend(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                   device: "torch.device | str") -> str:
+def choose_backend(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, device: torch.device | str) -> str:
     """``"fft"`` or ``"dft"`` for a truncated transform over ``grid`` keeping ``modes``, in ``dtype`` on ``device``.
 
     Pure Python on shapes: it can be asked about a CUDA device on a machine without one.
@@ -94,11 +100,47 @@ def choose_backend(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype
     return "dft" if costs["dft"] <= costs["fft"] else "fft"
 
 
-def resolve_backend(backend: str, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                    device: "torch.device | str") -> str:
+def resolve_backend(
+    backend: str, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, device: torch.device | str
+) -> str:
     """A policy's ``backend`` made concrete: ``"fft"`` and ``"dft"`` as given, ``"auto"`` by :func:`choose_backend`."""
     if backend == "auto":
         return choose_backend(grid, modes, dtype, device)
     if backend not in BACKENDS:
         raise ValueError(f"unknown spectral backend {backend!r}; choose one of {BACKENDS}.")
     return backend
+
+
+# -- MAC counts (what lowprec.quant.bops reports for SpectralConv) --------------------------------
+
+
+def fft_macs(grid: Sequence[int]) -> int:
+    """Real MACs of one real FFT (or its inverse) of a field on ``grid``: 1.25 P log2 P."""
+    points = math.prod(grid)
+    return round(1.25 * points * math.log2(points)) if points > 1 else 0
+
+
+def dft_macs(grid: Sequence[int], modes: Sequence[int], inverse: bool = False) -> int:
+    """Real MACs of one truncated DFT-as-GEMM transform of one field (:mod:`lowprec.spectral.dft`'s products).
+
+    Forward: the real last axis first, (rows, N_d) @ (N_d, 2K), K = m_d//2+1; then each other
+    axis a in order, (rows, 2N_a) @ (2N_a, 2m_a). Inverse: axes 0..d-2 first, (rows, 2m_a) @
+    (2m_a, 2N_a), then (rows, 2K) @ (2K, N_d). ``rows`` is the intermediate's size without the
+    axis being transformed, so the two directions differ in 3D (not in 1D or 2D).
+    """
+    kept_last = modes[-1] // 2 + 1
+    if not inverse:
+        shape = list(grid[:-1]) + [kept_last]
+        macs = math.prod(grid[:-1]) * grid[-1] * 2 * kept_last
+        for axis in range(len(grid) - 1):
+            rows = math.prod(shape) // shape[axis]
+            macs += rows * 2 * grid[axis] * 2 * modes[axis]
+            shape[axis] = modes[axis]
+        return macs
+    shape = list(modes[:-1]) + [kept_last]
+    macs = 0
+    for axis in range(len(grid) - 1):
+        rows = math.prod(shape) // shape[axis]
+        macs += rows * 2 * modes[axis] * 2 * grid[axis]
+        shape[axis] = grid[axis]
+    return macs + math.prod(grid[:-1]) * 2 * kept_last * grid[-1]
