@@ -57,8 +57,9 @@ def _case(model, context):
     return step, saved
 
 
-def measure(grid: int, policies: list[str], batch: int, width: int, layers: int, modes: int, repeats: int,
-            seed: int) -> list[dict]:
+def measure(
+    grid: int, policies: list[str], batch: int, width: int, layers: int, modes: int, repeats: int, seed: int
+) -> list[dict]:
     import contextlib
 
     generator = torch.Generator().manual_seed(seed)
@@ -73,8 +74,9 @@ def measure(grid: int, policies: list[str], batch: int, width: int, layers: int,
             cases[("lowprec", name, recompute)] = _case(our_fno(shape), lambda p=policy: p)
     if neuralop_version():
         torch.manual_seed(seed)
-        cases[("neuralop", "full", False)] = _case(neuralop_fno(Shape(2, width, layers, modes, grid, batch), "full"),
-                                                   contextlib.nullcontext)
+        cases[("neuralop", "full", False)] = _case(
+            neuralop_fno(Shape(2, width, layers, modes, grid, batch), "full"), contextlib.nullcontext
+        )
     seconds: dict = {key: [] for key in cases}
     for step, _ in cases.values():  # warm-up: allocations, cached matrices and plans
         step(x, y)
@@ -83,9 +85,18 @@ def measure(grid: int, policies: list[str], batch: int, width: int, layers: int,
             start = time.process_time()
             step(x, y)
             seconds[key].append(time.process_time() - start)
-    return [{"grid": grid, "batch": batch, "impl": impl, "policy": policy, "recompute": recompute,
-             "saved_mib": saved(x), "cpu_s": statistics.median(seconds[(impl, policy, recompute)])}
-            for (impl, policy, recompute), (_, saved) in cases.items()]
+    return [
+        {
+            "grid": grid,
+            "batch": batch,
+            "impl": impl,
+            "policy": policy,
+            "recompute": recompute,
+            "saved_mib": saved(x),
+            "cpu_s": statistics.median(seconds[(impl, policy, recompute)]),
+        }
+        for (impl, policy, recompute), (_, saved) in cases.items()
+    ]
 
 
 def main(argv=None) -> int:
@@ -103,15 +114,20 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     rows = []
     for grid in (int(g) for g in args.grids.split(",")):
-        measured = measure(grid, args.policies.split(","), args.batch, args.width, args.layers, args.modes,
-                           args.repeats, args.seed)
+        measured = measure(
+            grid, args.policies.split(","), args.batch, args.width, args.layers, args.modes, args.repeats, args.seed
+        )
         for row in measured:
             print(json.dumps(row), flush=True)
         rows += measured
-    meta = {"device": describe_device(torch.device("cpu")), "torch": torch.__version__,
-            "neuraloperator": neuralop_version(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": "python benchmarks/memory_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "config": {k: v for k, v in vars(args).items() if k != "out"}}
+    meta = {
+        "device": describe_device(torch.device("cpu")),
+        "torch": torch.__version__,
+        "neuraloperator": neuralop_version(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/memory_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "config": {k: v for k, v in vars(args).items() if k != "out"},
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")

@@ -12,13 +12,31 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LOWPREC_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.mark.parametrize("native, second", [("avx512_bf16", "bf16"),
-                                            pytest.param(None, "mixed", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "native, second", [("avx512_bf16", "bf16"), pytest.param(None, "mixed", marks=pytest.mark.slow)]
+)
 def test_tiny_demo_compares_the_policies_for_this_cpu(tmp_path, capsys, monkeypatch, native, second):
     monkeypatch.setattr("lowprec.demo.cpu_native_bf16", lambda: native)
     out = tmp_path / "demo"
-    assert main(["demo", "--size", "tiny", "--epochs", "1", "--n-train", "10", "--out-dir", str(out),
-                 "--no-progress", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--size",
+                "tiny",
+                "--epochs",
+                "1",
+                "--n-train",
+                "10",
+                "--out-dir",
+                str(out),
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "lowprec demo on CPU" in printed and "ms/step" in printed and "saved activations MiB" in printed
     assert "peak GPU MiB" not in printed  # no GPU column on a CPU

@@ -20,8 +20,10 @@ def never_measured():
     raise AssertionError("the speed probe ran although the CPU flags were readable")
 
 
-@pytest.mark.parametrize("flags, expected", [(ZEN4, "avx512_bf16"), (SAPPHIRE_RAPIDS, "amx_bf16"),
-                                             (GRAVITON3, "bf16"), (SKYLAKE, None), (set(), None)])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [(ZEN4, "avx512_bf16"), (SAPPHIRE_RAPIDS, "amx_bf16"), (GRAVITON3, "bf16"), (SKYLAKE, None), (set(), None)],
+)
 def test_native_bf16_is_read_from_the_cpu_flags(flags, expected):
     assert cpu_native_bf16(flags, measure=never_measured) == expected
 
@@ -59,8 +61,10 @@ def test_detection_runs_on_this_machine():
     assert demo_policies(CPU)[0][0] == "full"
 
 
-@pytest.mark.parametrize("cores, load, expected", [(2, 0.1, 2), (2, 0.6, 1), (2, 1.4, 1), (2, 9.0, 1),
-                                                   (16, 3.2, 13), (16, 0.0, 16), (1, 0.0, 1)])
+@pytest.mark.parametrize(
+    "cores, load, expected",
+    [(2, 0.1, 2), (2, 0.6, 1), (2, 1.4, 1), (2, 9.0, 1), (16, 3.2, 13), (16, 0.0, 16), (1, 0.0, 1)],
+)
 def test_default_threads_leave_the_busy_cores_alone(cores, load, expected):
     assert default_threads(cores=cores, load=load) == expected
 
@@ -93,6 +97,8 @@ def test_every_computing_command_has_threads():
     from lowprec.cli import build_parser
 
     def leaves(parser, path=()):
+        if hasattr(parser, "_ready"):  # sub-commands add their arguments when first used
+            parser._ready()
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         if not subs:
             yield path, parser

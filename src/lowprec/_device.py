@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 import torch
 
 
-def resolve_device(device: Union[None, str, torch.device] = None) -> torch.device:
+def resolve_device(device: None | str | torch.device = None) -> torch.device:
     """``None`` or ``"auto"``: the current CUDA device if there is one, else the CPU.
 
     Raises:
@@ -21,12 +21,13 @@ def resolve_device(device: Union[None, str, torch.device] = None) -> torch.devic
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} asked for, but torch sees no CUDA device here; "
-                         "use device 'cpu' or 'auto'.")
+        raise ValueError(
+            f"device {str(device)!r} asked for, but torch sees no CUDA device here; use device 'cpu' or 'auto'."
+        )
     return device
 
 
-def describe_device(device: Union[str, torch.device]) -> str:
+def describe_device(device: str | torch.device) -> str:
     """The GPU's name, or the CPU's model name and torch's thread count, for a result's record.
 
     The CPU model matters: the same seed trains to different weights on different CPUs (their
@@ -50,7 +51,7 @@ def describe_device(device: Union[str, torch.device]) -> str:
 _BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 
 
-def _cpu_flags() -> Optional[set]:
+def _cpu_flags() -> set | None:
     """The CPU's feature flags from /proc/cpuinfo (Linux), or ``None`` where there is no such file."""
     try:
         with open("/proc/cpuinfo") as f:
@@ -64,6 +65,7 @@ def _cpu_flags() -> Optional[set]:
 
 def _bf16_matmul_speedup(n: int = 256, repeats: int = 5) -> float:
     """fp32 time over bf16 time of one n x n matrix product (best of ``repeats``)."""
+
     def best(dtype):
         a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
         a @ b
@@ -73,10 +75,11 @@ def _bf16_matmul_speedup(n: int = 256, repeats: int = 5) -> float:
             a @ b
             times.append(time.perf_counter() - start)
         return min(times)
+
     return best(torch.float32) / best(torch.bfloat16)
 
 
-def cpu_native_bf16(flags: Optional[set] = None, measure: Callable[[], float] = _bf16_matmul_speedup) -> Optional[str]:
+def cpu_native_bf16(flags: set | None = None, measure: Callable[[], float] = _bf16_matmul_speedup) -> str | None:
     """How this CPU multiplies bf16 natively, or ``None`` where it does not.
 
     Native means the hardware multiplies bf16 pairs and accumulates in fp32 (AVX512-BF16, AMX,
@@ -93,7 +96,7 @@ def cpu_native_bf16(flags: Optional[set] = None, measure: Callable[[], float] = 
     return "measured" if measure() >= 1.5 else None
 
 
-def fast_policies(device: Union[str, torch.device], native_bf16: Optional[str] = "detect") -> tuple:
+def fast_policies(device: str | torch.device, native_bf16: str | None = "detect") -> tuple:
     """The reduced-precision policies worth timing against ``full`` on ``device``, fastest kind first.
 
     CUDA: ``mixed`` (fp16 tensor cores, the FFT in fp32) and ``bf16`` (bf16 end to end, DFT backend).

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Iterable, Optional
+from collections.abc import Iterable
+from typing import IO
 
 INTERVAL_S = 30.0
 
@@ -26,9 +27,17 @@ def _interactive(stream) -> bool:
         return False
 
 
-def progress_bar(iterable: Optional[Iterable] = None, *, total: Optional[int] = None, desc: str = "",
-             unit: str = "it", disable: bool = False, file: Optional[IO[str]] = None,
-             interval: float = INTERVAL_S, **tqdm_kwargs):
+def progress_bar(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    disable: bool = False,
+    file: IO[str] | None = None,
+    interval: float = INTERVAL_S,
+    **tqdm_kwargs,
+):
     """A progress bar over ``iterable`` (or ``total`` steps counted by ``update``).
 
     On a terminal or in a notebook: ``tqdm.auto.tqdm`` (``tqdm_kwargs`` passed on). Otherwise a
@@ -38,8 +47,16 @@ def progress_bar(iterable: Optional[Iterable] = None, *, total: Optional[int] = 
     """
     stream = sys.stderr if file is None else file
     if disable or not _interactive(stream):
-        return LineProgress(iterable, total=total, desc=desc, unit=unit, disable=disable, file=stream,
-                            interval=interval, leave=tqdm_kwargs.get("leave", True))
+        return LineProgress(
+            iterable,
+            total=total,
+            desc=desc,
+            unit=unit,
+            disable=disable,
+            file=stream,
+            interval=interval,
+            leave=tqdm_kwargs.get("leave", True),
+        )
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=file, dynamic_ncols=True, **tqdm_kwargs)
@@ -52,8 +69,9 @@ class LineProgress:
     when the bar closes; none contains a carriage return.
     """
 
-    def __init__(self, iterable=None, total=None, desc="", unit="it", disable=False, file=None,
-                 interval=INTERVAL_S, leave=True):
+    def __init__(
+        self, iterable=None, total=None, desc="", unit="it", disable=False, file=None, interval=INTERVAL_S, leave=True
+    ):
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Optional
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,9 @@ def default_threads(cores: int, load: float) -> int:
     return max(1, min(cores, int(cores - load + 0.5)))
 
 
-def resolve_threads(requested: Optional[int] = None, environ=os.environ, cores: Optional[int] = None,
-                    load: Optional[float] = None) -> tuple[int, str]:
+def resolve_threads(
+    requested: int | None = None, environ=os.environ, cores: int | None = None, load: float | None = None
+) -> tuple[int, str]:
     """The intra-op thread count for a command, and why: ``(threads, reason)``.
 
     ``requested`` (``--threads``) wins; 0 or ``None`` means choose: ``OMP_NUM_THREADS`` or
@@ -65,7 +65,7 @@ def resolve_threads(requested: Optional[int] = None, environ=os.environ, cores: 
     return default_threads(cores, load), f"{cores} cores at 1-minute load {load:.1f}"
 
 
-def configure_threads(requested: Optional[int] = None) -> int:
+def configure_threads(requested: int | None = None) -> int:
     """Set torch's intra-op thread count by :func:`resolve_threads`; return it. Every CLI command calls this."""
     import torch
 
@@ -77,6 +77,11 @@ def configure_threads(requested: Optional[int] = None) -> int:
 
 def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     """``--threads N`` on a command that computes; :func:`configure_threads` reads it."""
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for torch (default: the cores not busy with other jobs, by the load "
-                             "average, or OMP_NUM_THREADS when set; 1 is steadiest on a shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: the cores not busy with other jobs, by the load "
+        "average, or OMP_NUM_THREADS when set; 1 is steadiest on a shared machine)",
+    )

@@ -33,6 +33,7 @@ def test_no_activation_is_cast_between_layers(policy, build):
     def record(name):
         def hook(module, args, out):
             outputs[name] = out.dtype
+
         return hook
 
     for name, module in model.blocks.named_modules():

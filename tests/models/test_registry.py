@@ -48,8 +48,9 @@ class ToyPointwise(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 4):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(in_channels, hidden_channels, 1), nn.GELU(),
-                                 nn.Conv2d(hidden_channels, out_channels, 1))
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden_channels, 1), nn.GELU(), nn.Conv2d(hidden_channels, out_channels, 1)
+        )
         self.hidden_channels = hidden_channels
 
     def forward(self, x):
@@ -68,8 +69,7 @@ def test_a_registered_toy_builds_through_the_config_path(tmp_path, clean_registr
     assert isinstance(model, Normalized) and isinstance(model.model, ToyPointwise)
     assert model.model.hidden_channels == 6  # n_modes, dim... are not the toy's: not passed
     assert model(data.x).shape == (4, 3, 8, 8)
-    assert isinstance(build_from_config(make_config({"model": "Toy-Alias"}).model, data, normalize=False),
-                      ToyPointwise)
+    assert isinstance(build_from_config(make_config({"model": "Toy-Alias"}).model, data, normalize=False), ToyPointwise)
 
 
 def test_registering_a_taken_name_raises(clean_registry):

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from lowprec import _atomic as atomic_module
 from lowprec.models import FNO
 from lowprec.precision import get_policy
 from lowprec.train import TrainConfig, Trainer
@@ -29,7 +30,7 @@ N_TRAIN, BATCH = 16, 2
 def toy_data(n, s=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 1, s, s, generator=g)
-    return types.SimpleNamespace(x=x, y=x ** 2 + 0.5 * x, grid="periodic")
+    return types.SimpleNamespace(x=x, y=x**2 + 0.5 * x, grid="periodic")
 
 
 def make(config, out_dir=None):
@@ -38,8 +39,10 @@ def make(config, out_dir=None):
     return Trainer(model, toy_data(N_TRAIN), {"test": toy_data(7, seed=1)}, config, out_dir)
 
 
-LARGE_KINDS = [("tfno", {"n_modes": (4, 4), "factorization": "tucker", "rank": 0.5}, (2, 1, 16, 16)),
-               ("fno3d", {"n_modes": (4, 4, 4)}, (2, 1, 8, 8, 8))]
+LARGE_KINDS = [
+    ("tfno", {"n_modes": (4, 4), "factorization": "tucker", "rank": 0.5}, (2, 1, 16, 16)),
+    ("fno3d", {"n_modes": (4, 4, 4)}, (2, 1, 8, 8, 8)),
+]
 
 
 def tiny_fno():
@@ -59,8 +62,9 @@ def adam_steps(model, rank, world, batch, steps=3):
 
 
 def config(batch_size, **kw):
-    return TrainConfig(**{"epochs": 3, "batch_size": batch_size, "scheduler": "none", "lr": 1e-2,
-                          "progress": False, **kw})
+    return TrainConfig(
+        **{"epochs": 3, "batch_size": batch_size, "scheduler": "none", "lr": 1e-2, "progress": False, **kw}
+    )
 
 
 # A policy that scales the loss, in fp32, so that a skipped step visibly lowers the scale.
@@ -71,19 +75,22 @@ def _scenarios(rank: int, world: int, init: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
     writes = []
-    original = checkpoint_module.atomic_write
+    original = atomic_module.atomic_write
 
-    def logged(path, write):
+    def logged(path, write=None):
         writes.append(str(path))
-        original(path, write)
+        return original(path, write)
 
-    checkpoint_module.atomic_write = logged
+    # Checkpoints bind the name at import, metrics look it up at each write: patch both.
+    checkpoint_module.atomic_write = atomic_module.atomic_write = logged
     try:
         # 1. per-rank batch BATCH on two ranks, two of three epochs written to out/run.
         trainer = make(config(BATCH), os.path.join(out, "run"))
         trainer.fit(max_epochs=2)
-        torch.save({"model": trainer.model.state_dict(), "history": trainer.history, "writes": writes},
-                   os.path.join(out, f"ddp_rank{rank}.pt"))
+        torch.save(
+            {"model": trainer.model.state_dict(), "history": trainer.history, "writes": writes},
+            os.path.join(out, f"ddp_rank{rank}.pt"),
+        )
         # 2. an overflow on rank 1 alone, at its first step.
         trainer = make(config(BATCH, epochs=1, precision=SCALED, on_overflow="skip"))
         if rank == 1:
@@ -97,14 +104,18 @@ def _scenarios(rank: int, world: int, init: str, out: str) -> None:
 
             trainer.scaler.unscale_ = unscale_once_bad
         trainer.fit()
-        torch.save({"model": trainer.model.state_dict(), "history": trainer.history,
-                    "scale": trainer.scaler.scale_value}, os.path.join(out, f"overflow_rank{rank}.pt"))
+        torch.save(
+            {"model": trainer.model.state_dict(), "history": trainer.history, "scale": trainer.scaler.scale_value},
+            os.path.join(out, f"overflow_rank{rank}.pt"),
+        )
         # 3. FSDP2: three Adam steps, per-rank batch BATCH, the whole parameters gathered afterwards.
         model = fully_shard_model(tiny_fno())
         sharded = {n: p.to_local().numel() for n, p in model.named_parameters()}
         adam_steps(model, rank, world, BATCH)
-        torch.save({"model": {n: p.full_tensor() for n, p in model.named_parameters()}, "sharded": sharded},
-                   os.path.join(out, f"fsdp_rank{rank}.pt"))
+        torch.save(
+            {"model": {n: p.full_tensor() for n, p in model.named_parameters()}, "sharded": sharded},
+            os.path.join(out, f"fsdp_rank{rank}.pt"),
+        )
         # 4. FSDP2 on a Tucker TFNO and a 3D FNO: the gathered gradients against an unsharded replica.
         errors = {}
         for name, kw, shape in LARGE_KINDS:
@@ -120,7 +131,7 @@ def _scenarios(rank: int, world: int, init: str, out: str) -> None:
             errors[name] = max((grads[n] - p.grad).abs().max().item() for n, p in replica.named_parameters())
         torch.save(errors, os.path.join(out, f"fsdp_kinds_rank{rank}.pt"))
     finally:
-        checkpoint_module.atomic_write = original
+        checkpoint_module.atomic_write = atomic_module.atomic_write = original
         dist.destroy_process_group()
 
 
@@ -128,8 +139,11 @@ def _scenarios(rank: int, world: int, init: str, out: str) -> None:
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     mp.spawn(_scenarios, args=(2, str(out / "init"), str(out)), nprocs=2, join=True)
-    return out, [torch.load(out / f"ddp_rank{r}.pt", weights_only=False) for r in range(2)], \
-        [torch.load(out / f"overflow_rank{r}.pt", weights_only=False) for r in range(2)]
+    return (
+        out,
+        [torch.load(out / f"ddp_rank{r}.pt", weights_only=False) for r in range(2)],
+        [torch.load(out / f"overflow_rank{r}.pt", weights_only=False) for r in range(2)],
+    )
 
 
 def fsdp_results(out):
@@ -153,9 +167,17 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(two_ranks):
 def test_only_rank_zero_writes_and_leaves_whole_files(two_ranks):
     out, ranks, _ = two_ranks
     assert ranks[1]["writes"] == []
-    assert sorted(os.path.basename(p) for p in ranks[0]["writes"]) == ["checkpoint.pt", "checkpoint.pt",
-                                                                       "metrics.jsonl", "metrics.jsonl"]
-    assert sorted(os.listdir(out / "run")) == ["checkpoint.pt", "metrics.jsonl"]  # no temporary files left
+    # Two epochs: each writes the newest checkpoint, the checkpoints' manifest and the metrics.
+    assert sorted(os.path.basename(p) for p in ranks[0]["writes"]) == [
+        "checkpoint.pt",
+        "checkpoint.pt",
+        "checkpoints.json",
+        "checkpoints.json",
+        "metrics.jsonl",
+        "metrics.jsonl",
+    ]
+    # No temporary files left; the first epoch's checkpoint was rotated to checkpoint.1.pt.
+    assert sorted(os.listdir(out / "run")) == ["checkpoint.1.pt", "checkpoint.pt", "checkpoints.json", "metrics.jsonl"]
     assert len((out / "run" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
@@ -201,7 +223,6 @@ def test_fsdp2_on_two_ranks_equals_one_process_with_the_global_batch(two_ranks):
         assert ranks[0]["sharded"][name] <= -(-p.shape[0] // 2) * p[0].numel(), name
 
 
-
 def test_fsdp2_shards_a_tucker_tfno_and_a_3d_fno(two_ranks):
     out, _, _ = two_ranks
     for rank in range(2):
@@ -211,6 +232,7 @@ def test_fsdp2_shards_a_tucker_tfno_and_a_3d_fno(two_ranks):
 
 
 # -- without other processes ---------------------------------------------------------------------
+
 
 def test_the_ranks_batches_interleave_into_the_single_process_batches():
     one = Ranks().batches(N_TRAIN, 2 * BATCH, seed=3, epoch=5)
@@ -259,14 +281,43 @@ def test_the_cli_names_a_missing_rendezvous(monkeypatch, capsys, tmp_path):
 
 # -- torchrun's elastic agent: a worker killed mid-run -------------------------------------------
 
+
 def _lowprec(out_dir, cache, *extra):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "lowprec", "train", "--nproc", "2", "--resolution", "17", "--n-train", "16",
-           "--n-test", "4", "--batch-size", "2", "--epochs", "12", "--hidden-channels", "8", "--n-modes", "4",
-           "--n-layers", "2", "--scheduler", "none", "--out-dir", str(out_dir), "--cache-dir", str(cache),
-           "--no-progress", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lowprec",
+        "train",
+        "--nproc",
+        "2",
+        "--resolution",
+        "17",
+        "--n-train",
+        "16",
+        "--n-test",
+        "4",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "12",
+        "--hidden-channels",
+        "8",
+        "--n-modes",
+        "4",
+        "--n-layers",
+        "2",
+        "--scheduler",
+        "none",
+        "--out-dir",
+        str(out_dir),
+        "--cache-dir",
+        str(cache),
+        "--no-progress",
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

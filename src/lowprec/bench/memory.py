@@ -26,9 +26,9 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -56,7 +56,7 @@ class SavedTensorReport:
 
     @property
     def total_mib(self) -> float:
-        return self.total_bytes / 2 ** 20
+        return self.total_bytes / 2**20
 
     def by_module(self) -> dict[str, int]:
         """Bytes per module, largest first."""
@@ -65,13 +65,28 @@ class SavedTensorReport:
             totals[r["module"]] += r["bytes"]
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
-    def table(self, top: Optional[int] = None) -> str:
+    def table(self, top: int | None = None) -> str:
         """The rows as a text table, largest first, with each row's share of the total."""
         total = self.total_bytes or 1
-        rows = [{**r, "mib": r["bytes"] / 2 ** 20, "share": 100 * r["bytes"] / total,
-                 "shape": "x".join(map(str, r["example_shape"]))} for r in self.rows[:top]]
-        columns = [("module", "module", ""), ("op", "saved by", ""), ("dtype", "dtype", ""), ("kind", "kind", ""),
-                   ("count", "n", "d"), ("shape", "e.g. shape", ""), ("mib", "MiB", ".2f"), ("share", "%", ".1f")]
+        rows = [
+            {
+                **r,
+                "mib": r["bytes"] / 2**20,
+                "share": 100 * r["bytes"] / total,
+                "shape": "x".join(map(str, r["example_shape"])),
+            }
+            for r in self.rows[:top]
+        ]
+        columns = [
+            ("module", "module", ""),
+            ("op", "saved by", ""),
+            ("dtype", "dtype", ""),
+            ("kind", "kind", ""),
+            ("count", "n", "d"),
+            ("shape", "e.g. shape", ""),
+            ("mib", "MiB", ".2f"),
+            ("share", "%", ".1f"),
+        ]
         return format_table(rows, columns) + f"\ntotal {self.total_mib:.2f} MiB"
 
 
@@ -93,8 +108,9 @@ def _caller(frame, modules: dict[int, str]) -> tuple[str, str]:
     return (module if module is not None else "<outside>"), op
 
 
-def saved_tensor_report(forward: Callable[[], object], model: nn.Module,
-                        context: Optional[contextlib.AbstractContextManager] = None) -> SavedTensorReport:
+def saved_tensor_report(
+    forward: Callable[[], object], model: nn.Module, context: contextlib.AbstractContextManager | None = None
+) -> SavedTensorReport:
     """Run ``forward()`` (inside ``context``, e.g. a precision policy) and break down what autograd saved.
 
     ``forward`` builds the graph (a model call, usually with its loss); ``model`` names the
@@ -112,11 +128,21 @@ def saved_tensor_report(forward: Callable[[], object], model: nn.Module,
             seen.add(key)
             module, op = _caller(sys._getframe(1), modules)
             dtype = str(t.dtype).replace("torch.", "")
-            kind = ("parameter" if key[0] in parameters else "constant" if key[0] in dft.cached_storages()
-                    else "activation")
-            group = groups.setdefault((module, op, dtype, kind), {
-                "module": module, "op": op, "dtype": dtype, "kind": kind, "count": 0, "bytes": 0,
-                "example_shape": tuple(t.shape)})
+            kind = (
+                "parameter" if key[0] in parameters else "constant" if key[0] in dft.cached_storages() else "activation"
+            )
+            group = groups.setdefault(
+                (module, op, dtype, kind),
+                {
+                    "module": module,
+                    "op": op,
+                    "dtype": dtype,
+                    "kind": kind,
+                    "count": 0,
+                    "bytes": 0,
+                    "example_shape": tuple(t.shape),
+                },
+            )
             group["count"] += 1
             group["bytes"] += storage.nbytes()
         return t

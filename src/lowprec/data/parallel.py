@@ -23,8 +23,9 @@ from .base import ProblemParams, cached_count, read_cache, write_cache
 
 log = logging.getLogger("lowprec")
 
-# The method each generator's loop calls with a sample's index (the first one a generator has).
-PER_SAMPLE = ("sample", "initial", "initial_vorticity")
+# The method each generator's loop calls with a sample's index as its last argument (the first one a
+# generator has).
+PER_SAMPLE = ("sample", "initial", "initial_vorticity", "initial_state")
 
 
 def blocks(n: int, workers: int) -> list[tuple[int, int]]:
@@ -37,11 +38,14 @@ def shifted(params: ProblemParams, lo: int, hi: int) -> ProblemParams:
     """``params`` for samples ``lo`` .. ``hi - 1``: ``n = hi - lo``, and its sample ``i`` is sample ``lo + i``."""
     name = next((m for m in PER_SAMPLE if callable(getattr(params, m, None))), None)
     if name is None:
-        raise ValueError(f"{type(params).__name__} has none of the per-sample methods {', '.join(PER_SAMPLE)}, "
-                         "so its samples cannot be split over processes; generate it with --workers 1.")
+        raise ValueError(
+            f"{type(params).__name__} has none of the per-sample methods {', '.join(PER_SAMPLE)}, "
+            "so its samples cannot be split over processes; generate it with --workers 1."
+        )
     part = dataclasses.replace(params, n=hi - lo)
     method = getattr(part, name)
-    object.__setattr__(part, name, lambda i: method(i + lo))  # the dataclass is frozen; this instance only
+    # The dataclass is frozen; this instance only.
+    object.__setattr__(part, name, lambda *args: method(*args[:-1], args[-1] + lo))
     return part
 
 
@@ -73,8 +77,7 @@ def load_or_generate_parallel(params: ProblemParams, workers: int, cache_dir=Non
     """
     path = params.cache_path(cache_dir)
     if cached_count(path) < params.n:
-        log.info("generating %d %s samples in %d processes", params.n, params.problem,
-                 len(blocks(params.n, workers)))
+        log.info("generating %d %s samples in %d processes", params.n, params.problem, len(blocks(params.n, workers)))
         arrays = dict(zip(params.arrays, generate_parallel(params, workers, **speed)))
         write_cache(path, params, arrays)
         log.info("wrote %s", path)

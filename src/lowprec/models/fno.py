@@ -22,7 +22,8 @@ Nothing depends on the grid size: a model trained at 64x64 evaluates at
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +31,15 @@ from torch import nn
 
 from ..spectral import SpectralConv
 from ..spectral.weights import Rank
-from .layers import (ChannelMLP, DomainPadding, GridEmbedding, gelu_pointwise, mark_coordinate_input, pointwise,
-                     recomputed)
+from .layers import (
+    ChannelMLP,
+    DomainPadding,
+    GridEmbedding,
+    gelu_pointwise,
+    mark_coordinate_input,
+    pointwise,
+    recomputed,
+)
 from .registry import register_model
 
 
@@ -48,8 +56,15 @@ class FNOBlock(nn.Module):
     also implements :class:`lowprec.spectral.SpectralLayer`.
     """
 
-    def __init__(self, channels: int, n_modes: Sequence[int], channel_mlp_expansion: float,
-                 factorization: str, rank: Rank, conv_module: Callable[..., nn.Module] = SpectralConv):
+    def __init__(
+        self,
+        channels: int,
+        n_modes: Sequence[int],
+        channel_mlp_expansion: float,
+        factorization: str,
+        rank: Rank,
+        conv_module: Callable[..., nn.Module] = SpectralConv,
+    ):
         super().__init__()
         dim = len(n_modes)
         self.spectral = conv_module(channels, channels, n_modes, factorization=factorization, rank=rank)
@@ -105,42 +120,62 @@ class FNO(nn.Module):
         grid[k] >= n_modes[k] (after padding).
     """
 
-    def __init__(self, n_modes: Union[int, Sequence[int]], in_channels: int = 1, out_channels: int = 1,
-                 hidden_channels: int = 32, n_layers: int = 4, lifting_ratio: float = 2.0,
-                 projection_ratio: float = 2.0, channel_mlp_expansion: float = 0.5,
-                 positional_embedding: bool = True, grid_endpoint: bool = True, domain_padding: float = 0.0,
-                 factorization: str = "dense", rank: Rank = 1.0, conv_module: Callable[..., nn.Module] = SpectralConv,
-                 recompute: bool = False):
+    def __init__(
+        self,
+        n_modes: int | Sequence[int],
+        in_channels: int = 1,
+        out_channels: int = 1,
+        hidden_channels: int = 32,
+        n_layers: int = 4,
+        lifting_ratio: float = 2.0,
+        projection_ratio: float = 2.0,
+        channel_mlp_expansion: float = 0.5,
+        positional_embedding: bool = True,
+        grid_endpoint: bool = True,
+        domain_padding: float = 0.0,
+        factorization: str = "dense",
+        rank: Rank = 1.0,
+        conv_module: Callable[..., nn.Module] = SpectralConv,
+        recompute: bool = False,
+    ):
         super().__init__()
         self.recompute = recompute
         n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(n_modes)
         self.n_modes, self.dim = n_modes, len(n_modes)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.embedding = GridEmbedding(self.dim, grid_endpoint) if positional_embedding else None
+        self.embedding: nn.Module | None = GridEmbedding(self.dim, grid_endpoint) if positional_embedding else None
         lifted_in = in_channels + (self.dim if positional_embedding else 0)
         self.lifting = ChannelMLP(lifted_in, hidden_channels, round(hidden_channels * lifting_ratio), self.dim)
         if positional_embedding:
             mark_coordinate_input(self.lifting.fc1, self.dim)
         self.padding = DomainPadding(domain_padding)
         self.blocks = nn.ModuleList(
-            [FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank, conv_module)
-             for _ in range(n_layers)])
+            [
+                FNOBlock(hidden_channels, n_modes, channel_mlp_expansion, factorization, rank, conv_module)
+                for _ in range(n_layers)
+            ]
+        )
         self.projection = ChannelMLP(hidden_channels, out_channels, round(hidden_channels * projection_ratio), self.dim)
 
     def check_input(self, x: torch.Tensor) -> None:
         axes = ", ".join(f"N{k + 1}" for k in range(self.dim))
         if x.ndim != self.dim + 2:
-            raise ValueError(f"{type(self).__name__} with {self.dim}D modes {self.n_modes} expects input "
-                             f"(batch, {self.in_channels}, {axes}), got shape {tuple(x.shape)} "
-                             f"({x.ndim - 2} spatial axes). Add a channel axis with x.unsqueeze(1) or "
-                             f"build the model with {x.ndim - 2} entries in n_modes.")
+            raise ValueError(
+                f"{type(self).__name__} with {self.dim}D modes {self.n_modes} expects input "
+                f"(batch, {self.in_channels}, {axes}), got shape {tuple(x.shape)} "
+                f"({x.ndim - 2} spatial axes). Add a channel axis with x.unsqueeze(1) or "
+                f"build the model with {x.ndim - 2} entries in n_modes."
+            )
         if x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects {self.in_channels} input channel(s), got "
-                             f"{x.shape[1]} (shape {tuple(x.shape)}). Build the model with "
-                             f"in_channels={x.shape[1]}, or pass (batch, channels, {axes}).")
+            raise ValueError(
+                f"{type(self).__name__} expects {self.in_channels} input channel(s), got "
+                f"{x.shape[1]} (shape {tuple(x.shape)}). Build the model with "
+                f"in_channels={x.shape[1]}, or pass (batch, channels, {axes})."
+            )
         if not x.is_floating_point():
-            raise TypeError(f"{type(self).__name__} needs a floating-point input, got {x.dtype}; "
-                            "convert with x.float().")
+            raise TypeError(
+                f"{type(self).__name__} needs a floating-point input, got {x.dtype}; convert with x.float()."
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -154,7 +189,7 @@ class FNO(nn.Module):
         x = self.padding.unpad(x, grid)
         return self._stage(self.projection, x)
 
-    def _stage(self, module: nn.Module, *args) -> torch.Tensor:
+    def _stage(self, module: nn.Module, *args: Any) -> torch.Tensor:
         return recomputed(module, *args) if self.recompute else module(*args)
 
 
@@ -163,10 +198,13 @@ class TFNO(FNO):
     """FNO with factorized spectral weights (Tucker by default; CP with ``factorization="cp"``).
 
     ``rank`` is the fraction of the dense weights' parameter count kept (0.05 as in the
-    mixed-precision paper's Navier-Stokes runs), or explicit ranks.
+    mixed-precision paper's Navier-Stokes runs), or explicit ranks. Every argument after
+    ``n_modes`` is keyword-only, with :class:`FNO`'s names.
     """
 
-    def __init__(self, n_modes, *args, factorization: str = "tucker", rank: Rank = 0.05, **kwargs):
+    def __init__(
+        self, n_modes: int | Sequence[int], *, factorization: str = "tucker", rank: Rank = 0.05, **kwargs: Any
+    ):
         if factorization == "dense":
             raise ValueError("TFNO has factorized weights; use factorization='tucker' or 'cp', or FNO for dense.")
-        super().__init__(n_modes, *args, factorization=factorization, rank=rank, **kwargs)
+        super().__init__(n_modes, factorization=factorization, rank=rank, **kwargs)

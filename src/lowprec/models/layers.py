@@ -17,7 +17,8 @@ would.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -29,14 +30,21 @@ from ..precision.policy import active_policy
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def check_grid_input(model: nn.Module, x: torch.Tensor) -> None:
+class GridModel(Protocol):
+    dim: int  # spatial axes
+    in_channels: int
+
+
+def check_grid_input(model: GridModel, x: torch.Tensor) -> None:
     """Raise unless x is (batch, model.in_channels, N1, ..., N_dim), naming the fix."""
     axes = ", ".join(f"N{k + 1}" for k in range(model.dim))
     if x.ndim != model.dim + 2 or x.shape[1] != model.in_channels:
-        raise ValueError(f"{type(model).__name__}(dim={model.dim}) expects input (batch, {model.in_channels}, "
-                         f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
-                         f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
-                         "x.unsqueeze(1).")
+        raise ValueError(
+            f"{type(model).__name__}(dim={model.dim}) expects input (batch, {model.in_channels}, "
+            f"{axes}), got shape {tuple(x.shape)}. Build the model with dim={x.ndim - 2} "
+            f"and in_channels={x.shape[1] if x.ndim > 1 else '?'}, or add a channel axis with "
+            "x.unsqueeze(1)."
+        )
 
 
 def pointwise(in_channels: int, out_channels: int, dim: int, bias: bool = True) -> nn.Module:
@@ -54,7 +62,8 @@ def mark_coordinate_input(layer: nn.Module, n_coordinates: int) -> nn.Module:
     (e.g. +-4): at 8 bits, only 32 levels across the domain, a resolution error in every
     position the model sees. Returns ``layer``.
     """
-    layer.coordinate_channels = n_coordinates
+    # nn.Module.__setattr__ is typed for tensors and modules; any value is stored.
+    layer.coordinate_channels = n_coordinates  # type: ignore[assignment]
     return layer
 
 
@@ -82,8 +91,18 @@ class _GeluPointwise(torch.autograd.Function):
         w = weight.to(ctx.dtype)
         need_y, need_w, need_b = ctx.needs_input_grad[:3]
         grad_a, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_out.to(ctx.dtype), a, w, [w.shape[0]] if ctx.has_bias else None, [1] * dim, [0] * dim,
-            [1] * dim, False, [0] * dim, 1, [need_y, need_w, need_b and ctx.has_bias])
+            grad_out.to(ctx.dtype),
+            a,
+            w,
+            [w.shape[0]] if ctx.has_bias else None,
+            [1] * dim,
+            [0] * dim,
+            [1] * dim,
+            False,
+            [0] * dim,
+            1,
+            [need_y, need_w, need_b and ctx.has_bias],
+        )
         grad_y = torch.ops.aten.gelu_backward(grad_a.to(y.dtype), y) if need_y else None
         grad_w = grad_w.to(weight.dtype) if need_w else None
         grad_b = grad_b.to(weight.dtype) if need_b and ctx.has_bias else None
@@ -92,8 +111,12 @@ class _GeluPointwise(torch.autograd.Function):
 
 def _observed(layer: nn.Module) -> bool:
     # Hooks (bops counting, overflow search, int8 calibration, a user's own) must see the layer called.
-    return bool(layer._forward_hooks or layer._forward_pre_hooks or nn.modules.module._global_forward_hooks
-                or nn.modules.module._global_forward_pre_hooks)
+    return bool(
+        layer._forward_hooks
+        or layer._forward_pre_hooks
+        or nn.modules.module._global_forward_hooks
+        or nn.modules.module._global_forward_pre_hooks
+    )
 
 
 def gelu_pointwise(y: torch.Tensor, layer: nn.Module) -> torch.Tensor:
@@ -103,15 +126,19 @@ def gelu_pointwise(y: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     autocast included). Any other layer (a quantization wrapper, a Linear), a layer with
     hooks, and calls without autograd take the plain expression.
     """
-    if (not torch.is_grad_enabled() or type(layer) not in _PLAIN_CONVS or _observed(layer)
-            or layer.kernel_size != (1,) * (y.ndim - 2)):
+    if (
+        not torch.is_grad_enabled()
+        or type(layer) not in _PLAIN_CONVS
+        or _observed(layer)
+        or layer.kernel_size != (1,) * (y.ndim - 2)
+    ):
         return layer(F.gelu(y))
     device = y.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else y.dtype
     return _GeluPointwise.apply(y, layer.weight, layer.bias, dtype)
 
 
-def recomputed(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
+def recomputed(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
     """``fn(*args)`` keeping only ``args`` for the backward pass, which runs ``fn`` again.
 
     torch's non-reentrant activation checkpointing, with the precision policy active in
@@ -191,4 +218,4 @@ class DomainPadding(nn.Module):
         return F.pad(x, spec)
 
     def unpad(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
-        return x[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return x[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]

@@ -1,4 +1,4 @@
-"""Per-step diagnostics that explain why a precision mode trains or does not.
+"""Per-step diagnostics that explain why a training mode trains or does not.
 
 Three numbers per step (Hayford et al. name the failure modes of fp16 as
 gradients that underflow, and weight updates that go to zero):
@@ -35,13 +35,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
-from .base import Compute, Problem
-from .modes import PrecisionMode, WeightCopies
+from .base import Compute, PhysicsProblem
+from .modes import TrainingMode, WeightCopies
 
 
 def smallest_subnormal(dtype: torch.dtype) -> float:
@@ -78,8 +78,9 @@ def underflow_share(grads: Iterable[torch.Tensor], dtype: torch.dtype = torch.fl
 
 
 @torch.no_grad()
-def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor],
-                         dtype: torch.dtype = torch.float16) -> float:
+def stalled_update_share(
+    before: Sequence[torch.Tensor], after: Sequence[torch.Tensor], dtype: torch.dtype = torch.float16
+) -> float:
     """Share of weights whose value in ``dtype`` an update ``after - before`` leaves unchanged.
 
     before / after: the weights before and after the optimizer step (any dtype).
@@ -93,7 +94,7 @@ def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.T
     return stalled / count if count else 0.0
 
 
-def residual_rounding(problem: Problem, master: nn.Module, mode: PrecisionMode, batch: dict) -> float:
+def residual_rounding(problem: PhysicsProblem, master: nn.Module, mode: TrainingMode, batch: dict) -> float:
     """rms of the residuals' rounding in ``mode``'s compute dtype over the rms of the residuals.
 
     At ``master``'s weights, the loss terms are computed twice -- as ``mode`` computes them (its
@@ -117,11 +118,13 @@ def residual_rounding(problem: Problem, master: nn.Module, mode: PrecisionMode, 
     passes = []
     low = WeightCopies(copy.deepcopy(master), mode)
     low.sync()
-    for net, dtype, policy in ((low.working, mode.compute_dtype, mode.policy),
-                               (copy.deepcopy(master).double(), torch.float64, None)):
+    for net, dtype, policy in (
+        (low.working, mode.compute_dtype, mode.policy),
+        (copy.deepcopy(master).double(), torch.float64, None),
+    ):
         c = Compute(net, dtype)
         c.residuals = []
-        with torch.enable_grad(), (policy or contextlib.nullcontext()):
+        with torch.enable_grad(), policy or contextlib.nullcontext():
             problem.loss_terms(c, batch)
         passes.append(c.residuals)
     low_r, ref_r = passes

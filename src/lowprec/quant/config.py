@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
 
 from .._hints import did_you_mean, lookup
 
@@ -71,8 +70,10 @@ class QuantSpec:
 
     def __post_init__(self):
         if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not MIN_BITS <= self.bits <= MAX_BITS:
-            raise ValueError(f"QuantSpec.bits={self.bits!r}: bit widths must be integers in {MIN_BITS}..{MAX_BITS}; "
-                             "for no quantization pass None instead of a QuantSpec (e.g. QuantConfig(activation=None)).")
+            raise ValueError(
+                f"QuantSpec.bits={self.bits!r}: bit widths must be integers in {MIN_BITS}..{MAX_BITS}; "
+                "for no quantization pass None instead of a QuantSpec (e.g. QuantConfig(activation=None))."
+            )
         if self.observer not in OBSERVERS:
             raise ValueError(f"unknown observer {self.observer!r}; choose one of {OBSERVERS}.")
 
@@ -106,8 +107,8 @@ class QuantConfig:
     """
 
     name: str = "custom"
-    weight: Optional[QuantSpec] = None
-    activation: Optional[QuantSpec] = None
+    weight: QuantSpec | None = None
+    activation: QuantSpec | None = None
     layers: tuple[str, ...] = LAYER_TYPES
     skip: tuple[str, ...] = ()
     learn_scales: bool = True
@@ -123,11 +124,13 @@ class QuantConfig:
         bad = [kind for kind in self.layers if kind not in LAYER_TYPES]
         if bad:
             hint = did_you_mean(bad[0], LAYER_TYPES)
-            raise ValueError(f"QuantConfig.layers names {bad[0]!r}, which quantize_ cannot quantize.{hint} "
-                             f"Quantizable layer kinds: {', '.join(LAYER_TYPES)} (nn.Linear; nn.Conv1d/2d/3d and "
-                             "their transposes; lowprec.spectral.SpectralConv or any lowprec.spectral.SpectralLayer; "
-                             "lowprec.models.transformer.MatMul). "
-                             "Leave other layers out of `layers`; they stay in float.")
+            raise ValueError(
+                f"QuantConfig.layers names {bad[0]!r}, which quantize_ cannot quantize.{hint} "
+                f"Quantizable layer kinds: {', '.join(LAYER_TYPES)} (nn.Linear; nn.Conv1d/2d/3d and "
+                "their transposes; lowprec.spectral.SpectralConv or any lowprec.spectral.SpectralLayer; "
+                "lowprec.models.transformer.MatMul). "
+                "Leave other layers out of `layers`; they stay in float."
+            )
         if not 2 <= self.transform_bits <= 32:
             raise ValueError(f"QuantConfig.transform_bits={self.transform_bits}: use 2..16, or 32 for float.")
 
@@ -143,14 +146,14 @@ class QuantConfig:
     def activation_bits(self) -> int:
         return self.activation.bits if self.activation is not None else 32
 
-    def replace(self, **changes) -> "QuantConfig":
+    def replace(self, **changes) -> QuantConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def _preset(name: str, w_bits: Optional[int], a_bits: Optional[int]) -> QuantConfig:
+def _preset(name: str, w_bits: int | None, a_bits: int | None) -> QuantConfig:
     weight = QuantSpec(w_bits, symmetric=True, per_channel=True, observer="minmax") if w_bits else None
     activation = QuantSpec(a_bits, symmetric=False, per_channel=False, observer="minmax") if a_bits else None
     # Transform constants at 16 bits once anything is quantized (see the module docstring).
@@ -167,9 +170,13 @@ PRESETS: dict[str, QuantConfig] = {
 }
 
 
-def get_config(config: "str | QuantConfig") -> QuantConfig:
+def get_config(config: str | QuantConfig) -> QuantConfig:
     """A preset by name (a QuantConfig is returned unchanged); unknown names list the presets."""
     if isinstance(config, QuantConfig):
         return config
-    return lookup(PRESETS, config, "quantization preset",
-                  "lowprec.quant.QuantConfig(weight=QuantSpec(...), activation=QuantSpec(...))")
+    return lookup(
+        PRESETS,
+        config,
+        "quantization preset",
+        "lowprec.quant.QuantConfig(weight=QuantSpec(...), activation=QuantSpec(...))",
+    )

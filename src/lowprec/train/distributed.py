@@ -79,16 +79,19 @@ class Ranks:
         """
         if n % self.world_size:
             lower, upper = n - n % self.world_size, n + self.world_size - n % self.world_size
-            raise ValueError(f"{n} training samples cannot be shared evenly by {self.world_size} processes; "
-                             f"use n_train {lower} or {upper} (a multiple of the world size), or "
-                             f"--nproc a divisor of {n}.")
+            raise ValueError(
+                f"{n} training samples cannot be shared evenly by {self.world_size} processes; "
+                f"use n_train {lower} or {upper} (a multiple of the world size), or "
+                f"--nproc a divisor of {n}."
+            )
 
     def batches(self, n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
         """This rank's batches of sample indices for ``epoch`` (each a 1-D int64 tensor)."""
         self.check_dataset(n)
         # seed * 100_003 + epoch seeds the permutation, as the single-process trainer always has.
-        sampler = DistributedSampler(range(n), num_replicas=self.world_size, rank=self.rank, shuffle=True,
-                                     seed=seed * 100_003, drop_last=False)
+        sampler = DistributedSampler(
+            range(n), num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed * 100_003, drop_last=False
+        )
         sampler.set_epoch(epoch)
         return list(torch.tensor(list(sampler), dtype=torch.long).split(batch_size))
 
@@ -103,12 +106,18 @@ class Ranks:
         if not self.distributed:
             return model
         device = next(model.parameters()).device
-        ids = [device.index if device.index is not None else torch.cuda.current_device()] \
-            if device.type == "cuda" else None
+        ids = (
+            [device.index if device.index is not None else torch.cuda.current_device()]
+            if device.type == "cuda"
+            else None
+        )
         ddp = nn.parallel.DistributedDataParallel
         # torch >= 2.13 names the option forward_sync_buffers (and deprecates broadcast_buffers).
-        quiet = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters \
+        quiet = (
+            {"forward_sync_buffers": False}
+            if "forward_sync_buffers" in inspect.signature(ddp).parameters
             else {"broadcast_buffers": False}
+        )
         return ddp(model, device_ids=ids, **quiet)
 
     # -- collectives ----------------------------------------------------------------------------
@@ -172,16 +181,18 @@ def shard(dataset, start: int, stop: int):
     """Samples ``start:stop`` of a data set: its own ``subset`` where it has one, else a view of ``x``, ``y``."""
     if hasattr(dataset, "subset"):
         return dataset.subset(slice(start, stop))
-    return types.SimpleNamespace(x=dataset.x[start:stop], y=dataset.y[start:stop],
-                                 grid=getattr(dataset, "grid", "nodes"))
+    return types.SimpleNamespace(
+        x=dataset.x[start:stop], y=dataset.y[start:stop], grid=getattr(dataset, "grid", "nodes")
+    )
 
 
 def current_ranks(device: torch.device | str = "cpu") -> Ranks:
     """The run this process belongs to: the default process group where one is initialised, else one process."""
     if not (dist.is_available() and dist.is_initialized()):
         return Ranks()
-    collective = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
-        else torch.device("cpu")
+    collective = (
+        torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    )
     return Ranks(dist.get_rank(), dist.get_world_size(), collective)
 
 
@@ -208,14 +219,18 @@ def init_from_env(device: torch.device | str = "auto") -> Ranks:
         return Ranks()
     missing = [v for v in _RENDEZVOUS_VARS if not os.environ.get(v)]
     if missing:
-        raise ValueError(f"WORLD_SIZE={world} says this is one of {world} processes, but {', '.join(missing)} "
-                         "(the rendezvous) is not set; start the run with `torchrun --nproc-per-node N -m lowprec "
-                         "train ...` or `lowprec train ... --nproc N`, or unset WORLD_SIZE to train in one process.")
+        raise ValueError(
+            f"WORLD_SIZE={world} says this is one of {world} processes, but {', '.join(missing)} "
+            "(the rendezvous) is not set; start the run with `torchrun --nproc-per-node N -m lowprec "
+            "train ...` or `lowprec train ... --nproc N`, or unset WORLD_SIZE to train in one process."
+        )
     device = resolve_device(device)
     if device.type == "cuda" and device.index is not None:
-        raise ValueError(f"device {str(device)!r} would put all {world} processes on one GPU; give device 'cuda' "
-                         "or 'auto' (each process takes GPU LOCAL_RANK), and choose the GPUs with "
-                         "CUDA_VISIBLE_DEVICES.")
+        raise ValueError(
+            f"device {str(device)!r} would put all {world} processes on one GPU; give device 'cuda' "
+            "or 'auto' (each process takes GPU LOCAL_RANK), and choose the GPUs with "
+            "CUDA_VISIBLE_DEVICES."
+        )
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -235,10 +250,13 @@ def _attempt_store(world: int, timeout: datetime.timedelta) -> dict:
     """
     if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return {}
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False,
-                          timeout=timeout)
-    prefix = f"lowprec/{os.environ.get('TORCHELASTIC_RUN_ID', 'run')}/attempt_" \
-             f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False, timeout=timeout
+    )
+    prefix = (
+        f"lowprec/{os.environ.get('TORCHELASTIC_RUN_ID', 'run')}/attempt_"
+        f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    )
     return {"store": dist.PrefixStore(prefix, store), "rank": int(os.environ["RANK"]), "world_size": world}
 
 
@@ -280,13 +298,17 @@ def launch(argv: Sequence[str], nproc: int, max_restarts: int = 0) -> int:
 
     if nproc < 1:
         raise ValueError(f"--nproc {nproc}: give a number of processes of at least 1.")
-    args = get_args_parser().parse_args([f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}",
-                                         "--standalone", "-m", "lowprec", *argv])
+    args = get_args_parser().parse_args(
+        [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "--standalone", "-m", "lowprec", *argv]
+    )
     try:
         run(args)
     except ChildFailedError as err:
-        log.error("a training process failed (after %d restart(s) allowed):\n%s", max_restarts,
-                  err.format_msg() if hasattr(err, "format_msg") else err)
+        log.error(
+            "a training process failed (after %d restart(s) allowed):\n%s",
+            max_restarts,
+            err.format_msg() if hasattr(err, "format_msg") else err,
+        )
         return 1
     return 0
 
