@@ -15,12 +15,22 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``pareto FILE.jsonl``: a ``lowprec pareto`` sweep's table (as in its ``pareto.md``) and its front.
 * ``pareto_vs_float FILE.jsonl ...``: every preset against the float model at full resolution.
 * ``pareto_fronts FILE.jsonl ...``: each sweep's front: its points, their kind, its span in BOPs.
+* ``runs FILE.jsonl ...``: training runs' ``metrics.jsonl``: test error at the first, middle and last
+  epoch, saved activations, median seconds per epoch; one row per file.
+* ``memory FILE.json``: saved activations and CPU time per step, stored against recomputed, from
+  ``benchmarks/memory_cpu.py``; ratios against neuraloperator fp32 and against the same policy stored.
 * ``int8 FILE.json``: the int8 kernels of ``lowprec quantize --int8``, as the command prints them.
 * ``physics_hosts FILE.json``: the machines the experiments name.
 * ``physics_errors FILE.json GROUP``: mean final error per mode of each experiment of a group, and mixed
   against fp32 on the seeds both ran.
 * ``physics_seeds FILE.json ID|GROUP[,...]``: the final error of every seed, per mode (and experiment).
 * ``physics_evals FILE.json ID STEP ...``: error and residual rounding along training.
+* ``accuracy_study FILE.json``: ``lowprec analyze``'s table: precision error per policy and N against the
+  discretization error, crossover and verdict.
+* ``mode_sweep FILE.json``: ``lowprec analyze --mode-sweep``: error, time and saved activations per mode count.
+* ``pinn_bound FILE.json``: ``benchmarks/pinn_bound.py``'s check of the gradient-descent rounding bound.
+* ``accuracy_claims FILE.jsonl``: ``benchmarks/accuracy_claims.py``: test L2/H1 per case at 1x and 2x
+  resolution, mean over the seeds run.
 """
 
 from __future__ import annotations
@@ -64,9 +74,9 @@ def _sweep_name(path: Path) -> str:
 
 
 def bench(path: Path) -> str:
-    from lowprec.bench.report import format_table
+    from lowprec.bench.report import bench_table
 
-    return _code(format_table(json.loads(path.read_text())))
+    return _code(bench_table(json.loads(path.read_text())))
 
 
 def bench_accuracy(path: Path) -> str:
@@ -192,6 +202,68 @@ def pareto_fronts(*paths: Path) -> str:
     )
 
 
+def runs(*paths: Path) -> str:
+    body = []
+    for path in paths:
+        epochs = _jsonl(path)
+        test = next(k for k in epochs[0] if k.startswith("test") and k.endswith("_l2"))
+        mid = epochs[(len(epochs) - 1) // 2]
+        seconds = sorted(e["seconds"] for e in epochs)[len(epochs) // 2]
+        body.append(
+            [
+                path.stem,
+                epochs[0]["policy"],
+                f"{epochs[0][test]:.4f}",
+                f"{mid[test]:.4f} ({mid['epoch']})",
+                f"{epochs[-1][test]:.4f} ({epochs[-1]['epoch']})",
+                f"{epochs[0]['activation_mib']:.1f}",
+                f"{seconds:.0f}",
+            ]
+        )
+    header = [
+        "run",
+        "policy",
+        "test rel. L2, epoch 1",
+        "middle (epoch)",
+        "last (epoch)",
+        "saved activations MiB (first epoch)",
+        "median s/epoch",
+    ]
+    return _markdown(header, body)
+
+
+def memory(path: Path) -> str:
+    result = json.loads(path.read_text())
+    rows = result["rows"]
+    body = []
+    for r in rows:
+        base = next((b for b in rows if b["grid"] == r["grid"] and b["impl"] == "neuralop"), None)
+        stored = next(
+            b
+            for b in rows
+            if b["grid"] == r["grid"] and b["impl"] == r["impl"] and b["policy"] == r["policy"] and not b["recompute"]
+        )
+        option = "recompute" if r["recompute"] else "stored"
+        body.append(
+            [
+                f"{r['grid']}^2",
+                r["impl"],
+                r["policy"],
+                option,
+                f"{r['saved_mib']:.1f}",
+                f"{r['saved_mib'] / base['saved_mib']:.2f}x" if base else "-",
+                f"{r['cpu_s']:.3f}",
+                f"{r['cpu_s'] / stored['cpu_s']:.2f}x",
+            ]
+        )
+    header = ["grid", "impl", "policy", "activations", "saved MiB", "vs neuralop fp32", "CPU s/step", "vs stored"]
+    meta = result["meta"]
+    return (
+        f"{meta['device']}, torch {meta['torch']}, neuraloperator {meta['neuraloperator'] or '-'}, "
+        f"{meta['date'][:10]}; `{meta['command']}`\n\n" + _markdown(header, body)
+    )
+
+
 def int8(path: Path) -> str:
     from lowprec.quant.int8 import latency_table
     from lowprec.report import format_table
@@ -295,6 +367,87 @@ def physics_evals(path: Path, experiment_id: str, *steps: str) -> str:
     return _markdown(["step", *map(str, wanted)], body)
 
 
+# --- lowprec analyze, benchmarks/pinn_bound.py ---------------------------------------------------------------
+
+
+def accuracy_study(path: Path) -> str:
+    from lowprec.analysis.cli import format_study
+
+    return _code(format_study(json.loads(path.read_text())))
+
+
+def mode_sweep(path: Path) -> str:
+    body = []
+    for row in json.loads(path.read_text())["mode_sweep"]:
+        if "skipped" in row:
+            body.append([str(row["modes"]), "-", row["skipped"], "", ""])
+            continue
+        for policy, r in row["policies"].items():
+            saved = f"{r['saved_bytes'] / 2**20:.1f}" if "saved_bytes" in r else "-"
+            seconds = f"{r['seconds']:.3f}" if "seconds" in r else "-"
+            body.append([str(row["modes"]), policy, f"{r['error']:.2e}", seconds, saved])
+    return _markdown(["modes", "policy", "error vs fp64", "s / step (fwd+bwd)", "saved MiB"], body)
+
+
+def pinn_bound(path: Path) -> str:
+    data = json.loads(path.read_text())
+    header = [
+        "mode",
+        "weights / compute",
+        "L",
+        "eta",
+        "delta (median)",
+        "delta / u_c",
+        "floor G*",
+        "|g| first",
+        "|g| last",
+        "loss first",
+        "loss last",
+        "(1) holds",
+        "loss rose",
+    ]
+    body = []
+    for s in data["summary"].values():
+        body.append(
+            [
+                s["mode"],
+                f"{s['weights']} / {s['compute']}",
+                f"{s['L']:.4g}",
+                f"{s['eta']:.3g}",
+                f"{s['delta_median']:.2e}",
+                f"{s['delta_over_u_compute']:.3g}",
+                f"{s['floor_measured_delta']:.3g}",
+                f"{s['grad_first']:.3g}",
+                f"{s['grad_last']:.3g}",
+                f"{s['loss_first']:.5g}",
+                f"{s['loss_last']:.5g}",
+                f"{s['descent_inequality_holds']}/{s['steps']}",
+                f"{s['stalled_steps']}/{s['steps']}",
+            ]
+        )
+    return _markdown(header, body)
+
+
+def accuracy_claims(path: Path) -> str:
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # "test_33/own": the test set at 33 points evaluated under the run's last policy
+    keys = sorted(
+        {k for r in runs for k in r["errors"] if k.endswith("/own")},
+        key=lambda k: int(k.split("/")[0].rsplit("_", 1)[1]),
+    )
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["problem"], r["case"]), []).append(r)
+    header = ["problem", "case", "seeds", "epochs"] + [f"{k.split('/')[0]} {m}" for k in keys for m in ("L2", "H1")]
+    body = []
+    for (problem, case), rs in groups.items():
+        cells = [
+            f"{_mean([r['errors'][k][m] for r in rs if k in r['errors']]):.4f}" for k in keys for m in ("l2", "h1")
+        ]
+        body.append([problem, case, ",".join(str(r["seed"]) for r in rs), str(rs[0]["epochs"]), *cells])
+    return _markdown(header, body)
+
+
 GENERATORS: dict[str, Callable[..., str]] = {
     "bench": bench,
     "bench_accuracy": bench_accuracy,
@@ -302,12 +455,18 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "pareto_vs_float": pareto_vs_float,
     "pareto_fronts": pareto_fronts,
     "int8": int8,
+    "memory": memory,
+    "runs": runs,
     "physics_errors": physics_errors,
     "physics_hosts": physics_hosts,
     "physics_seeds": physics_seeds,
     "physics_evals": physics_evals,
+    "accuracy_study": accuracy_study,
+    "pinn_bound": pinn_bound,
+    "mode_sweep": mode_sweep,
+    "accuracy_claims": accuracy_claims,
 }
-MANY_FILES = {"pareto_vs_float", "pareto_fronts"}  # generators whose every argument is a data file
+MANY_FILES = {"pareto_vs_float", "pareto_fronts", "runs"}  # generators whose every argument is a data file
 
 
 def render(markdown: Path) -> str:

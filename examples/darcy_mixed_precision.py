@@ -1,10 +1,13 @@
 """Train an FNO on Darcy flow under a precision schedule, in about 40 lines of plain code.
 
     python examples/darcy_mixed_precision.py
+    LOWPREC_SMOKE=1 python examples/darcy_mixed_precision.py   # a few samples, in seconds (the test suite)
 
 The same model object runs under every policy: `with policy:` sets autocast for the
 real-valued layers and tells each spectral layer which dtypes to use.
 """
+
+import os
 
 import torch
 
@@ -13,16 +16,17 @@ from lowprec.models import FNO, Normalized
 from lowprec.precision import LossScaler, PrecisionSchedule
 from lowprec.train import evaluate, relative_l2
 
+n_train, n_test, epochs = (20, 4, 4) if os.environ.get("LOWPREC_SMOKE") else (200, 50, 8)
 torch.manual_seed(0)
-train = darcy_dataset(resolution=33, n=200, seed=0)
-test, test_fine = darcy_dataset(resolution=33, n=50, seed=1), darcy_dataset(resolution=65, n=50, seed=1)
+train = darcy_dataset(resolution=33, n=n_train, seed=0)
+test, test_fine = darcy_dataset(resolution=33, n=n_test, seed=1), darcy_dataset(resolution=65, n=n_test, seed=1)
 
 fno = FNO(n_modes=(12, 12), hidden_channels=32, n_layers=4, domain_padding=0.1)
 model = Normalized(fno, UnitGaussianNormalizer(1).fit(train.x), UnitGaussianNormalizer(1).fit(train.y))
 optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
 schedule = PrecisionSchedule.parse("half:0.25,mixed:0.5,full:0.25")  # Tu et al.'s schedule
 scaler = LossScaler()
-epochs, batch = 8, 10
+batch = 10
 
 for epoch in range(epochs):
     policy = schedule.policy_at(epoch, epochs)
@@ -38,5 +42,7 @@ for epoch in range(epochs):
             optimizer.step()
         scaler.update(overflow=bool(overflowed))
     coarse, fine = evaluate(model, test, policy), evaluate(model, test_fine, policy)
-    print(f"epoch {epoch + 1} [{policy.name}] loss {loss.item():.4f} "
-          f"test L2 33x33 {coarse['l2']:.4f}, 65x65 (zero-shot) {fine['l2']:.4f}")
+    print(
+        f"epoch {epoch + 1} [{policy.name}] loss {loss.item():.4f} "
+        f"test L2 33x33 {coarse['l2']:.4f}, 65x65 (zero-shot) {fine['l2']:.4f}"
+    )

@@ -1,10 +1,11 @@
 """The "did you mean" hint that every name lookup in lowprec (policies, presets, problems, config
-keys, modes) appends to its error, so that a typo is answered the same way everywhere."""
+keys, modes) appends to its error, so that a typo is answered the same way everywhere; and the
+one spelling rule for problem names (hyphens or underscores)."""
 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def closest(name: object, choices: Iterable[str]) -> str | None:
@@ -28,5 +29,12 @@ def lookup(table: dict, name: object, what: str, build: str):
     """``table[name]``, or a ValueError naming the closest key, every key, and how to ``build`` one instead."""
     if isinstance(name, str) and name in table:
         return table[name]
-    raise ValueError(f"unknown {what} {name!r}.{did_you_mean(name, table)} Choose one of {', '.join(table)}; "
-                     f"or build one with {build}.")
+    raise ValueError(
+        f"unknown {what} {name!r}.{did_you_mean(name, table)} Choose one of {', '.join(table)}; "
+        f"or build one with {build}."
+    )
+
+
+def problem_key(name: str) -> str:
+    """A problem's registry key: hyphens read as underscores, so ``navier-stokes`` names ``navier_stokes``."""
+    return name.replace("-", "_") if isinstance(name, str) else name

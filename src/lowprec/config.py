@@ -18,12 +18,12 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import yaml
 
-from ._hints import did_you_mean
+from ._hints import did_you_mean, problem_key
 from .train import TrainConfig
 
 
@@ -33,15 +33,15 @@ class DataConfig:
 
     Either a generator (``problem``, its parameters in ``problem_params``, with
     ``resolution``, ``n_train``, ``n_test`` and ``data_seed``; test sets at ``test_resolutions`` hold the same problems on other
-    grids), or a file (``path``; ``test_path`` for a separate test file, otherwise the
-    last ``n_test`` samples of ``path``; ``problem_params`` then go to the loader, e.g.
-    ``t_in``/``t_out`` for the view of a time series).
+    grids), or a file (``path``; ``test_path`` for separate test files, one per resolution for
+    zero-shot super-resolution, otherwise the last ``n_test`` samples of ``path``;
+    ``problem_params`` then go to the loader, e.g. ``t_in``/``t_out`` for the view of a time series).
     """
 
     problem: str = "darcy"
     problem_params: dict = field(default_factory=dict)
-    path: Optional[str] = None
-    test_path: Optional[str] = None
+    path: str | None = None
+    test_path: tuple[str, ...] = ()
     x_key: str = "x"
     y_key: str = "y"
     n_train: int = 1000
@@ -50,7 +50,25 @@ class DataConfig:
     test_resolutions: tuple[int, ...] = ()
     data_seed: int = 0
     normalize: bool = True
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "problem", problem_key(self.problem))  # navier-stokes: navier_stokes
+        # One file or several; None is how runs saved before test_path took several read back.
+        paths = self.test_path
+        object.__setattr__(
+            self, "test_path", () if paths is None else (paths,) if isinstance(paths, str) else tuple(paths)
+        )
+        for key in ("n_train", "n_test"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)}: give at least 1 sample.")
+        if self.resolution < 2 or any(r < 2 for r in self.test_resolutions):
+            raise ValueError(
+                f"resolution={self.resolution}, test_resolutions={list(self.test_resolutions)}: "
+                "every grid needs at least 2 points per axis (node grids: 2^k+1, e.g. 33, 65)."
+            )
+        if self.data_seed < 0:
+            raise ValueError(f"data_seed={self.data_seed}: seeds are non-negative.")
 
 
 @dataclass(frozen=True)
@@ -67,17 +85,33 @@ class ModelConfig:
     n_modes: tuple[int, ...] = (16, 16)
     hidden_channels: int = 32
     n_layers: int = 4
-    factorization: Optional[str] = None
+    factorization: str | None = None
     rank: float = 0.05
     domain_padding: float = 0.0
     positional_embedding: bool = True
     channel_mlp_expansion: float = 0.5
     patch_size: int = 4
+    recompute: bool = False
 
     def __post_init__(self):
         from .models.registry import resolve_model
 
         resolve_model(self.model)  # an unknown name raises here, listing the registered ones
+        if not 1 <= len(self.n_modes) <= 3 or min(self.n_modes) < 1:
+            raise ValueError(
+                f"n_modes={list(self.n_modes)}: give 1 to 3 positive mode counts (one per spatial "
+                "axis, or one for every axis)."
+            )
+        for key in ("hidden_channels", "n_layers", "patch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)}: must be a positive integer.")
+        if self.factorization not in (None, "dense", "tucker", "cp"):
+            raise ValueError(f"unknown factorization {self.factorization!r}; choose dense, tucker or cp.")
+        if self.rank <= 0 or self.channel_mlp_expansion < 0 or self.domain_padding < 0:
+            raise ValueError(
+                f"rank={self.rank} must be positive, channel_mlp_expansion="
+                f"{self.channel_mlp_expansion} and domain_padding={self.domain_padding} non-negative."
+            )
 
 
 @dataclass(frozen=True)
@@ -90,10 +124,10 @@ class RunConfig:
     def to_dict(self) -> dict:
         out = {"out_dir": self.out_dir}
         for section in SECTIONS:
-            values = {f.name: getattr(getattr(self, section), f.name)
-                      for f in dataclasses.fields(SECTIONS[section])}
-            out[section] = {k: (list(v) if isinstance(v, tuple) else v if _plain(v) else str(v))
-                            for k, v in values.items()}
+            values = {f.name: getattr(getattr(self, section), f.name) for f in dataclasses.fields(SECTIONS[section])}
+            out[section] = {
+                k: (list(v) if isinstance(v, tuple) else v if _plain(v) else str(v)) for k, v in values.items()
+            }
         return out
 
 
@@ -104,14 +138,27 @@ def _plain(v) -> bool:
     return v is None or isinstance(v, (bool, int, float, str, list, dict))
 
 
-def _field_types() -> dict[str, tuple[str, Any]]:
-    """Every configurable key -> (section, type); section '' for top-level keys."""
+def _field_types(sections: dict | None = None) -> dict[str, tuple[str, Any]]:
+    """Every configurable key -> (section, type); section '' for top-level keys.
+
+    Flags and flat YAML keys carry no section, so a field name in two sections would make one of
+    them unreachable: that raises a TypeError naming both.
+    """
     out = {"out_dir": ("", str)}
-    for section, cls in SECTIONS.items():
+    for section, cls in (SECTIONS if sections is None else sections).items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
+            if f.name in out:
+                raise TypeError(
+                    f"config key {f.name!r} is a field of both {out[f.name][0] or 'the run'} and "
+                    f"{section} ({cls.__name__}); flat keys and flags need one field per name: "
+                    "rename one of them."
+                )
             out[f.name] = (section, hints[f.name])
     return out
+
+
+_field_types()  # a key in two sections fails here, at import, not in a user's run
 
 
 def _base_type(tp) -> Any:
@@ -127,6 +174,12 @@ def _base_type(tp) -> Any:
     return tp if tp in (int, float, str, bool) else str
 
 
+def _item_type(tp) -> type:
+    """The element type of a tuple field (``tuple[str, ...]``: str); int when the annotation does not say."""
+    args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    return args[0] if args and args[0] in (int, float, str) else int
+
+
 def _coerce(key: str, value: Any, tp) -> Any:
     base = _base_type(tp)
     if value is None:
@@ -134,7 +187,7 @@ def _coerce(key: str, value: Any, tp) -> Any:
     try:
         if base is tuple:
             values = value if isinstance(value, (list, tuple)) else [value]
-            return tuple(int(v) for v in values)
+            return tuple(_item_type(tp)(v) for v in values)
         if base is dict:
             if isinstance(value, dict):
                 return dict(value)
@@ -162,8 +215,7 @@ def _coerce(key: str, value: Any, tp) -> Any:
 
 def unknown_key_error(key: str, where: str) -> KeyError:
     hint = did_you_mean(key, _field_types())
-    return KeyError(f"unknown config key {key!r} in {where}.{hint} Valid keys: "
-                    f"{', '.join(sorted(_field_types()))}.")
+    return KeyError(f"unknown config key {key!r} in {where}.{hint} Valid keys: {', '.join(sorted(_field_types()))}.")
 
 
 def flatten(raw: dict, where: str) -> dict:
@@ -173,7 +225,12 @@ def flatten(raw: dict, where: str) -> dict:
     for key, value in (raw or {}).items():
         if key in SECTIONS and isinstance(value, dict):
             for k, v in value.items():
-                if k not in types or types[k][0] != key:
+                if k in types and types[k][0] != key:
+                    home = f"section {types[k][0]!r}" if types[k][0] else "the top level"
+                    raise KeyError(
+                        f"config key {k!r} in {where} is under section {key!r} but belongs in {home}; move it there."
+                    )
+                if k not in types:
                     raise unknown_key_error(k, f"{where} (section {key!r})")
                 flat[k] = v
         elif key in types:
@@ -200,15 +257,28 @@ def make_config(values: dict) -> RunConfig:
     return RunConfig(**{s: SECTIONS[s](**per_section[s]) for s in SECTIONS}, out_dir=out_dir)
 
 
-def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) -> RunConfig:
+def load_config(path: str | None = None, overrides: dict | None = None) -> RunConfig:
     """Read a YAML file (if any), apply ``overrides`` (flat keys), and build the RunConfig."""
     values = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist; write one (see configs/ in the "
-                                    "repository) or pass settings as flags.")
-        raw = yaml.safe_load(path.read_text()) or {}
+            raise FileNotFoundError(
+                f"config file {path} does not exist; write one (see configs/ in the "
+                "repository) or pass settings as flags."
+            )
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or "malformed YAML"
+            raise ValueError(
+                f"config file {path} is not valid YAML{where} ({problem}); fix that line "
+                "(keys as 'key: value', sections indented under data:, model:, train:)."
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"config file {path} cannot be read ({e}).") from None
         if not isinstance(raw, dict):
             raise ValueError(f"config file {path} must hold a mapping of keys to values, got {type(raw).__name__}.")
         values = flatten(raw, str(path))
@@ -219,11 +289,11 @@ def load_config(path: Optional[str] = None, overrides: Optional[dict] = None) ->
 HELP = {
     "out_dir": "directory for checkpoint.pt, metrics.jsonl, config.yaml and plots",
     "problem": "data generator: darcy, darcy_pdebench, navier_stokes, burgers, burgers_pdebench, "
-               "diffusion_sorption (see lowprec data generate --help)",
+    "diffusion_sorption; hyphens work too (see lowprec data generate --help)",
     "problem_params": "the generator's parameters (e.g. viscosity=1e-4 t_in=10), or for --path the "
-                      "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
+    "loader's (e.g. t_in=10 t_out=1 for time series); YAML: a mapping",
     "path": "read data from this .pt/.npz/.h5/.mat file instead of generating it",
-    "test_path": "separate test file (default: the last n_test samples of --path)",
+    "test_path": "separate test file(s), e.g. one per resolution (default: the last n_test samples of --path)",
     "x_key": "name of the input array in the file",
     "y_key": "name of the target array in the file",
     "n_train": "training samples",
@@ -243,19 +313,22 @@ HELP = {
     "positional_embedding": "append grid coordinates as input channels",
     "channel_mlp_expansion": "hidden width of each block's channel MLP, as a multiple of the width",
     "patch_size": "Transformer patch size in grid points per axis",
+    "recompute": "FNO/TFNO: keep only each stage's input for backward and recompute the rest (less memory, "
+    "about one more forward pass a step)",
     "epochs": "training epochs",
-    "batch_size": "training batch size",
+    "batch_size": "training batch size (per process under --nproc or torchrun)",
     "eval_batch_size": "evaluation batch size",
     "optimizer": "adam or adamw",
     "lr": "learning rate",
     "weight_decay": "weight decay",
     "adam_eps": "Adam epsilon",
     "scheduler": "learning-rate schedule: cosine, step or none",
+    "scheduler_t_max": "length of the cosine schedule in epochs, its T_max (default: epochs)",
     "step_size": "epochs between learning-rate drops (step scheduler)",
     "gamma": "learning-rate factor at each drop (step scheduler)",
     "loss": "training loss: l2 (relative L2) or h1 (relative H1)",
     "precision": "policy (full, amp, half, mixed, mixed_tanh, amp_bf16, half_bf16, mixed_bf16, full_dft, "
-                 "bf16, fp16) or schedule ('half:0.25,mixed:0.5,full:0.25', or 'paper')",
+    "bf16, fp16) or schedule ('half:0.25,mixed:0.5,full:0.25', or 'paper')",
     "on_overflow": "on inf/NaN: skip (drop the step, lower the loss scale) or raise (default: the policy's)",
     "init_loss_scale": "initial dynamic loss scale",
     "max_skipped_steps": "stop after this many overflowing steps in a row",
@@ -276,17 +349,33 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             base = _base_type(tp)
             flag = "--" + key.replace("_", "-")
             if base is bool:
-                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                   help=HELP.get(key))
+                group.add_argument(
+                    flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=HELP.get(key)
+                )
             elif base is tuple:
-                group.add_argument(flag, dest=key, type=int, nargs="+", default=argparse.SUPPRESS, metavar="N",
-                                   help=HELP.get(key))
+                item = _item_type(tp)
+                group.add_argument(
+                    flag,
+                    dest=key,
+                    type=item,
+                    nargs="+",
+                    default=argparse.SUPPRESS,
+                    metavar="N" if item is int else key.split("_")[-1].upper(),
+                    help=HELP.get(key),
+                )
             elif base is dict:
-                group.add_argument(flag, dest=key, nargs="+", default=argparse.SUPPRESS, metavar="KEY=VALUE",
-                                   help=HELP.get(key))
+                group.add_argument(
+                    flag, dest=key, nargs="+", default=argparse.SUPPRESS, metavar="KEY=VALUE", help=HELP.get(key)
+                )
             else:
-                group.add_argument(flag, dest=key, type=base, default=argparse.SUPPRESS,
-                                   metavar=key.split("_")[-1].upper(), help=HELP.get(key))
+                group.add_argument(
+                    flag,
+                    dest=key,
+                    type=base,
+                    default=argparse.SUPPRESS,
+                    metavar=key.split("_")[-1].upper(),
+                    help=HELP.get(key),
+                )
 
 
 def flag_overrides(args: argparse.Namespace) -> dict:
@@ -294,19 +383,89 @@ def flag_overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in types}
 
 
+# -- checking and building a run ----------------------------------------------------------------
+
+
+def check_writable(path: str | Path, what: str) -> None:
+    """Raise ValueError unless the folder ``path`` (made later if missing) can be written: tried, not guessed."""
+    import tempfile
+
+    path = Path(path).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{what} {path}: {existing} is a file, not a folder; choose another path.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(
+            f"{what} {path} cannot be written ({existing}: {e.strerror or e}); choose a writable folder."
+        ) from None
+
+
+def check_data(d: DataConfig, n_modes: tuple | None = None) -> None:
+    """Check a data configuration without reading or generating data: files exist, problem known, cache writable.
+
+    ``n_modes`` (an FNO's) is checked against the problem's number of spatial axes.
+    """
+    if d.path is not None:
+        for key, path in [("path", d.path)] + [("test_path", p) for p in d.test_path]:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"data.{key} {path} does not exist; give an existing .pt/.npz/.h5/.mat file.")
+        return
+    from .data.base import default_cache_dir
+    from .data.problems import PROBLEMS
+
+    if d.problem not in PROBLEMS:
+        raise ValueError(
+            f"unknown problem {d.problem!r}.{did_you_mean(d.problem, PROBLEMS)} Generators: "
+            f"{', '.join(PROBLEMS)}; or set data.path to a file."
+        )
+    dims = PROBLEMS[d.problem].params.spatial_dims
+    if n_modes is not None and len(n_modes) not in (1, dims):
+        raise ValueError(
+            f"n_modes {list(n_modes)} has {len(n_modes)} entries but {d.problem} has {dims} spatial "
+            "axes; give one entry per axis or a single one."
+        )
+    check_writable(d.cache_dir if d.cache_dir is not None else default_cache_dir(), "cache_dir")
+
+
+def check_run(cfg: RunConfig) -> None:
+    """Everything that can be checked before generating data or building a model: names, axes, device, paths.
+
+    Raises ValueError (or FileNotFoundError) with one line naming the setting and the fix.
+    """
+    from ._device import resolve_device
+    from .train.trainer import as_schedule
+
+    as_schedule(cfg.train.precision)
+    try:
+        resolve_device(cfg.train.device)
+    except RuntimeError as e:
+        raise ValueError(f"device {cfg.train.device!r}: {e}; use auto, cpu or cuda[:N].") from None
+    check_data(cfg.data, cfg.model.n_modes if cfg.model.model in ("fno", "tfno") else None)
+
+
 # -- building a run ----------------------------------------------------------------------------
 
-def generate_dataset(problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True,
-                     params: Optional[dict] = None):
+
+def generate_dataset(
+    problem: str, resolution: int, n: int, seed: int, cache_dir=None, progress=True, params: dict | None = None
+):
     """A generated data set by problem name (``lowprec.data.GENERATORS``), cached on disk."""
     from .data import GENERATORS as generators
 
+    problem = problem_key(problem)
     if problem not in generators:
         hint = did_you_mean(problem, generators)
-        raise ValueError(f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; "
-                         "or set data.path to a file.")
-    return generators[problem](resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress,
-                               **(params or {}))
+        raise ValueError(
+            f"unknown problem {problem!r}.{hint} Generators: {', '.join(generators)}; or set data.path to a file."
+        )
+    return generators[problem](
+        resolution=resolution, n=n, seed=seed, cache_dir=cache_dir, progress=progress, **(params or {})
+    )
 
 
 def build_datasets(cfg: DataConfig, progress: bool = True):
@@ -315,24 +474,42 @@ def build_datasets(cfg: DataConfig, progress: bool = True):
 
     if cfg.path is not None:
         if cfg.test_resolutions:
-            raise ValueError("test_resolutions applies to generated data; for files, give each test "
-                             "resolution its own file via test_path, or leave test_resolutions empty.")
+            raise ValueError(
+                "test_resolutions applies to generated data; for files, give each test "
+                "resolution its own file (--test-path A.h5 B.h5), or leave test_resolutions empty."
+            )
         # For files, problem_params choose the loader's view (time-series windows, spatial_dims, grid).
         full = load_dataset(cfg.path, cfg.x_key, cfg.y_key, **cfg.problem_params)
-        if cfg.test_path is not None:
-            train = full.subset(slice(0, cfg.n_train))
-            test = load_dataset(cfg.test_path, cfg.x_key, cfg.y_key, **cfg.problem_params)
-            test = test.subset(slice(0, cfg.n_test))
-        else:
+        if not cfg.test_path:
             train, test = full.split(cfg.n_train, cfg.n_test)
-        return train, {"test": test}
-    train = generate_dataset(cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress,
-                             cfg.problem_params)
+            return train, {"test": test}
+        tests = {}
+        for path in cfg.test_path:
+            test = load_dataset(path, cfg.x_key, cfg.y_key, **cfg.problem_params).subset(slice(0, cfg.n_test))
+            # One file keeps the name "test"; several are named by grid as generated test sets are
+            # (test_129), or by file where two share a grid.
+            grid = tuple(test.x.shape[2:])
+            name = "test_" + (str(grid[0]) if len(set(grid)) == 1 else "x".join(map(str, grid)))
+            if len(cfg.test_path) == 1:
+                name = "test"
+            elif name in tests:
+                name = f"test_{Path(path).stem}"
+            if name in tests:
+                raise ValueError(
+                    f"test files {cfg.test_path} hold two of grid {grid} named {Path(path).stem}; "
+                    "give each test file once, or rename one."
+                )
+            tests[name] = test
+        return full.subset(slice(0, cfg.n_train)), tests
+    train = generate_dataset(
+        cfg.problem, cfg.resolution, cfg.n_train, cfg.data_seed, cfg.cache_dir, progress, cfg.problem_params
+    )
     tests = {}
     # Test sets share a seed, so every resolution holds the same problems.
     for res in dict.fromkeys((cfg.resolution, *cfg.test_resolutions)):
-        tests[f"test_{res}"] = generate_dataset(cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir,
-                                                progress, cfg.problem_params)
+        tests[f"test_{res}"] = generate_dataset(
+            cfg.problem, res, cfg.n_test, cfg.data_seed + 1, cfg.cache_dir, progress, cfg.problem_params
+        )
     return train, tests
 
 
@@ -351,24 +528,36 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
     if not hasattr(train_set, "x"):  # named inputs (DictDataset, e.g. GINO's coords / latent / x): no normalizers
         fields = train_set.fields
         latent, x = fields.get("latent"), fields.get("x")
-        settings.update(out_channels=train_set.y.shape[1], in_channels=x.shape[1] if x is not None else 0,
-                        latent_channels=latent.shape[1] if latent is not None else 0,
-                        latent_resolution=latent.shape[-1] if latent is not None else None)
+        settings.update(
+            out_channels=train_set.y.shape[1],
+            in_channels=x.shape[1] if x is not None else 0,
+            latent_channels=latent.shape[1] if latent is not None else 0,
+            latent_resolution=latent.shape[-1] if latent is not None else None,
+        )
         return build_registered(cfg.model, **model_kwargs(cfg.model, settings))
     dim, c_in, c_out = train_set.x.ndim - 2, train_set.x.shape[1], train_set.y.shape[1]
-    settings.update(dim=dim, in_channels=c_in, out_channels=c_out,
-                    grid_endpoint=getattr(train_set, "grid", "nodes") != "periodic")
+    settings.update(
+        dim=dim,
+        in_channels=c_in,
+        out_channels=c_out,
+        grid_endpoint=getattr(train_set, "grid", "nodes") != "periodic",
+        sphere_grid=(getattr(train_set, "meta", None) or {}).get("sphere_grid"),
+    )
     kwargs = model_kwargs(cfg.model, settings)
     if "n_modes" in kwargs:
         n_modes = cfg.n_modes * dim if len(cfg.n_modes) == 1 else cfg.n_modes
         if len(n_modes) != dim:
-            raise ValueError(f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
-                             f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one.")
+            raise ValueError(
+                f"n_modes {cfg.n_modes} has {len(cfg.n_modes)} entries but the data has {dim} spatial "
+                f"axes (shape {tuple(train_set.x.shape)}); give one entry per axis or a single one."
+            )
         kwargs["n_modes"] = n_modes
     net = build_registered(cfg.model, **kwargs)
     if not normalize:
         return net
-    return Normalized(net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y))
+    return Normalized(
+        net, UnitGaussianNormalizer(c_in).fit(train_set.x), UnitGaussianNormalizer(c_out).fit(train_set.y)
+    )
 
 
 def build_run(cfg: RunConfig, progress: bool = True):

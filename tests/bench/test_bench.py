@@ -6,11 +6,31 @@ import pytest
 import torch
 
 from lowprec.bench import BenchConfig, run_bench
-from lowprec.bench.report import format_table
+from lowprec.bench.report import bench_table
 from lowprec.cli import main
 
-TINY = ["--device", "cpu", "--threads", "1", "--grids", "12,16", "--batch", "2", "--width", "4", "--layers", "1",
-        "--modes", "4", "--warmup", "1", "--repeats", "1", "--compare", "none"]
+TINY = [
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--grids",
+    "12,16",
+    "--batch",
+    "2",
+    "--width",
+    "4",
+    "--layers",
+    "1",
+    "--modes",
+    "4",
+    "--warmup",
+    "1",
+    "--repeats",
+    "1",
+    "--compare",
+    "none",
+]
 
 
 def test_step_mode_prints_a_table_and_writes_json_and_png(tmp_path, capsys):
@@ -35,11 +55,30 @@ def test_step_mode_prints_a_table_and_writes_json_and_png(tmp_path, capsys):
 
 def test_layer_mode_and_forced_backends(tmp_path):
     out = tmp_path / "layer.json"
-    assert main(["bench", "--mode", "layer", *TINY, "--policies", "full,half_bf16", "--backends", "fft,dft",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--mode",
+                "layer",
+                *TINY,
+                "--policies",
+                "full,half_bf16",
+                "--backends",
+                "fft,dft",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())["rows"]
     assert {(r["policy"], r["backend"]) for r in rows} == {
-        ("full", "fft->fft"), ("full", "dft->dft"), ("half_bf16", "fft->fft"), ("half_bf16", "dft->dft")}
+        ("full", "fft->fft"),
+        ("full", "dft->dft"),
+        ("half_bf16", "fft->fft"),
+        ("half_bf16", "dft->dft"),
+    }
     assert all("error" not in r and r["rel_error"] < 3e-2 for r in rows)
     assert out.with_suffix(".png").exists()
 
@@ -75,24 +114,46 @@ def test_a_failing_case_becomes_a_row_with_its_error(monkeypatch):
 
     time_step = run.time_step
     monkeypatch.setattr(run, "time_step", first_runs_out_of_memory)
-    config = BenchConfig(mode="layer", dim=3, grids=(8,), batches=(1,), width=2, modes=4, policies=("full", "bf16"),
-                         compare=(), warmup=0, repeats=1, device="cpu")
+    config = BenchConfig(
+        mode="layer",
+        dim=3,
+        grids=(8,),
+        batches=(1,),
+        width=2,
+        modes=4,
+        policies=("full", "bf16"),
+        compare=(),
+        warmup=0,
+        repeats=1,
+        device="cpu",
+    )
     result = run_bench(config, log=lambda line: None)
     rows = result["rows"]
     assert rows[0]["error"] == "out of memory" and "ms" not in rows[0]
     assert "error" not in rows[1] and rows[1]["ms"] > 0  # the next case still ran
-    table = format_table(result)
+    table = bench_table(result)
     assert "3D" in table and "one spectral layer" in table and "out of memory" in table
 
 
 def test_neuraloperator_runs_beside_ours_in_the_same_process(tmp_path):
     pytest.importorskip("neuralop")
-    config = BenchConfig(grids=(16,), batches=(2,), width=4, layers=1, modes=4, policies=("full", "bf16"),
-                         compare=("full",), warmup=1, repeats=1, device="cpu", threads=1)
+    config = BenchConfig(
+        grids=(16,),
+        batches=(2,),
+        width=4,
+        layers=1,
+        modes=4,
+        policies=("full", "bf16"),
+        compare=("full",),
+        warmup=1,
+        repeats=1,
+        device="cpu",
+        threads=1,
+    )
     result = run_bench(config, log=lambda line: None)
     rows = {(r["impl"], r["policy"]): r for r in result["rows"]}
     base = rows[("neuralop", "full")]
     assert "error" not in base and base["baseline"] == "neuralop:full" and base["speedup"] == 1.0
     assert base["rel_error"] < 1e-5  # its fp32 forward against its own fp64 copy
     assert rows[("lowprec", "bf16")]["baseline"] == "neuralop:full"
-    assert "against neuralop:full" in format_table(result)
+    assert "against neuralop:full" in bench_table(result)

@@ -57,8 +57,27 @@ def test_cli_generate_writes_hdf5(tmp_path, capsys):
     from lowprec.cli import main
 
     out = tmp_path / "bodies.h5"
-    assert main(["data", "generate", "bodies", "--n", "1", "--res", "6", "--kind", "ellipsoid",
-                 "--subdivisions", "1", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "generate",
+                "bodies",
+                "--n",
+                "1",
+                "--res",
+                "6",
+                "--kind",
+                "ellipsoid",
+                "--subdivisions",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "coords (1, 42, 3)" in capsys.readouterr().out
     with h5py.File(out) as f:
         assert f["vertices"].shape == (1, 42, 3) and f["faces"].shape == (80, 3) and f["sdf"].shape == (1, 6, 6, 6)

@@ -4,9 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from lowprec.data import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, burgers_dataset,
-                          burgers_pdebench_dataset, burgers_pdebench_trajectories, burgers_trajectories,
-                          pdebench_initial, solve_burgers_fv, solve_burgers_spectral)
+from lowprec.data import (
+    BurgersParams,
+    BurgersPDEBenchParams,
+    burgers_cole_hopf,
+    burgers_dataset,
+    burgers_pdebench_dataset,
+    burgers_pdebench_trajectories,
+    burgers_trajectories,
+    pdebench_initial,
+    solve_burgers_fv,
+    solve_burgers_spectral,
+)
 
 
 def smooth_u0(x, mean=0.0):
@@ -97,8 +106,7 @@ def test_pdebench_setting_time_series():
     torch.testing.assert_close(traj.t, torch.arange(21, dtype=torch.float64) * 0.01)
     ds = burgers_pdebench_dataset(64, 3, seed=0, t_final=0.2, progress=False)
     assert ds.x.shape == (3, 10, 64) and ds.y.shape == (3, 11, 64)
-    steps = burgers_pdebench_dataset(64, 3, seed=0, t_final=0.2, t_in=1, t_out=1, window_stride=1,
-                                     progress=False)
+    steps = burgers_pdebench_dataset(64, 3, seed=0, t_final=0.2, t_in=1, t_out=1, window_stride=1, progress=False)
     assert steps.x.shape == (3 * 20, 1, 64) and torch.equal(steps.y[21], traj.u[1, 2:3])
 
 

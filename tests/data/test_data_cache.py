@@ -3,8 +3,7 @@ import pytest
 import torch
 
 import lowprec.data.base as base
-from lowprec.data import (CacheError, CacheMismatchError, DarcyParams, darcy_dataset,
-                          default_cache_dir, load_or_generate)
+from lowprec.data import CacheError, CacheMismatchError, DarcyParams, darcy_dataset, default_cache_dir, load_or_generate
 
 
 def counting_generate(monkeypatch):
@@ -129,7 +128,57 @@ def test_interrupted_write_leaves_no_file(monkeypatch, _cache_in_tmp):
     params = DarcyParams(resolution=9, n=2)
     with pytest.raises(KeyboardInterrupt):
         load_or_generate(params, progress=False)
-    assert list(_cache_in_tmp.iterdir()) == []
+    assert [p for p in _cache_in_tmp.iterdir() if p.suffix != ".lock"] == []  # the writers' lock file stays
     monkeypatch.undo()
     monkeypatch.setenv("LOWPREC_CACHE", str(_cache_in_tmp))
     assert len(load_or_generate(params, progress=False)) == 2
+
+
+RACER = """
+import json, sys, time
+from lowprec.data import DarcyParams, load_or_generate
+original = DarcyParams.generate
+def slow(self, *a, **k):
+    with open(sys.argv[3], "a") as log:
+        log.write(json.dumps(self.n) + "\\n")
+    time.sleep(1.0)  # long enough that the other process arrives while this one generates
+    return original(self, *a, **k)
+DarcyParams.generate = slow
+ds = load_or_generate(DarcyParams(resolution=9, n=int(sys.argv[2])), sys.argv[1], progress=False)
+print(len(ds))
+"""
+
+
+def race(tmp_path, *ns):
+    """Run load_or_generate for each n in its own process, all at once; (lengths, n of each generation)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log = tmp_path / "generated.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(base.__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path / "cache"), str(n), str(log)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n in ns
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    generated = [int(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [int(out) for out, _ in outs], generated
+
+
+def test_concurrent_commands_neither_duplicate_work_nor_shrink_an_entry(tmp_path):
+    lengths, generated = race(tmp_path, 12, 3, 12)
+    assert lengths == [12, 3, 12]
+    # Whoever came first, 12 samples were generated once (3 only if it came first), and the entry kept 12.
+    assert generated.count(12) == 1 and generated in ([12], [3, 12])
+    path = DarcyParams(resolution=9, n=1).cache_path(tmp_path / "cache")
+    with h5py.File(path) as f:
+        assert f.attrs["n"] == 12 and f["x"].shape[0] == 12

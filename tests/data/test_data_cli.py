@@ -16,8 +16,28 @@ def run(capsys, *argv):
 
 def test_generate_info_plot_time_series(tmp_path, capsys):
     out = tmp_path / "ns.h5"
-    code, text, _ = run(capsys, "generate", "navier_stokes", "--n", 2, "--res", 16, "--seed", 3, "--t-final", 4,
-                        "--dt", 0.05, "--viscosity", 1e-3, "--t-in", 2, "--out", out, "--no-progress")
+    code, text, _ = run(
+        capsys,
+        "generate",
+        "navier_stokes",
+        "--n",
+        2,
+        "--res",
+        16,
+        "--seed",
+        3,
+        "--t-final",
+        4,
+        "--dt",
+        0.05,
+        "--viscosity",
+        1e-3,
+        "--t-in",
+        2,
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert code == 0 and "u (2, 5, 16, 16)" in text and "default view x (2, 2, 16, 16), y (2, 2, 16, 16)" in text
     traj = load_trajectories(out)
     assert traj.u.shape == (2, 5, 16, 16) and traj.meta["params"]["seed"] == 3
@@ -32,12 +52,27 @@ def test_generate_info_plot_time_series(tmp_path, capsys):
 
 
 def test_generate_pairs_and_pdebench_format(tmp_path, capsys):
-    code, text, _ = run(capsys, "generate", "darcy", "--n", 3, "--res", 9, "--forcing", 2, "--out",
-                        tmp_path / "d.npz", "--no-progress")
+    code, text, _ = run(
+        capsys, "generate", "darcy", "--n", 3, "--res", 9, "--forcing", 2, "--out", tmp_path / "d.npz", "--no-progress"
+    )
     assert code == 0 and "x (3, 1, 9, 9)" in text
     assert load_dataset(tmp_path / "d.npz").meta["params"]["forcing"] == 2.0
-    code, _, _ = run(capsys, "generate", "burgers_pdebench", "--n", 2, "--res", 32, "--t-final", 0.2,
-                     "--format", "pdebench", "--out", tmp_path / "b.hdf5", "--no-progress")
+    code, _, _ = run(
+        capsys,
+        "generate",
+        "burgers_pdebench",
+        "--n",
+        2,
+        "--res",
+        32,
+        "--t-final",
+        0.2,
+        "--format",
+        "pdebench",
+        "--out",
+        tmp_path / "b.hdf5",
+        "--no-progress",
+    )
     assert code == 0
     with h5py.File(tmp_path / "b.hdf5") as f:
         assert f["tensor"].shape == (2, 21, 32) and f["t-coordinate"].shape == (22,) and f.attrs["Nu"] == 0.001

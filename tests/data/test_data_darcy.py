@@ -16,8 +16,7 @@ def series_solution(s: int, n_terms: int = 1000) -> np.ndarray:
 
 
 def test_constant_coefficient_matches_series_with_second_order_convergence():
-    errors = [np.abs(solve_darcy(np.ones((s, s)), 1.0) - series_solution(s)).max()
-              for s in (17, 33, 65)]
+    errors = [np.abs(solve_darcy(np.ones((s, s)), 1.0) - series_solution(s)).max() for s in (17, 33, 65)]
     assert errors[-1] < 2e-5
     ratios = [errors[i] / errors[i + 1] for i in range(2)]
     assert all(3.8 < r < 4.2 for r in ratios), ratios

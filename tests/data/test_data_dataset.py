@@ -69,12 +69,15 @@ def test_nonfinite_values_are_located():
         PDEDataset(x, y)
 
 
-@pytest.mark.parametrize("x, y, match", [
-    (torch.zeros(3, 1, 4, 4), torch.zeros(4, 1, 4, 4), "x has 3 samples but y has 4"),
-    (torch.zeros(3, 1, 4, 4), torch.zeros(3, 1, 4, 5), r"x grid \(4, 4\) differs from y grid \(4, 5\)"),
-    (torch.zeros(3, 4, dtype=torch.float32), torch.zeros(3, 4), r"unsqueeze\(1\)"),
-    (torch.zeros(3, 1, 4, dtype=torch.bool), torch.zeros(3, 1, 4), r"dtype torch.bool.*x.float\(\)"),
-])
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        (torch.zeros(3, 1, 4, 4), torch.zeros(4, 1, 4, 4), "x has 3 samples but y has 4"),
+        (torch.zeros(3, 1, 4, 4), torch.zeros(3, 1, 4, 5), r"x grid \(4, 4\) differs from y grid \(4, 5\)"),
+        (torch.zeros(3, 4, dtype=torch.float32), torch.zeros(3, 4), r"unsqueeze\(1\)"),
+        (torch.zeros(3, 1, 4, dtype=torch.bool), torch.zeros(3, 1, 4), r"dtype torch.bool.*x.float\(\)"),
+    ],
+)
 def test_bad_tensors_raise(x, y, match):
     with pytest.raises(ValueError, match=match):
         PDEDataset(x, y)
@@ -91,9 +94,9 @@ def test_fourier_resample_is_exact_for_band_limited_periodic_fields():
     def field(s):
         x = torch.arange(s, dtype=torch.float64) / s
         X, Y = x[:, None], x[None, :]
-        return (torch.sin(2 * math.pi * 3 * X) * torch.cos(2 * math.pi * 2 * Y) + 0.5 * torch.cos(2 * math.pi * 5 * Y))
-    ds = PDEDataset(field(24)[None, None].repeat(2, 1, 1, 1), field(24)[None, None].repeat(2, 1, 1, 1),
-                    grid="periodic")
+        return torch.sin(2 * math.pi * 3 * X) * torch.cos(2 * math.pi * 2 * Y) + 0.5 * torch.cos(2 * math.pi * 5 * Y)
+
+    ds = PDEDataset(field(24)[None, None].repeat(2, 1, 1, 1), field(24)[None, None].repeat(2, 1, 1, 1), grid="periodic")
     for size in (16, 13, 40):
         out = ds.resample(size)
         assert out.resolution == (size, size) and out.grid == "periodic"

@@ -3,14 +3,23 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
-from lowprec.data import (DiffusionSorptionParams, diffusion_sorption_dataset, diffusion_sorption_trajectories,
-                          solve_diffusion_sorption, solve_tridiagonal)
+from lowprec.data import (
+    DiffusionSorptionParams,
+    diffusion_sorption_dataset,
+    diffusion_sorption_trajectories,
+    solve_diffusion_sorption,
+    solve_tridiagonal,
+)
 
 
 def linear_diffusion_exact(D, c, x, t, n_terms=400):
     """u_t = D u_xx, u(0) = 1, -D u_x(1) = u(1), u(x, 0) = c: steady line plus a sine series."""
-    lam = np.array([brentq(lambda l: np.sin(l) + D * l * np.cos(l), (k - 0.5) * np.pi + 1e-12, k * np.pi)
-                    for k in range(1, n_terms + 1)])  # tan λ = -D λ
+    lam = np.array(
+        [
+            brentq(lambda s: np.sin(s) + D * s * np.cos(s), (k - 0.5) * np.pi + 1e-12, k * np.pi)
+            for k in range(1, n_terms + 1)
+        ]
+    )  # tan λ = -D λ
     # Coefficients of v0 = u0 - (1 - x/(1+D)) = c - 1 + x/(1+D) in sin(λ x), projected exactly.
     i1 = (1 - np.cos(lam)) / lam
     ix = (np.sin(lam) - lam * np.cos(lam)) / lam**2
@@ -33,8 +42,7 @@ def test_without_sorption_converges_to_linear_diffusion_at_second_order():
     errors = []
     for N in (16, 32, 64):
         x = (np.arange(N) + 0.5) / N
-        rec = solve_diffusion_sorption(torch.full((1, N), c, dtype=torch.float64), T, T, dt=T / (4 * N),
-                                       D=D, k_f=0.0)
+        rec = solve_diffusion_sorption(torch.full((1, N), c, dtype=torch.float64), T, T, dt=T / (4 * N), D=D, k_f=0.0)
         errors.append(np.abs(rec["u"][0, -1].numpy() - linear_diffusion_exact(D, c, x, T)).max())
     assert errors[-1] < 5e-4
     assert all(3.7 < errors[i] / errors[i + 1] < 4.3 for i in range(2)), errors

@@ -12,6 +12,7 @@ SMALL = {
     "burgers": dict(resolution=32),
     "burgers_pdebench": dict(resolution=32, t_final=0.11),
     "diffusion_sorption": dict(resolution=32, t_final=55.0),
+    "shallow_water": dict(resolution=8, t_final=7200.0, dt=900.0),
 }
 PERIODIC = {"navier_stokes", "burgers", "burgers_pdebench"}
 POINT_CLOUDS = {"bodies"}  # DictDatasets, tested in test_data_bodies.py
@@ -19,7 +20,7 @@ POINT_CLOUDS = {"bodies"}  # DictDatasets, tested in test_data_bodies.py
 
 def test_registry_names():
     assert set(GENERATORS) == set(SMALL) | POINT_CLOUDS == set(PROBLEMS)
-    assert set(TRAJECTORIES) == {"navier_stokes", "burgers", "burgers_pdebench", "diffusion_sorption"}
+    assert set(TRAJECTORIES) == {"navier_stokes", "burgers", "burgers_pdebench", "diffusion_sorption", "shallow_water"}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -30,7 +31,8 @@ def test_generator_contract(name, tmp_path):
     ds = GENERATORS[name](resolution=resolution, n=3, seed=1, cache_dir=tmp_path, progress=False, **kw)
     assert isinstance(ds, PDEDataset) and len(ds) == 3
     assert ds.x.dtype == ds.y.dtype == torch.float32 and ds.x.shape[2:] == ds.y.shape[2:]
-    assert all(s == resolution for s in ds.x.shape[2:])
+    sphere = name == "shallow_water"  # Gauss grid: resolution latitudes, twice as many longitudes
+    assert ds.x.shape[2:] == ((resolution, 2 * resolution) if sphere else (resolution,) * (ds.x.ndim - 2))
     assert ds.grid == ("periodic" if name in PERIODIC else "nodes")
     assert ds.meta["problem"] == name and ds.meta["params"]["seed"] == 1
     assert ds.meta["source"].startswith(str(tmp_path))

@@ -37,8 +37,9 @@ def test_series_evaluation_matches_pointwise_cosines():
     x = np.arange(6) / 5
     phi = lambda k, t: 1.0 if k == 0 else np.sqrt(2) * np.cos(k * np.pi * t)  # noqa: E731
     i, j, k = 1, 4, 5
-    expected = sum(coef[a, b, c] * phi(a, x[i]) * phi(b, x[j]) * phi(c, x[k])
-                   for a in range(3) for b in range(3) for c in range(3))
+    expected = sum(
+        coef[a, b, c] * phi(a, x[i]) * phi(b, x[j]) * phi(c, x[k]) for a in range(3) for b in range(3) for c in range(3)
+    )
     assert field[i, j, k] == pytest.approx(expected)
     assert cosine_basis(6, 3).shape == (6, 3)
 
@@ -69,8 +70,9 @@ def test_periodic_field_has_the_covariance_of_its_spectrum():
     from lowprec.data.grf import periodic_grf_scales, sample_periodic_grf
 
     # Var g(x) = Σ_k σ² (4π²k² + τ²)^(-α) for the 1D FNO Burgers field (σ=25, τ=5, α=2).
-    fields = np.stack([sample_periodic_grf(np.random.default_rng([0, i]), 32, 15, 2.0, 5.0, 25.0, 1)
-                       for i in range(3000)])
+    fields = np.stack(
+        [sample_periodic_grf(np.random.default_rng([0, i]), 32, 15, 2.0, 5.0, 25.0, 1) for i in range(3000)]
+    )
     expected = (periodic_grf_scales(15, 2.0, 5.0, 25.0, 1) ** 2).sum()
     assert fields.var() == pytest.approx(expected, rel=0.05)
     assert abs(fields.mean()) < 0.05 * fields.std()

@@ -66,8 +66,12 @@ def test_mat_v5_and_v73(tmp_path):
 @pytest.mark.parametrize("save", [save_npz, save_h5])
 def test_own_files_round_trip_exactly(tmp_path, save):
     g = torch.Generator().manual_seed(0)
-    ds = PDEDataset(torch.randn(4, 2, 5, 5, generator=g), torch.randn(4, 3, 5, 5, generator=g),
-                    meta={"problem": "toy", "params": {"values": (1.0, 2.0)}}, grid="periodic")
+    ds = PDEDataset(
+        torch.randn(4, 2, 5, 5, generator=g),
+        torch.randn(4, 3, 5, 5, generator=g),
+        meta={"problem": "toy", "params": {"values": (1.0, 2.0)}},
+        grid="periodic",
+    )
     path = save(ds, tmp_path / f"toy{'.npz' if save is save_npz else '.h5'}")
     back = load_dataset(path)
     assert torch.equal(back.x, ds.x) and torch.equal(back.y, ds.y)
@@ -111,8 +115,11 @@ def test_missing_named_key_lists_present_keys(tmp_path, suffix):
 def test_unknown_layout_names_the_keys_and_the_fix(tmp_path, suffix):
     path = tmp_path / f"d{suffix}"
     _write_pair(path, suffix, "inputs", "outputs")
-    with pytest.raises(ValueError, match=r"arrays \['inputs', 'outputs'\] are not a layout lowprec "
-                                         r"knows.*pdebench-1d.*x_key=.*x_key='inputs'"):
+    with pytest.raises(
+        ValueError,
+        match=r"arrays \['inputs', 'outputs'\] are not a layout lowprec "
+        r"knows.*pdebench-1d.*x_key=.*x_key='inputs'",
+    ):
         load_dataset(path)
 
 
@@ -147,6 +154,7 @@ def test_corrupt_files(tmp_path):
 
 
 # ------------------------------------------------------------------ published layouts, written by hand
+
 
 def series(n=4, T=12, X=16, seed=0):
     return np.random.default_rng(seed).standard_normal((n, T, X)).astype(np.float32)
@@ -228,8 +236,13 @@ def test_fno_mat_burgers_and_navier_stokes(tmp_path, v73):
 
 
 def test_own_trajectories_and_pdebench_writers_round_trip(tmp_path):
-    from lowprec.data import (Trajectories, save_pdebench_1d, save_pdebench_darcy, save_pdebench_groups,
-                              save_trajectories)
+    from lowprec.data import (
+        Trajectories,
+        save_pdebench_1d,
+        save_pdebench_darcy,
+        save_pdebench_groups,
+        save_trajectories,
+    )
 
     u = torch.from_numpy(series(n=3, T=12, X=16))
     traj = Trajectories(u, torch.arange(12) * 0.25, grid="periodic", meta={"problem": "toy"})

@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from lowprec.data import (CacheMismatchError, NavierStokesParams, fno_forcing, navier_stokes_dataset,
-                          navier_stokes_trajectories, solve_navier_stokes, spectral_divergence,
-                          velocity_from_vorticity)
+from lowprec.data import (
+    CacheMismatchError,
+    NavierStokesParams,
+    fno_forcing,
+    navier_stokes_dataset,
+    navier_stokes_trajectories,
+    solve_navier_stokes,
+    spectral_divergence,
+    velocity_from_vorticity,
+)
 from lowprec.data.grf import sample_periodic_grf
 
 
@@ -22,8 +29,14 @@ def energy(w):
 
 
 def grf_vorticity(s, n=2, seed=0, modes=8):
-    return torch.from_numpy(np.stack([sample_periodic_grf(np.random.default_rng([seed, i]), s, modes, 2.5, 7.0,
-                                                          math.sqrt(2) * 7**1.5, 2) for i in range(n)]))
+    return torch.from_numpy(
+        np.stack(
+            [
+                sample_periodic_grf(np.random.default_rng([seed, i]), s, modes, 2.5, 7.0, math.sqrt(2) * 7**1.5, 2)
+                for i in range(n)
+            ]
+        )
+    )
 
 
 def test_single_mode_decays_at_the_viscous_rate():
@@ -82,8 +95,9 @@ def test_dataset_is_the_fno_setting_periodic_with_parameters():
     assert ds.meta["problem"] == "navier_stokes" and ds.meta["params"]["viscosity"] == 1e-3
     traj = navier_stokes_trajectories(16, 3, seed=0, t_final=12.0, dt=0.05, progress=False)
     assert torch.equal(ds.x, traj.u[:, 1:11]) and traj.t.tolist() == list(range(13))
-    auto = navier_stokes_dataset(16, 3, seed=0, t_final=12.0, dt=0.05, t_in=2, t_out=1, window_stride=3,
-                                 t_start=0, progress=False)
+    auto = navier_stokes_dataset(
+        16, 3, seed=0, t_final=12.0, dt=0.05, t_in=2, t_out=1, window_stride=3, t_start=0, progress=False
+    )
     assert auto.x.shape == (3 * 4, 2, 16, 16) and torch.equal(auto.y[1], traj.u[0, 5:6])
 
 
@@ -128,6 +142,7 @@ def test_cache_mismatch_names_the_parameter():
     p = NavierStokesParams(resolution=16, n=1, t_final=2.0, dt=0.05)
     navier_stokes_trajectories(16, 1, t_final=2.0, dt=0.05, progress=False)
     import h5py
+
     with h5py.File(p.cache_path(), "r+") as f:
         f.attrs["viscosity"] = 1e-4
     with pytest.raises(CacheMismatchError, match=r"viscosity=0.0001.*viscosity=0.001 was requested"):

@@ -27,14 +27,18 @@ from lowprec.geometry.potential import (
 
 def test_alphas_against_the_integral_and_closed_forms():
     a, b, c = 1.0, 0.6, 0.3
-    integral = [a * b * c * quad(lambda s, ai=ai: 1 / ((ai ** 2 + s) * math.sqrt((a * a + s) * (b * b + s) *
-                                                                                  (c * c + s))), 0, np.inf)[0]
-                for ai in (a, b, c)]
+    integral = [
+        a
+        * b
+        * c
+        * quad(lambda s, ai=ai: 1 / ((ai**2 + s) * math.sqrt((a * a + s) * (b * b + s) * (c * c + s))), 0, np.inf)[0]
+        for ai in (a, b, c)
+    ]
     np.testing.assert_allclose(ellipsoid_alphas(a, b, c), integral, rtol=1e-8)
     np.testing.assert_allclose(ellipsoid_alphas(1, 1, 1), [2 / 3] * 3, rtol=1e-12)
     assert ellipsoid_alphas(a, b, c).sum() == pytest.approx(2.0, rel=1e-12)
-    e = math.sqrt(1 - 0.5 ** 2)  # prolate spheroid a=1, b=c=0.5: Lamb's alpha_0
-    alpha0 = 2 * (1 - e * e) / e ** 3 * (math.atanh(e) - e)
+    e = math.sqrt(1 - 0.5**2)  # prolate spheroid a=1, b=c=0.5: Lamb's alpha_0
+    alpha0 = 2 * (1 - e * e) / e**3 * (math.atanh(e) - e)
     assert ellipsoid_alphas(1, 0.5, 0.5)[0] == pytest.approx(alpha0, rel=1e-10)
 
 

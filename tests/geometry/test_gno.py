@@ -23,7 +23,7 @@ def test_neighbors_equal_brute_force(method):
     points, queries = _cloud(300, 0), _cloud(120, 1)
     nbrs = radius_neighbors(points, queries, 0.2, method=method, block=37)
     expected = _brute_force(points, queries, 0.2)
-    got = [nbrs.index[nbrs.splits[i]:nbrs.splits[i + 1]].tolist() for i in range(len(queries))]
+    got = [nbrs.index[nbrs.splits[i] : nbrs.splits[i + 1]].tolist() for i in range(len(queries))]
     assert got == expected
     assert nbrs.n_pairs == sum(map(len, expected)) > 0
     assert torch.equal(nbrs.rows, torch.repeat_interleave(torch.arange(120), nbrs.counts))
@@ -64,8 +64,15 @@ def test_gno_equals_dense_reference(transform, reduction):
     torch.manual_seed(0)
     y, x, r = _cloud(80, 2), _cloud(50, 3), 0.3
     c = 4
-    layer = GNOLayer(3, c if transform != "linear_kernelonly" else 0, c if transform != "linear_kernelonly" else 5,
-                     hidden=(16,), transform=transform, reduction=reduction, chunk_size=97).double()
+    layer = GNOLayer(
+        3,
+        c if transform != "linear_kernelonly" else 0,
+        c if transform != "linear_kernelonly" else 5,
+        hidden=(16,),
+        transform=transform,
+        reduction=reduction,
+        chunk_size=97,
+    ).double()
     f = torch.randn(80, layer.in_channels, dtype=torch.float64) if layer.in_channels else None
     w = torch.rand(80, dtype=torch.float64)
     got = layer(y, x, radius_neighbors(y, x, r), f, w)
@@ -81,9 +88,12 @@ def test_gno_gradcheck():
     nbrs = radius_neighbors(y.detach(), x.detach(), 0.6)
     assert nbrs.n_pairs > 7  # several chunks, so the recomputing (checkpointed) path is the one checked
     assert torch.autograd.gradcheck(lambda *a: layer(a[0], a[1], nbrs, a[2], a[3]), (y, x, f, w))
-    assert torch.autograd.gradcheck(lambda *p: torch.func.functional_call(
-        layer, dict(zip([n for n, _ in layer.named_parameters()], p)), (y.detach(), x.detach(), nbrs, f.detach())),
-        tuple(p.detach().requires_grad_() for p in layer.parameters()))
+    assert torch.autograd.gradcheck(
+        lambda *p: torch.func.functional_call(
+            layer, dict(zip([n for n, _ in layer.named_parameters()], p)), (y.detach(), x.detach(), nbrs, f.detach())
+        ),
+        tuple(p.detach().requires_grad_() for p in layer.parameters()),
+    )
 
 
 def test_chunking_changes_nothing_but_memory():

@@ -18,15 +18,16 @@ R = 8
 def _sphere_points(n, radius=0.6):
     k = torch.arange(n, dtype=torch.float64) + 0.5
     z = 1 - 2 * k / n
-    phi = math.pi * (1 + 5 ** 0.5) * k
+    phi = math.pi * (1 + 5**0.5) * k
     rho = (1 - z * z).sqrt()
     return radius * torch.stack([rho * torch.cos(phi), rho * torch.sin(phi), z], -1)
 
 
 def _inputs(b=2, n=200):
     torch.manual_seed(0)
-    coords = torch.stack([_sphere_points(n, 0.5 + 0.05 * i) * torch.tensor([1.2, 0.9, 0.8], dtype=torch.float64)
-                          for i in range(b)]).float()
+    coords = torch.stack(
+        [_sphere_points(n, 0.5 + 0.05 * i) * torch.tensor([1.2, 0.9, 0.8], dtype=torch.float64) for i in range(b)]
+    ).float()
     axis = torch.linspace(-1, 1, R)
     g = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"))
     latent = torch.stack([g.norm(dim=0, keepdim=True) - (0.5 + 0.05 * i) for i in range(b)])
@@ -35,8 +36,7 @@ def _inputs(b=2, n=200):
 
 def _model(**kw):
     torch.manual_seed(0)
-    return GINO(n_modes=4, latent_resolution=R, hidden_channels=8, n_layers=2, gno_channels=8, gno_hidden=(16,),
-                **kw)
+    return GINO(n_modes=4, latent_resolution=R, hidden_channels=8, n_layers=2, gno_channels=8, gno_hidden=(16,), **kw)
 
 
 def test_registered_and_shapes():
@@ -53,8 +53,9 @@ def test_registered_and_shapes():
 
 def _reference_policy(policy):
     """The policy's function (stabilizer, backend) computed in fp64 throughout."""
-    return policy.replace(name=f"{policy.name}_fp64", autocast_dtype=None, transform_dtype=torch.float64,
-                          contract_dtype=torch.float64)
+    return policy.replace(
+        name=f"{policy.name}_fp64", autocast_dtype=None, transform_dtype=torch.float64, contract_dtype=torch.float64
+    )
 
 
 # Relative L2 error of each policy against the fp64 model computing the same function.
@@ -89,8 +90,9 @@ def _dataset(n=8):
 def test_training_reduces_the_loss(precision):
     data = _dataset()
     model = _model()
-    cfg = TrainConfig(epochs=10, batch_size=4, lr=1e-2, scheduler="none", precision=precision, progress=False,
-                      device="cpu")
+    cfg = TrainConfig(
+        epochs=10, batch_size=4, lr=1e-2, scheduler="none", precision=precision, progress=False, device="cpu"
+    )
     history = Trainer(model, data, {"test": data}, cfg).fit()
     assert history[-1]["test_l2"] < 0.5 * history[0]["test_l2"], history
 

@@ -48,8 +48,9 @@ class ToyPointwise(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 4):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(in_channels, hidden_channels, 1), nn.GELU(),
-                                 nn.Conv2d(hidden_channels, out_channels, 1))
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden_channels, 1), nn.GELU(), nn.Conv2d(hidden_channels, out_channels, 1)
+        )
         self.hidden_channels = hidden_channels
 
     def forward(self, x):
@@ -68,8 +69,7 @@ def test_a_registered_toy_builds_through_the_config_path(tmp_path, clean_registr
     assert isinstance(model, Normalized) and isinstance(model.model, ToyPointwise)
     assert model.model.hidden_channels == 6  # n_modes, dim... are not the toy's: not passed
     assert model(data.x).shape == (4, 3, 8, 8)
-    assert isinstance(build_from_config(make_config({"model": "Toy-Alias"}).model, data, normalize=False),
-                      ToyPointwise)
+    assert isinstance(build_from_config(make_config({"model": "Toy-Alias"}).model, data, normalize=False), ToyPointwise)
 
 
 def test_registering_a_taken_name_raises(clean_registry):
@@ -109,4 +109,4 @@ def test_fno_takes_its_spectral_layer():
     v = torch.randn(2, 4, 8, 8)
     b = model.blocks[0]
     expected = b.mlp(torch.nn.functional.gelu(v + b.skip(v))) + v
-    torch.testing.assert_close(b(v, activate=False), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(b(v), expected, rtol=1e-5, atol=1e-5)

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from lowprec.physics.cli import main
+from lowprec.cli import main
 
 
 def test_help_lists_problems_and_precisions(capsys):
@@ -47,8 +47,24 @@ def test_compare_prints_one_table_and_writes_outputs(tmp_path, capsys):
 
 
 def test_single_deeponet_run(tmp_path, capsys):
-    code = main(["deeponet", "pod_advection", "--precision", "bf16", "--steps", "20", "--set", "n_train=64",
-                 "--set", "n_test=8", "--set", "n_pod=8", "--set", "batch_size=16"])
+    code = main(
+        [
+            "deeponet",
+            "pod_advection",
+            "--precision",
+            "bf16",
+            "--steps",
+            "20",
+            "--set",
+            "n_train=64",
+            "--set",
+            "n_test=8",
+            "--set",
+            "n_pod=8",
+            "--set",
+            "batch_size=16",
+        ]
+    )
     assert code == 0
     assert "| bf16" in capsys.readouterr().out
 

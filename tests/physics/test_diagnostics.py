@@ -1,4 +1,5 @@
 """The diagnostics count underflow, stalled updates and residual rounding correctly on constructed cases."""
+
 import logging
 import math
 from dataclasses import dataclass
@@ -8,13 +9,21 @@ import pytest
 import torch
 from torch import nn
 
-from lowprec.physics import Problem, TrainConfig, get_mode, grad_norm, stalled_update_share, train, underflow_share
+from lowprec.physics import (
+    PhysicsProblem,
+    PhysicsTrainConfig,
+    get_mode,
+    grad_norm,
+    stalled_update_share,
+    train,
+    underflow_share,
+)
 from lowprec.physics.diagnostics import residual_rounding, smallest_subnormal
 
 
 def test_smallest_subnormals():
-    assert smallest_subnormal(torch.float16) == 2.0 ** -24
-    assert smallest_subnormal(torch.bfloat16) == 2.0 ** -133
+    assert smallest_subnormal(torch.float16) == 2.0**-24
+    assert smallest_subnormal(torch.bfloat16) == 2.0**-133
 
 
 def test_underflow_share_counts_entries_that_round_to_zero_in_fp16():
@@ -52,7 +61,7 @@ def test_grad_norm_does_not_overflow_in_fp16():
 
 
 @dataclass(frozen=True)
-class _Line(Problem):
+class _Line(PhysicsProblem):
     """Fit y = slope * x with a bias-free linear unit of weight ``weight``; the residual is w x - slope x.
 
     With ``slope`` close to ``weight`` and large x, the residual is a small difference of large numbers,
@@ -86,7 +95,7 @@ class _Line(Problem):
 def test_residual_rounding_is_one_rounding_of_the_output_when_nothing_cancels():
     p = _Line(slope=0.0)  # the residual is the output itself
     r = residual_rounding(p, p.build_model(0), get_mode("mixed"), p.training_data(0))
-    assert 0 < r < 2.0 ** -10  # the weight's rounding and the product's: each at most 2**-11 relative
+    assert 0 < r < 2.0**-10  # the weight's rounding and the product's: each at most 2**-11 relative
     assert residual_rounding(p, p.build_model(0), get_mode("fp32"), p.training_data(0)) < 1e-7
 
 
@@ -98,8 +107,9 @@ def test_residual_rounding_matches_the_rounding_of_a_cancelling_residual_compute
     # the target at the points as fp16 rounds them; the misfit is formed in fp32 (Compute.mse)
     target = (p.slope * x.half().double()).float().double()
     ref_target = p.slope * x.double()
-    expected = ((fp16_out - target) - (fp64_out - ref_target)).square().mean().sqrt() \
-        / (fp64_out - ref_target).square().mean().sqrt()
+    expected = ((fp16_out - target) - (fp64_out - ref_target)).square().mean().sqrt() / (
+        fp64_out - ref_target
+    ).square().mean().sqrt()
     got = residual_rounding(p, p.build_model(0), get_mode("mixed"), p.training_data(0))
     assert got == pytest.approx(float(expected), rel=1e-6)
     assert got > 1  # fp16 cannot see this residual at all: rounding exceeds it
@@ -114,10 +124,10 @@ def test_residual_rounding_reports_overflow_as_inf():
 def test_training_records_residual_rounding_and_warns_once_a_half_run_cannot_see_its_residual(caplog):
     p = _Line(weight=1.1, slope=1.1 * (1 + 1e-4), scale=100.0)
     with caplog.at_level(logging.WARNING, logger="lowprec"):
-        r = train(p, "fp32", TrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
+        r = train(p, "fp32", PhysicsTrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
     assert all(e["residual_rounding"] > 1 for e in r.evals)  # what mixed's fp16 would make of fp32's weights
     assert not [m for m in caplog.messages if "of the loss residual" in m]  # fp32 itself is not warned
     with caplog.at_level(logging.WARNING, logger="lowprec"):
-        r = train(p, "mixed", TrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
+        r = train(p, "mixed", PhysicsTrainConfig(steps=2, lr=1e-9, eval_every=1, measure_memory=False))
     warned = [m for m in caplog.messages if "of the loss residual" in m]
     assert len(warned) == 1 and "at step 0 rounding to fp16" in warned[0] and "mixed_then_fp32" in warned[0]

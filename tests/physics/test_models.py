@@ -1,4 +1,5 @@
 import dataclasses
+
 import pytest
 import torch
 
@@ -44,7 +45,7 @@ def test_cpu_half_gemm_matches_native_fp16_kernel(monkeypatch):
     monkeypatch.setattr(pinn_mod, "CPU_HALF_GEMM", "native")
     native = pinn_mod.linear(x, w, b)
     assert fast.dtype == native.dtype == torch.float16
-    ulp = torch.finfo(torch.float16).eps * fast.float().abs().clamp_min(2 ** -14)
+    ulp = torch.finfo(torch.float16).eps * fast.float().abs().clamp_min(2**-14)
     assert ((fast.float() - native.float()).abs() <= ulp).all()
 
 
@@ -109,5 +110,6 @@ def test_burgers_imposes_the_residual_on_every_training_point():
     prob = Burgers(n_domain=10, n_boundary=4, n_initial=6)
     data = prob.training_data(0)
     assert prob.residual_points(data).shape == (20, 2)
-    torch.testing.assert_close(dataclasses.replace(prob, residual_everywhere=False).residual_points(data),
-                               data["interior"])
+    torch.testing.assert_close(
+        dataclasses.replace(prob, residual_everywhere=False).residual_points(data), data["interior"]
+    )

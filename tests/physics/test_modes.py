@@ -1,11 +1,21 @@
-"""The precision modes keep the weights, the optimizer and the compute in the dtypes they claim (checked by dtype)."""
+"""The training modes keep the weights, the optimizer and the compute in the dtypes they claim (checked by dtype)."""
+
 from collections import defaultdict
 
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lowprec.physics import Burgers, BurgersInverse, Compute, TrainConfig, WeightCopies, get_mode, train
+from lowprec.physics import (
+    Burgers,
+    BurgersInverse,
+    Compute,
+    PhysicsTrainConfig,
+    WeightCopies,
+    get_mode,
+    stalled_update_share,
+    train,
+)
 
 F16, F32, BF16 = torch.float16, torch.float32, torch.bfloat16
 SMALL = dict(n_domain=64, n_boundary=16, n_initial=16, nx_ref=32, nt_ref=10)
@@ -27,16 +37,17 @@ class OpDtypes(TorchDispatchMode):
 
 
 def test_unknown_mode_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown precision mode 'fp8'.*fp32, fp16, mixed, bf16"):
+    with pytest.raises(ValueError, match="unknown training mode 'fp8'.*fp32, fp16, mixed, bf16"):
         get_mode("fp8")
     with pytest.raises(ValueError, match="Did you mean 'mixed'"):
         get_mode("mixd")
 
 
-@pytest.mark.parametrize("name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16),
-                                                    ("mixed", F32, F16), ("bf16", F32, BF16)])
+@pytest.mark.parametrize(
+    "name, master, compute", [("fp32", F32, F32), ("fp16", F16, F16), ("mixed", F32, F16), ("bf16", F32, BF16)]
+)
 def test_weights_optimizer_and_gradients_dtypes_after_training(name, master, compute):
-    r = train(Burgers(**SMALL), name, TrainConfig(steps=3, measure_memory=False))
+    r = train(Burgers(**SMALL), name, PhysicsTrainConfig(steps=3, measure_memory=False))
     assert {p.dtype for p in r.master.parameters()} == {master}
     assert {p.dtype for p in r.working.parameters()} == {compute}
     assert (r.working is r.master) == (master == compute)
@@ -105,20 +116,36 @@ def test_scalar_coefficient_keeps_fp32_in_the_working_copy(name, compute):
 
 
 def test_master_weights_accumulate_updates_fp16_weights_would_lose():
-    """The point of fp32 masters: a run of small updates moves the fp32 master, while the same
-    updates applied to an fp16 weight are lost (here each is below half an fp16 ulp of 1.0)."""
-    w32 = torch.ones(1)
-    w16 = torch.ones(1, dtype=F16)
-    for _ in range(100):
-        w32 += 1e-4
-        w16 += torch.tensor(1e-4, dtype=F16)
-    assert w16.item() == 1.0 and abs(w32.item() - 1.01) < 1e-5
-    assert w32.half().item() != 1.0  # and the working copy sees it
+    """The point of fp32 masters: a run of small updates moves mixed's fp32 master (and, after sync, its
+    fp16 working copy), while pure fp16's weights lose every one (each is below half an fp16 ulp of 1.0)."""
+
+    def run(name):
+        net = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.ones_(net.weight)
+        copies = WeightCopies(net, get_mode(name))
+        opt = torch.optim.SGD(copies.master.parameters(), lr=1e-4)
+        for _ in range(100):
+            copies.sync()
+            copies.zero_grad()
+            x = torch.ones(1, 1, dtype=copies.mode.compute_dtype)
+            (-copies.working(x)).sum().backward()  # gradient -1: each step adds lr to the weight
+            copies.grads_to_master()
+            before = [p.detach().clone() for p in copies.master.parameters()]
+            opt.step()
+        copies.sync()
+        return copies, stalled_update_share(before, list(copies.master.parameters()))
+
+    (mixed, mixed_stalled), (fp16, fp16_stalled) = run("mixed"), run("fp16")
+    assert mixed.master.weight.dtype == torch.float32 and mixed.master.weight.item() == pytest.approx(1.01, abs=1e-5)
+    assert mixed.working.weight.dtype == F16 and mixed.working.weight.item() != 1.0
+    assert fp16.master.weight.dtype == F16 and fp16.master.weight.item() == 1.0
+    # Both steps are below an fp16 weight's resolution: the diagnostic says so for mixed too.
+    assert mixed_stalled == fp16_stalled == 1.0
 
 
 def test_mixed_and_fp32_agree_closely_at_the_start():
     """Same seed, same data: after a few steps mixed tracks fp32 (fp16 rounding only)."""
-    cfg = TrainConfig(steps=5, measure_memory=False)
+    cfg = PhysicsTrainConfig(steps=5, measure_memory=False)
     a = train(Burgers(**SMALL), "fp32", cfg)
     b = train(Burgers(**SMALL), "mixed", cfg)
     for pa, pb in zip(a.master.parameters(), b.master.parameters()):
@@ -151,7 +178,7 @@ def test_loss_is_computed_inside_the_modes_precision_policy():
 
     seen = []
     spy = _spy_regression(lambda c: seen.append((current_policy(), torch.is_autocast_enabled("cpu"))))
-    train(spy, "mixed", TrainConfig(steps=1, measure_memory=False))
+    train(spy, "mixed", PhysicsTrainConfig(steps=1, measure_memory=False))
     policy, autocast = seen[0]
     assert policy == get_mode("mixed").policy and policy.contract_dtype == F16
     assert policy.autocast_dtype is None and autocast is False
@@ -163,15 +190,16 @@ def test_fp32_finish_switches_the_compute_and_keeps_master_weights_and_adam_stat
     spy = _spy_regression(lambda c: seen.append((c.dtype, {p.dtype for p in c.net.parameters() if p.ndim})))
     mode = get_mode("mixed_then_fp32").replace(fp32_finish=0.25)
     assert mode.finish_step(20) == 15 and get_mode("mixed_then_fp32").finish_step(20000) == 18000
-    r = train(spy, mode, TrainConfig(steps=20, measure_memory=False))
+    r = train(spy, mode, PhysicsTrainConfig(steps=20, measure_memory=False))
     assert seen[:15] == [(F16, {F16})] * 15 and seen[15:] == [(F32, {F32})] * 5
     assert r.working is r.master and {p.dtype for p in r.master.parameters()} == {F32}
     steps = {int(s["step"]) for s in r.optimizer.state.values()}
     assert steps == {20}  # one Adam state from the first step to the last
     assert [h.loss_scale for h in r.history[15:]] == [1.0] * 5  # no loss scaling in fp32
     assert r.mode.name == "mixed_then_fp32" and "last 25% of steps" in r.mode.describe()
-    from lowprec.physics.compare import format_table
-    assert "mixed_then_fp32 runs its last 25% of steps in fp32" in format_table([r])
+    from lowprec.physics.compare import comparison_table
+
+    assert "mixed_then_fp32 runs its last 25% of steps in fp32" in comparison_table([r])
     assert r.error < r.evals[0]["error"]
 
 
@@ -188,6 +216,6 @@ def test_fp32_finish_needs_fp32_master_weights_and_a_lower_compute_dtype():
 
 def test_bad_train_config_is_rejected():
     with pytest.raises(ValueError, match="lr_decay must lie in"):
-        TrainConfig(lr_decay=0.0)
+        PhysicsTrainConfig(lr_decay=0.0)
     with pytest.raises(ValueError, match="on_nonfinite='ignore'"):
-        TrainConfig(on_nonfinite="ignore")
+        PhysicsTrainConfig(on_nonfinite="ignore")

@@ -1,15 +1,16 @@
 """The DeepXDE peer comparison: optional, with a clear message when it cannot run."""
+
 import math
 
 import pytest
 
-from lowprec.physics import Advection, TrainConfig
-from lowprec.physics.compare import format_table, run_peers
+from lowprec.physics import Advection, PhysicsTrainConfig
+from lowprec.physics.compare import comparison_table, run_peers
 from lowprec.physics.peer import deepxde_available, run_deepxde_burgers
 
 
 def test_peer_exists_only_for_burgers():
-    rows = run_peers(Advection(), TrainConfig(steps=1))
+    rows = run_peers(Advection(), PhysicsTrainConfig(steps=1))
     assert rows[0]["failure"] == "no DeepXDE peer for advection; only burgers has one"
 
 
@@ -20,8 +21,9 @@ def test_peer_rejects_unknown_precision():
 
 def test_peer_failure_row_is_shown_in_the_table():
     from lowprec.physics import Regression, train
-    r = train(Regression(), "fp32", TrainConfig(steps=2, measure_memory=False))
-    text = format_table([r], [{"precision": "-", "failure": "DeepXDE is not installed: pip install deepxde"}])
+
+    r = train(Regression(), "fp32", PhysicsTrainConfig(steps=2, measure_memory=False))
+    text = comparison_table([r], [{"precision": "-", "failure": "DeepXDE is not installed: pip install deepxde"}])
     assert "| deepxde -" in text and "pip install deepxde" in text
 
 

@@ -1,4 +1,5 @@
 """Each reference solution is right."""
+
 import math
 
 import numpy as np
@@ -30,8 +31,7 @@ def test_cole_hopf_agrees_with_fine_finite_differences():
 
 def test_cole_hopf_quadrature_is_converged():
     x, t = np.linspace(-1, 1, 257), 0.8
-    np.testing.assert_allclose(burgers_cole_hopf(x, t, n_quad=120), burgers_cole_hopf(x, t, n_quad=240),
-                               atol=1e-12)
+    np.testing.assert_allclose(burgers_cole_hopf(x, t, n_quad=120), burgers_cole_hopf(x, t, n_quad=240), atol=1e-12)
 
 
 def test_burgers_fd_rejects_under_resolved_grid():
@@ -47,7 +47,7 @@ def test_diffusion_reaction_fd_converges_on_a_manufactured_solution():
 
     def source(x, t):  # f = s_t - D s_xx - k s^2 for the exact s
         g = np.sin(np.pi * x) * (1 + x)
-        gxx = -np.pi ** 2 * np.sin(np.pi * x) * (1 + x) + 2 * np.pi * np.cos(np.pi * x)
+        gxx = -(np.pi**2) * np.sin(np.pi * x) * (1 + x) + 2 * np.pi * np.cos(np.pi * x)
         a = 1 - np.exp(-t)
         return (g * np.exp(-t) - D * gxx * a - k * (g * a) ** 2)[None, :]
 
@@ -71,8 +71,9 @@ def test_advection_reference_is_the_translated_initial_condition():
     # at t = 0.25 it is u0 shifted by 0.25
     sl = slice(1, None, prob.nt)
     assert math.isclose(float(y[1, 1]), 0.25)
-    torch.testing.assert_close(s[:, sl], fourier_eval(d["coeffs"], torch.remainder(y[sl, 0] - 0.25, 1.0)),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        s[:, sl], fourier_eval(d["coeffs"], torch.remainder(y[sl, 0] - 0.25, 1.0)), atol=1e-6, rtol=0
+    )
 
 
 def test_diffusion_reaction_test_set_is_the_fd_solution_of_its_sources():

@@ -1,4 +1,5 @@
 """Each residual is zero (to rounding) on an exact solution, computed in fp64 through the problem's own code."""
+
 import math
 
 import pytest
@@ -55,9 +56,9 @@ def test_residual_scale_gives_the_same_loss():
     guard = ResidualGuard()
     c = Compute(net, F64, guard)
     r1, s1 = burgers_residual(c, c.points(X), 0.01)
-    guard.scales["pde"] = 2.0 ** -6
+    guard.scales["pde"] = 2.0**-6
     r2, s2 = burgers_residual(c, c.points(X), 0.01)
-    assert (s1, s2) == (1.0, 2.0 ** -6)
+    assert (s1, s2) == (1.0, 2.0**-6)
     torch.testing.assert_close(c.mean_square(r1, s1), c.mean_square(r2, s2), rtol=1e-12, atol=0)
 
 
@@ -75,7 +76,7 @@ def test_advection_residual_vanishes_on_exact_solution():
     speed = 0.7
 
     def exact(u_sensors, Y):  # (B, P, 2) -> (B, P): u0_b(x - a t)
-        return torch.stack([fourier_eval(coeffs[b:b + 1], Y[b, :, 0] - speed * Y[b, :, 1])[0] for b in range(3)])
+        return torch.stack([fourier_eval(coeffs[b : b + 1], Y[b, :, 0] - speed * Y[b, :, 1])[0] for b in range(3)])
 
     c = Compute(Fn(exact), F64)
     r, _ = advection_residual(c, torch.zeros(3, 4, dtype=F64), c.points(torch.rand(3, 50, 2, dtype=F64)), speed)
@@ -92,7 +93,7 @@ def test_diffusion_reaction_residual_vanishes_on_manufactured_solution():
         return torch.sin(math.pi * xl) * (1 - torch.exp(-tl)) * (1 + xl)
 
     g = torch.sin(math.pi * x) * (1 + x)
-    gxx = -math.pi ** 2 * torch.sin(math.pi * x) * (1 + x) + 2 * math.pi * torch.cos(math.pi * x)
+    gxx = -(math.pi**2) * torch.sin(math.pi * x) * (1 + x) + 2 * math.pi * torch.cos(math.pi * x)
     a = 1 - torch.exp(-t)
     f = g * torch.exp(-t) - D * gxx * a - k * (g * a) ** 2
     c = Compute(Fn(exact), F64)
@@ -103,6 +104,7 @@ def test_diffusion_reaction_residual_vanishes_on_manufactured_solution():
 def test_derivatives_come_out_in_the_compute_dtype():
     """fp16 compute: the network output, both derivatives and the residual are fp16 tensors."""
     from lowprec.models.pinn import PINN
+
     net = PINN(2, 1, 16, 2, bounds=((-1, 0), (1, 1)), seed=0).half()
     c = Compute(net, torch.float16)
     X = c.points(torch.rand(64, 2))

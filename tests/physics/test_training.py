@@ -1,4 +1,5 @@
 """Short training runs in every mode reduce the error; bad inputs and non-finite losses give clear errors."""
+
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -6,15 +7,23 @@ from typing import ClassVar
 import pytest
 import torch
 
-from lowprec.physics import (Advection, Burgers, Compute, NonFiniteLossError, Regression, TrainConfig,
-                             get_problem, train)
+from lowprec.physics import (
+    Advection,
+    Burgers,
+    Compute,
+    NonFiniteLossError,
+    PhysicsTrainConfig,
+    Regression,
+    get_problem,
+    train,
+)
 
 MODES = ("fp32", "fp16", "mixed", "bf16")
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_regression_error_drops_in_every_mode(mode):
-    r = train(Regression(), mode, TrainConfig(steps=400, lr=3e-3, eval_every=400, measure_memory=False))
+    r = train(Regression(), mode, PhysicsTrainConfig(steps=400, lr=3e-3, eval_every=400, measure_memory=False))
     assert r.failure is None
     assert r.error < 0.5 * r.evals[0]["error"], (r.evals[0]["error"], r.error)
 
@@ -22,7 +31,7 @@ def test_regression_error_drops_in_every_mode(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_burgers_error_drops_in_every_mode(mode):
     prob = Burgers(n_domain=256, n_boundary=32, n_initial=64, nx_ref=64, nt_ref=20)
-    r = train(prob, mode, TrainConfig(steps=150, lr=3e-3, eval_every=150, measure_memory=False))
+    r = train(prob, mode, PhysicsTrainConfig(steps=150, lr=3e-3, eval_every=150, measure_memory=False))
     assert r.failure is None
     assert r.error < 0.9 * r.evals[0]["error"], (r.evals[0]["error"], r.error)
 
@@ -30,13 +39,13 @@ def test_burgers_error_drops_in_every_mode(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_advection_deeponet_error_drops_in_every_mode(mode):
     prob = Advection(n_train=64, n_test=16, batch_size=32, nx=16, nt=6, p=16, width=32, n_sensors=32)
-    r = train(prob, mode, TrainConfig(steps=150, lr=3e-3, eval_every=150, measure_memory=False))
+    r = train(prob, mode, PhysicsTrainConfig(steps=150, lr=3e-3, eval_every=150, measure_memory=False))
     assert r.failure is None
     assert r.error < 0.9 * r.evals[0]["error"], (r.evals[0]["error"], r.error)
 
 
 def test_run_records_diagnostics_time_and_memory():
-    r = train(Regression(), "mixed", TrainConfig(steps=20, eval_every=10))
+    r = train(Regression(), "mixed", PhysicsTrainConfig(steps=20, eval_every=10))
     assert len(r.history) == 20 and [e["step"] for e in r.evals] == [0, 10, 20]
     h = r.history[-1]
     assert h.grad_norm > 0 and 0 <= h.underflow <= 1 and 0 <= h.stalled <= 1 and h.loss_scale >= 1
@@ -48,7 +57,7 @@ def test_run_records_diagnostics_time_and_memory():
 def test_pure_fp16_with_the_default_adam_eps_fails_and_the_error_says_why():
     """Adam's eps = 1e-8 is 0 in fp16: an underflowed second moment gives 0/0 (Hayford et al. use 1e-4)."""
     with pytest.raises(NonFiniteLossError, match=r"step \d+: .*Adam's eps=1e-08 rounds to 0.*--adam-eps 1e-4"):
-        train(Regression(), "fp16", TrainConfig(steps=200, adam_eps=1e-8, measure_memory=False))
+        train(Regression(), "fp16", PhysicsTrainConfig(steps=200, adam_eps=1e-8, measure_memory=False))
 
 
 @dataclass(frozen=True)
@@ -66,18 +75,19 @@ class _NanAtStep3(Regression):
 
 def test_nonfinite_loss_is_reported_with_step_and_term():
     with pytest.raises(NonFiniteLossError, match=r"mode fp32: step 3: loss term\(s\) 'pde' not finite") as exc:
-        train(_NanAtStep3(), "fp32", TrainConfig(steps=10, measure_memory=False))
+        train(_NanAtStep3(), "fp32", PhysicsTrainConfig(steps=10, measure_memory=False))
     assert exc.value.step == 3 and exc.value.terms == ["pde"] and exc.value.mode == "fp32"
 
 
 def test_nonfinite_loss_can_stop_the_run_instead():
-    r = train(_NanAtStep3(), "mixed", TrainConfig(steps=10, on_nonfinite="stop", measure_memory=False))
+    r = train(_NanAtStep3(), "mixed", PhysicsTrainConfig(steps=10, on_nonfinite="stop", measure_memory=False))
     assert r.failed_step == 3 and r.steps_done == 3 and "'pde'" in r.failure
 
 
 @dataclass(frozen=True)
 class _Steep(Regression):
     """A residual of 3e5 * u_x: it overflows fp16 at scale 1 and fits after the guard shrinks the scale."""
+
     name: ClassVar[str] = "steep"
 
     def loss_terms(self, c: Compute, batch):
@@ -88,19 +98,22 @@ class _Steep(Regression):
 
 
 def test_residual_guard_rescues_an_fp16_overflow_and_fp16_without_it_fails():
-    r = train(_Steep(), "mixed", TrainConfig(steps=3, measure_memory=False))
+    r = train(_Steep(), "mixed", PhysicsTrainConfig(steps=3, measure_memory=False))
     assert r.failure is None and r.guard_backoffs >= 1
     assert all(math.isfinite(h.loss) for h in r.history)
-    ref = train(_Steep(), "fp32", TrainConfig(steps=1, measure_memory=False))
+    ref = train(_Steep(), "fp32", PhysicsTrainConfig(steps=1, measure_memory=False))
     assert r.history[0].terms["pde"] == pytest.approx(ref.history[0].terms["pde"], rel=0.02)
     with pytest.raises(NonFiniteLossError, match="no residual guard in this mode"):
-        train(_Steep(), "mixed", TrainConfig(steps=3, residual_guard=False, measure_memory=False))
+        train(_Steep(), "mixed", PhysicsTrainConfig(steps=3, residual_guard=False, measure_memory=False))
 
 
 def test_collocation_points_outside_the_domain_are_rejected():
     bad = torch.tensor([[0.0, 0.5], [1.5, 0.2], [0.3, -0.1]])
-    with pytest.raises(ValueError, match=r"Burgers PINN: 2 of 3 collocation points lie outside the domain "
-                                         r"\(x in \[-1, 1\], t in \[0, 1\]\), e.g. point 1: \(x=1.5, t=0.2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Burgers PINN: 2 of 3 collocation points lie outside the domain "
+        r"\(x in \[-1, 1\], t in \[0, 1\]\), e.g. point 1: \(x=1.5, t=0.2\)",
+    ):
         Burgers().training_data(0, collocation=bad)
     with pytest.raises(ValueError, match=r"must be an \(N, 2\) tensor"):
         Burgers().training_data(0, collocation=torch.zeros(5, 3))
@@ -120,14 +133,15 @@ def test_deeponet_problem_with_mismatched_sensors_is_a_clear_error():
     data = dict(prob.training_data(0))
     data["u"] = data["u"][:, :12]  # data sampled at 12 sensors, model built for 16
     with pytest.raises(ValueError, match="built for 16 sensor values.*got 12"):
-        train(prob, "fp32", TrainConfig(steps=2, measure_memory=False), data=data)
+        train(prob, "fp32", PhysicsTrainConfig(steps=2, measure_memory=False), data=data)
 
 
 @pytest.mark.parametrize("mode", ["fp32", "mixed"])
 def test_inverse_problem_moves_the_viscosity_towards_the_truth(mode):
     from lowprec.physics import BurgersInverse
+
     prob = BurgersInverse(n_domain=256, n_boundary=32, n_initial=64, n_observations=200, nx_ref=64, nt_ref=20)
-    r = train(prob, mode, TrainConfig(steps=300, lr=3e-3, eval_every=300, measure_memory=False))
+    r = train(prob, mode, PhysicsTrainConfig(steps=300, lr=3e-3, eval_every=300, measure_memory=False))
     assert r.evals[0]["nu"] == pytest.approx(0.1, rel=1e-3)
     assert r.error < 0.5 * r.evals[0]["error"], [e["nu"] for e in r.evals]
 
@@ -140,11 +154,11 @@ def test_cpu_peak_is_measured_once_quietly_and_failures_of_the_step_propagate(ca
     calls = []
 
     def step():
-        calls.append(torch.ones(2 ** 20).sum())  # a 4 MiB temporary
+        calls.append(torch.ones(2**20).sum())  # a 4 MiB temporary
 
     peak = _profile_peak_bytes(step)
     assert len(calls) == 1
-    assert peak is None or peak >= 4 * 2 ** 20
+    assert peak is None or peak >= 4 * 2**20
     err = capfd.readouterr().err
     assert "profiler_stop" not in err and "Memory block of unknown size" not in err
 
@@ -162,7 +176,7 @@ def test_cpu_peak_is_measured_once_quietly_and_failures_of_the_step_propagate(ca
 def test_every_mode_trains_on_cuda_and_reports_the_allocator_peak(mode):
     """Not run on a GPU yet (no task has had one since it was written): the first GPU session runs it."""
     prob = Burgers(n_domain=256, n_boundary=32, n_initial=64, nx_ref=64, nt_ref=20)
-    r = train(prob, mode, TrainConfig(steps=150, lr=3e-3, eval_every=150), device="cuda")
+    r = train(prob, mode, PhysicsTrainConfig(steps=150, lr=3e-3, eval_every=150), device="cuda")
     assert r.device.startswith("cuda") and r.peak_mib > r.state_mib > 0
     assert r.failure is None and r.error < 0.9 * r.evals[0]["error"]
     assert {p.dtype for p in r.master.parameters()} == ({torch.float16} if mode == "fp16" else {torch.float32})

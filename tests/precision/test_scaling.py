@@ -51,7 +51,7 @@ def test_nonfinite_gradients_are_named_and_the_scale_backs_off():
 
 
 def test_scale_too_small_raises():
-    scaler = LossScaler(init_scale=2.0 ** -14)
+    scaler = LossScaler(init_scale=2.0**-14)
     with pytest.raises(PrecisionOverflowError, match="loss scale fell below"):
         scaler.update(overflow=True)
 

@@ -134,8 +134,10 @@ def test_coordinate_channels_stay_float_and_out_of_the_input_scale():
     assert FNO((4,), hidden_channels=8).lifting.fc1.coordinate_channels == 1
     assert Transformer(dim=2, patch_size=2, embed_dim=8, depth=1, heads=2).patch_embed.coordinate_channels == 2
     torch.manual_seed(0)
-    for layer, x in [(nn.Conv1d(3, 4, 2, stride=2), torch.cat([100 * torch.randn(5, 1, 8), torch.rand(5, 2, 8)], 1)),
-                     (nn.Linear(3, 4), torch.cat([100 * torch.randn(5, 7, 1), torch.rand(5, 7, 2)], -1))]:
+    for layer, x in [
+        (nn.Conv1d(3, 4, 2, stride=2), torch.cat([100 * torch.randn(5, 1, 8), torch.rand(5, 2, 8)], 1)),
+        (nn.Linear(3, 4), torch.cat([100 * torch.randn(5, 7, 1), torch.rand(5, 7, 2)], -1)),
+    ]:
         model = quantize_(nn.Sequential(mark_coordinate_input(layer, 2)), "w8a8")
         calibrate(model, x, n_batches=1, batch_size=5)
         wrapper = model[0]
@@ -147,6 +149,7 @@ def test_coordinate_channels_stay_float_and_out_of_the_input_scale():
         if isinstance(layer, nn.Linear):
             expected = torch.nn.functional.linear(fq_data, fq_w, layer.bias) + coords @ layer.weight[:, 1:].T
         else:
-            expected = (torch.nn.functional.conv1d(fq_data, fq_w, layer.bias, stride=2)
-                        + torch.nn.functional.conv1d(coords, layer.weight[:, 1:], stride=2))
+            expected = torch.nn.functional.conv1d(fq_data, fq_w, layer.bias, stride=2) + torch.nn.functional.conv1d(
+                coords, layer.weight[:, 1:], stride=2
+            )
         torch.testing.assert_close(model(x), expected)

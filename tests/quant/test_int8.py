@@ -37,8 +37,10 @@ def test_int8_models_match_fake_quantized_models():
     from lowprec.models import FNO
     from lowprec.models.unet import UNet
 
-    for model, shape in [(FNO((4, 4), hidden_channels=8, n_layers=2), (4, 1, 12, 12)),
-                         (UNet(1, 2, 1, features=4, depth=2), (4, 2, 24))]:
+    for model, shape in [
+        (FNO((4, 4), hidden_channels=8, n_layers=2), (4, 1, 12, 12)),
+        (UNet(1, 2, 1, features=4, depth=2), (4, 2, 24)),
+    ]:
         quantize_(model, "w8a8")
         x = torch.randn(*shape)
         calibrate(model, x, n_batches=1, batch_size=4)

@@ -39,7 +39,7 @@ class ToyCosineLayer(nn.Module):
         factors = factors or self.weight_factors()
         self.seen_factors = [t.detach().clone() for _, t in factors]
         h = tap("input", x)
-        spectrum = tap("spectrum", torch.view_as_real(torch.fft.rfft(h)[..., :self.modes]))
+        spectrum = tap("spectrum", torch.view_as_real(torch.fft.rfft(h)[..., : self.modes]))
         w = torch.view_as_complex(factors[0][1].contiguous())
         mixed = torch.einsum("bix,iox->box", torch.view_as_complex(spectrum.contiguous()), w)
         mixed = tap("mixed", torch.view_as_real(mixed))

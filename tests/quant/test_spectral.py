@@ -16,7 +16,9 @@ def _policies():
 
 
 @pytest.mark.parametrize("policy", _policies(), ids=lambda p: p.to_dict().get("backend", "fft"))
-@pytest.mark.parametrize("factorization,modes", [("dense", (6,)), ("dense", (6, 4)), ("tucker", (6, 4)), ("cp", (4, 4, 4))])
+@pytest.mark.parametrize(
+    "factorization,modes", [("dense", (6,)), ("dense", (6, 4)), ("tucker", (6, 4)), ("cp", (4, 4, 4))]
+)
 def test_unquantized_wrapper_runs_the_layer_exactly(factorization, modes, policy):
     # Guard against drift: the wrapper re-runs SpectralConv's steps; with no quantizers it must agree.
     layer = SpectralConv(3, 5, modes, factorization=factorization, rank=0.5)
@@ -37,7 +39,7 @@ def test_complex_weights_are_quantized_part_by_part():
     scale = quant.scale
     assert scale.shape == (1, 4, 1, 1, 2)  # per output channel and per [re, im] part
     assert (scale[..., 1] > 10 * scale[..., 0]).all()
-    (_, w), = wrapper.quantized_factors()
+    ((_, w),) = wrapper.quantized_factors()
     for part in (0, 1):
         levels = w[..., part] / scale[..., part]
         assert torch.allclose(levels, levels.round(), atol=1e-4)
@@ -48,8 +50,9 @@ def test_complex_weights_are_quantized_part_by_part():
 
 def test_factorized_weights_and_activations_are_quantized():
     layer = SpectralConv(4, 4, (6, 6), factorization="tucker", rank=0.5)
-    wrapper = QuantSpectralConv(layer, QuantConfig(weight=QuantSpec(8, per_channel=True),
-                                                   activation=QuantSpec(8, symmetric=False)))
+    wrapper = QuantSpectralConv(
+        layer, QuantConfig(weight=QuantSpec(8, per_channel=True), activation=QuantSpec(8, symmetric=False))
+    )
     x = torch.randn(4, 4, 12, 12)
     calibrate(wrapper, x, n_batches=1)
     # one quantizer per factor; only the factor with the output-channel axis has per-channel scales

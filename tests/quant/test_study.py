@@ -9,8 +9,31 @@ from lowprec.cli import main
 from lowprec.quant import study
 from lowprec.quant.study import StudyConfig, pareto_front, run_sweep, upsample
 
-TINY = dict(resolution=17, n_train=16, n_test=4, width=4, depth=1, n_modes=2, epochs=1, qat_epochs=1,
-            batch_size=8, calib_batches=1, presets=("float", "w8a8", "w4a4"), factors=(1, 2, 4))
+from .. import tiny
+
+TINY = dict(
+    resolution=17,
+    n_train=16,
+    n_test=4,
+    width=4,
+    depth=1,
+    n_modes=2,
+    epochs=1,
+    qat_epochs=1,
+    batch_size=8,
+    calib_batches=1,
+    presets=("float", "w8a8", "w4a4"),
+    factors=(1, 2, 4),
+)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the sweep (the cores are shared), the caller's count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_upsample_reproduces_coarse_points_and_linear_fields():
@@ -24,13 +47,17 @@ def test_upsample_reproduces_coarse_points_and_linear_fields():
 
 
 def test_pareto_front():
-    points = [{"bops": 1, "mse": 5.0}, {"bops": 2, "mse": 6.0}, {"bops": 3, "mse": 2.0}, {"bops": 10, "mse": 1.0},
-              {"bops": 10, "mse": 3.0}]
+    points = [
+        {"bops": 1, "mse": 5.0},
+        {"bops": 2, "mse": 6.0},
+        {"bops": 3, "mse": 2.0},
+        {"bops": 10, "mse": 1.0},
+        {"bops": 10, "mse": 3.0},
+    ]
     assert [(p["bops"], p["mse"]) for p in pareto_front(points)] == [(1, 5.0), (3, 2.0), (10, 1.0)]
 
 
-def test_tiny_sweep_writes_jsonl_front_and_plot_and_resumes(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
+def test_tiny_sweep_writes_jsonl_front_and_plot_and_resumes(tmp_path, monkeypatch, one_thread):
     cfg = StudyConfig(**TINY)
     result = run_sweep(cfg, tmp_path, echo=lambda *a: None)
     lines = [json.loads(line) for line in (tmp_path / "pareto.jsonl").read_text().splitlines()]
@@ -80,9 +107,8 @@ def test_other_models_run_a_point(model):
     assert point["resolution"] == "9x9" and point["mse"] > 0 and point["w_bits"] == 4
 
 
-def test_cli_quantize_and_pareto(tmp_path, capsys):
-    flags = ["--resolution", "17", "--n-train", "8", "--n-test", "4", "--width", "4", "--depth", "1", "--n-modes", "2",
-             "--epochs", "1", "--qat-epochs", "1", "--batch-size", "4", "--calib-batches", "1", "--threads", "1"]
+def test_cli_quantize_and_pareto(tmp_path, capsys, one_thread):  # --threads 1 sets torch's count
+    flags = [*tiny.STUDY, "--threads", "1"]
     assert main(["quantize", *flags, "--preset", "w8a8", "--factor", "2", "--int8", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "BOPs" in out and "int8 kernels" in out and (tmp_path / "quantize_w8a8_r2.json").is_file()
@@ -96,3 +122,30 @@ def test_cli_quantize_and_pareto(tmp_path, capsys):
 def test_identity_reads_back_equal_so_sweeps_with_problem_params_resume():
     cfg = StudyConfig(dataset="burgers_pdebench", problem_params=(("t_final", 1), ("record_dt", 1)))
     assert json.loads(json.dumps(cfg.identity())) == cfg.identity()
+
+
+def test_a_rejected_pareto_run_leaves_the_folder_as_it_was(tmp_path, capsys, one_thread):
+    flags = [*tiny.STUDY, "--presets", "float"]
+    out = tmp_path / "sweep"
+    # Rejected after the data is read (3 does not divide 16 cells) and before it (no such dataset).
+    assert main(["pareto", *flags, "--factors", "1", "3", "--out", str(out)]) == 2
+    assert "do not divide" in capsys.readouterr().err
+    assert main(["pareto", *flags, "--dataset", "darcyy", "--out", str(out)]) == 2
+    assert "unknown dataset 'darcyy'. Did you mean 'darcy'" in capsys.readouterr().err
+    assert not out.exists()
+    # ... and when the folder's float model (from `lowprec quantize`) was trained with other settings.
+    (out / "float").mkdir(parents=True)
+    other = StudyConfig(resolution=17, n_train=8, n_test=4, width=8, depth=1, n_modes=2, epochs=1, batch_size=4)
+    (out / "float" / "float.json").write_text(json.dumps(other.identity()))
+    assert main(["pareto", *flags, "--factors", "1", "2", "--out", str(out)]) == 2
+    assert "float model trained with other settings (width: 8 -> 4);" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == ["float", "float.json"]
+    (out / "float" / "float.json").unlink()
+    # So the corrected run in the same folder is not refused as "a different configuration".
+    assert main(["pareto", *flags, "--factors", "1", "2", "--out", str(out)]) == 0
+    header = json.loads((out / "pareto.jsonl").read_text().splitlines()[0])["header"]
+    assert header["dataset"] == "darcy"
+
+
+def test_dataset_names_take_hyphens():
+    assert StudyConfig(dataset="burgers-pdebench").dataset == "burgers_pdebench"

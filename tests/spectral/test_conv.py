@@ -4,11 +4,10 @@ import logging
 
 import pytest
 import torch
+from torch.func import functional_call
 
 from lowprec.precision import PRESETS, emulation, get_policy, stabilize
 from lowprec.spectral import SpectralConv, plan_info, spectral_conv_reference, truncated_irfft, truncated_rfft
-from torch.func import functional_call
-
 from lowprec.spectral.contract import _plan
 
 # (grid, modes): 1D/2D/3D, odd and even sizes, all modes kept and few kept.
@@ -47,8 +46,11 @@ def test_fp64_equals_reference(grid, modes, factorization):
 
 # One preset per distinct spectral path: presets that differ only in autocast or loss scaling
 # run the same layer arithmetic on an fp32 input.
-SPECTRAL_PATHS = list({(p.transform_dtype, p.contract_dtype, p.stabilizer, p.backend): name
-                       for name, p in reversed(PRESETS.items())}.values())
+SPECTRAL_PATHS = list(
+    {
+        (p.transform_dtype, p.contract_dtype, p.stabilizer, p.backend): name for name, p in reversed(PRESETS.items())
+    }.values()
+)
 
 
 @pytest.mark.parametrize("policy", SPECTRAL_PATHS)
@@ -58,8 +60,9 @@ def test_every_policy_matches_reference_within_its_dtype(policy, grid, modes, fa
     policy = get_policy(policy)
     layer = SpectralConv(3, 4, modes, factorization=factorization, rank=0.5)
     x = torch.randn(2, 3, *grid)
-    ref = spectral_conv_reference(stabilize(x.double(), policy.stabilizer),
-                                  layer.weight.to_dense().detach().to(torch.complex128), modes)
+    ref = spectral_conv_reference(
+        stabilize(x.double(), policy.stabilizer), layer.weight.to_dense().detach().to(torch.complex128), modes
+    )
     with policy:
         y = layer(x)
     assert y.dtype == torch.float32 and y.shape == ref.shape

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lowprec.train import RelativeH1Loss, RelativeL2Loss, relative_h1, relative_l2
+from lowprec.train.losses import mean_relative_l2_error, relative_l2_error
 
 
 def test_relative_l2_per_sample():
@@ -12,6 +13,17 @@ def test_relative_l2_per_sample():
     pred[1] *= 1.5
     assert torch.allclose(relative_l2(pred, target), torch.tensor([0.0, 0.5]))
     assert RelativeL2Loss()(pred, target).item() == pytest.approx(0.25)
+
+
+def test_reported_errors_are_floats_pooled_or_averaged_over_rows():
+    # Pooled over every entry: ||(0, 0.5)|| over ||(1, 1)||, per 16 entries each: sqrt(0.25 / 2).
+    target = torch.ones(2, 1, 4, 4)
+    pred = target.clone()
+    pred[1] *= 1.5
+    error = relative_l2_error(pred, target)
+    assert isinstance(error, float) and error == pytest.approx(math.sqrt(0.125))
+    # Averaged over rows (a DeepONet's functions): the mean of 0 and 0.5.
+    assert mean_relative_l2_error(pred.flatten(1), target.flatten(1)) == pytest.approx(0.25)
 
 
 def test_relative_h1_matches_the_analytic_value():
@@ -24,7 +36,7 @@ def test_relative_h1_matches_the_analytic_value():
     w = (torch.sin(2 * math.pi * X) * torch.sin(2 * math.pi * Y))[None, None]
     eps = 1e-2
     assert relative_h1(v + eps * v, v, 2).item() == pytest.approx(eps, rel=1e-3)
-    expected = eps * math.sqrt((1 + 8 * math.pi ** 2) / (1 + 2 * math.pi ** 2))
+    expected = eps * math.sqrt((1 + 8 * math.pi**2) / (1 + 2 * math.pi**2))
     assert relative_h1(v + eps * w, v, 2).item() == pytest.approx(expected, rel=1e-3)
     assert RelativeH1Loss(2)(v, v).item() == 0.0
 
@@ -34,7 +46,7 @@ def test_periodic_h1_on_a_periodic_grid():
     t = torch.arange(n, dtype=torch.float64) / n
     v = torch.sin(2 * math.pi * t)[None, None]
     w = torch.sin(4 * math.pi * t)[None, None]
-    expected = 0.1 * math.sqrt((1 + 16 * math.pi ** 2) / (1 + 4 * math.pi ** 2))
+    expected = 0.1 * math.sqrt((1 + 16 * math.pi**2) / (1 + 4 * math.pi**2))
     assert relative_h1(v + 0.1 * w, v, 1, periodic=True).item() == pytest.approx(expected, rel=2e-3)
 
 

@@ -4,10 +4,10 @@ import types
 import pytest
 import torch
 
+from lowprec._atomic import atomic_write
 from lowprec.models import FNO
 from lowprec.precision import PrecisionOverflowError
 from lowprec.train import TrainConfig, Trainer, read_metrics
-from lowprec.train.checkpoint import atomic_write
 
 TIMING = {"seconds", "samples_per_s"}
 
@@ -19,14 +19,15 @@ def toy_data(n=24, s=16, seed=0):
     kept = torch.zeros_like(spectrum)
     kept[..., :3, :3], kept[..., -2:, :3] = spectrum[..., :3, :3], spectrum[..., -2:, :3]
     x = torch.fft.irfft2(kept, s=(s, s), norm="forward")
-    return types.SimpleNamespace(x=x, y=x ** 2 + 0.5 * x)
+    return types.SimpleNamespace(x=x, y=x**2 + 0.5 * x)
 
 
 def make(config, out_dir=None, seed=0):
     torch.manual_seed(seed)
     model = FNO((4, 4), hidden_channels=8, n_layers=2)
-    return Trainer(model, toy_data(), {"test": toy_data(8, seed=1), "test_32": toy_data(8, 32, seed=2)},
-                   config, out_dir)
+    return Trainer(
+        model, toy_data(), {"test": toy_data(8, seed=1), "test_32": toy_data(8, 32, seed=2)}, config, out_dir
+    )
 
 
 def strip(history):
@@ -38,8 +39,16 @@ def test_schedule_switches_policy_at_the_right_epochs(tmp_path):
     history = t.fit()
     assert [r["policy"] for r in history] == ["half", "half", "full", "full"]
     assert [r["policy"] for r in read_metrics(tmp_path / "metrics.jsonl")] == ["half", "half", "full", "full"]
-    assert {"train_loss", "test_l2", "test_h1", "test_32_l2", "activation_mib", "samples_per_s",
-            "peak_memory_mib", "lr"} <= set(history[0])
+    assert {
+        "train_loss",
+        "test_l2",
+        "test_h1",
+        "test_32_l2",
+        "activation_mib",
+        "samples_per_s",
+        "peak_memory_mib",
+        "lr",
+    } <= set(history[0])
 
 
 def test_training_reduces_the_error():
@@ -94,7 +103,7 @@ def overflowing(trainer):
 def test_forward_overflow_stops_with_the_layer_named():
     t = overflowing(make(TrainConfig(epochs=1, batch_size=8, precision="amp", on_overflow="raise", progress=False)))
     before = [p.detach().clone() for p in t.model.parameters()]
-    with pytest.raises(PrecisionOverflowError, match=r"epoch 0 step 0: under policy 'amp'.*forward pass.*lifting"):
+    with pytest.raises(PrecisionOverflowError, match=r"epoch 1 step 1: under policy 'amp'.*forward pass.*lifting"):
         t.fit()
     assert all(torch.equal(a, p) for a, p in zip(before, t.model.parameters()))  # never trained through
 
@@ -107,10 +116,10 @@ def test_repeated_overflow_under_skip_stops_too():
 
 def test_backward_overflow_skips_the_step_and_lowers_the_scale(caplog):
     caplog.set_level(logging.WARNING, logger="lowprec")
-    t = make(TrainConfig(epochs=1, batch_size=2, precision="amp", init_loss_scale=2.0 ** 40, progress=False))
+    t = make(TrainConfig(epochs=1, batch_size=2, precision="amp", init_loss_scale=2.0**40, progress=False))
     history = t.fit()
     assert history[0]["skipped_steps"] > 0
-    assert history[0]["loss_scale"] < 2.0 ** 40
+    assert history[0]["loss_scale"] < 2.0**40
     assert all(torch.isfinite(p).all() for p in t.model.parameters())
     assert any("backward pass produced inf/NaN gradients in" in r.getMessage() for r in caplog.records)
 
@@ -128,3 +137,15 @@ def test_bad_config_values_raise():
         TrainConfig(loss="l3")
     with pytest.raises(ValueError, match="unknown precision policy"):
         make(TrainConfig(precision="quarter", progress=False))
+
+
+def test_cosine_horizon_is_set_apart_from_the_epochs():
+    # Two epochs of a four-epoch cosine schedule end half-way down it: lr * (1 + cos(pi / 2)) / 2.
+    part = make(TrainConfig(epochs=2, batch_size=8, lr=1e-3, scheduler_t_max=4, progress=False))
+    part.fit()
+    assert part.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+    whole = make(TrainConfig(epochs=2, batch_size=8, lr=1e-3, progress=False))  # default: the run's epochs
+    whole.fit()
+    assert whole.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="scheduler_t_max=0"):
+        TrainConfig(scheduler_t_max=0)

@@ -18,12 +18,8 @@ import torch
 from torch import nn
 
 from ..precision import PrecisionPolicy, get_policy, stabilize
-from ..spectral import SpectralConv, spectral_conv_reference
-
-
-def relative_error(y: torch.Tensor, reference: torch.Tensor) -> float:
-    y, reference = y.detach().double(), reference.detach().double()
-    return ((y - reference).norm() / reference.norm()).item()
+from ..spectral import SpectralConv, SphericalConv, spectral_conv_reference
+from ..train.losses import relative_l2_error
 
 
 def fp64_copy(model: nn.Module) -> nn.Module:
@@ -45,9 +41,17 @@ def model_reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def layer_error(layer: SpectralConv, policy: PrecisionPolicy, x: torch.Tensor) -> float:
-    """Error of ``layer`` under ``policy`` on x (fp32; fed in the policy's activation dtype)."""
-    reference = spectral_conv_reference(stabilize(x.double(), policy.stabilizer),
-                                        layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
+    """Error of ``layer`` under ``policy`` on x (fp32; fed in the policy's activation dtype).
+
+    A spherical layer's reference is its fp64 copy under ``full`` (exact to ~1e-13 against
+    scipy's harmonics, tests/spectral/test_sconv.py).
+    """
+    h = stabilize(x.double(), policy.stabilizer)
+    if isinstance(layer, SphericalConv):
+        with get_policy("full"):
+            reference = fp64_copy(layer)(h)
+    else:
+        reference = spectral_conv_reference(h, layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
     with policy:
         y = layer(x.to(policy.autocast_dtype or torch.float32))
-    return relative_error(y, reference)
+    return relative_l2_error(y, reference)

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import FNO
+from ..models import FNO, SFNO
 from ..precision import LossScaler, PrecisionPolicy
-from ..spectral import SpectralConv
+from ..spectral import SpectralConv, SphericalConv
 
 NEURALOP_PRECISIONS = ("full", "amp", "half", "mixed")
 
@@ -45,6 +45,8 @@ class Shape:
     batch: int
     factorization: str = "dense"
     rank: float = 0.05
+    model: str = "fno"
+    recompute: bool = False
 
     @property
     def n_modes(self) -> tuple[int, ...]:
@@ -52,10 +54,18 @@ class Shape:
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
-        return (self.grid,) * self.dim
+        """FNO: grid points per axis; SFNO: a Gauss-Legendre grid of ``grid`` latitudes, 2 ``grid`` longitudes."""
+        return (self.grid, 2 * self.grid) if self.model == "sfno" else (self.grid,) * self.dim
+
+    @property
+    def transform_axes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(grid, modes) of the FFT-or-DFT step: every axis (FNO), longitude only (SFNO, orders 0..modes-1)."""
+        if self.model == "sfno":
+            return (2 * self.grid,), (2 * (self.modes - 1),)
+        return self.grid_shape, self.n_modes
 
 
-def neuralop_version() -> "str | None":
+def neuralop_version() -> str | None:
     """neuraloperator's version, or None when it is not installed (``pip install lowprec[compare]``).
 
     Read from the package metadata: importing neuralop takes seconds (it pulls in wandb).
@@ -68,32 +78,70 @@ def neuralop_version() -> "str | None":
 
 # -- models -------------------------------------------------------------------------------------
 def our_fno(shape: Shape) -> nn.Module:
-    return FNO(shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width, n_layers=shape.layers,
-               factorization=shape.factorization, rank=1.0 if shape.factorization == "dense" else shape.rank)
+    if shape.model == "sfno":
+        return SFNO(
+            shape.n_modes,
+            in_channels=1,
+            out_channels=1,
+            hidden_channels=shape.width,
+            n_layers=shape.layers,
+            factorization=shape.factorization,
+            rank=1.0 if shape.factorization == "dense" else shape.rank,
+            grid="legendre-gauss",
+            recompute=shape.recompute,
+        )
+    return FNO(
+        shape.n_modes,
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=shape.width,
+        n_layers=shape.layers,
+        factorization=shape.factorization,
+        rank=1.0 if shape.factorization == "dense" else shape.rank,
+        recompute=shape.recompute,
+    )
 
 
 def neuralop_fno(shape: Shape, precision: str) -> nn.Module:
     from neuralop.models import FNO as NeuralopFNO
 
-    return NeuralopFNO(n_modes=shape.n_modes, in_channels=1, out_channels=1, hidden_channels=shape.width,
-                       n_layers=shape.layers, fno_block_precision="full" if precision == "amp" else precision,
-                       stabilizer="tanh" if precision in ("half", "mixed") else None,
-                       factorization=None if shape.factorization == "dense" else shape.factorization,
-                       rank=shape.rank)
+    return NeuralopFNO(
+        n_modes=shape.n_modes,
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=shape.width,
+        n_layers=shape.layers,
+        fno_block_precision="full" if precision == "amp" else precision,
+        stabilizer="tanh" if precision in ("half", "mixed") else None,
+        factorization=None if shape.factorization == "dense" else shape.factorization,
+        rank=shape.rank,
+    )
 
 
 def our_layer(shape: Shape) -> nn.Module:
-    return SpectralConv(shape.width, shape.width, shape.n_modes, factorization=shape.factorization,
-                        rank=shape.rank)
+    if shape.model == "sfno":
+        return SphericalConv(
+            shape.width,
+            shape.width,
+            shape.n_modes,
+            factorization=shape.factorization,
+            rank=shape.rank,
+            grid="legendre-gauss",
+        )
+    return SpectralConv(shape.width, shape.width, shape.n_modes, factorization=shape.factorization, rank=shape.rank)
 
 
 def neuralop_layer(shape: Shape, precision: str) -> nn.Module:
     from neuralop.layers.spectral_convolution import SpectralConv as NeuralopSpectralConv
 
-    return NeuralopSpectralConv(shape.width, shape.width, shape.n_modes,
-                                fno_block_precision="full" if precision == "amp" else precision,
-                                factorization=None if shape.factorization == "dense" else shape.factorization,
-                                rank=shape.rank)
+    return NeuralopSpectralConv(
+        shape.width,
+        shape.width,
+        shape.n_modes,
+        fno_block_precision="full" if precision == "amp" else precision,
+        factorization=None if shape.factorization == "dense" else shape.factorization,
+        rank=shape.rank,
+    )
 
 
 def neuralop_context(precision: str, device: torch.device):
@@ -109,8 +157,9 @@ def activation_dtype(policy: PrecisionPolicy) -> torch.dtype:
 
 
 # -- steps --------------------------------------------------------------------------------------
-def training_step(model: nn.Module, context: Callable[[], object], scaler: "LossScaler | None",
-                  x: torch.Tensor, y: torch.Tensor) -> tuple[Callable[[], torch.Tensor], dict]:
+def training_step(
+    model: nn.Module, context: Callable[[], object], scaler: LossScaler | None, x: torch.Tensor, y: torch.Tensor
+) -> tuple[Callable[[], torch.Tensor], dict]:
     """One forward (inside ``context()``), fp32 MSE, backward and Adam step.
 
     Returns the step (which returns the loss) and a dict counting the steps the loss

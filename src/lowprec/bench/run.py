@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Optional
 
 import torch
 
@@ -24,17 +24,31 @@ from ..precision import PRESETS, LossScaler, PrecisionPolicy, get_policy
 from ..precision.policy import BACKENDS
 from ..spectral import resolve_backend
 from ..spectral.transforms import compute_dtype
-from .accuracy import fp64_copy, layer_error, model_reference, relative_error
-from .cases import (NEURALOP_PRECISIONS, Shape, activation_dtype, layer_step, neuralop_context, neuralop_fno,
-                    neuralop_layer, neuralop_version, our_fno, our_layer, training_step)
+from ..train.losses import relative_l2_error
+from .accuracy import fp64_copy, layer_error, model_reference
+from .cases import (
+    NEURALOP_PRECISIONS,
+    Shape,
+    activation_dtype,
+    layer_step,
+    neuralop_context,
+    neuralop_fno,
+    neuralop_layer,
+    neuralop_version,
+    our_fno,
+    our_layer,
+    training_step,
+)
+from .memory import saved_tensor_report
 from .timing import saved_mib, time_step
 
 MODES = ("step", "layer")
+RECOMPUTE = ("off", "on", "both")
 
 
 @dataclass
 class BenchConfig:
-    """What to benchmark. The defaults are DESIGN.md's configuration (an H100 run).
+    """What to benchmark. The defaults are a GPU-sized configuration (FNO 2D, width 64, 4 layers).
 
     ``batches`` holds one batch size for every grid, or one per grid. ``backends``
     empty: each policy with its own backend; otherwise every policy once per backend.
@@ -42,6 +56,7 @@ class BenchConfig:
     """
 
     mode: str = "step"
+    model: str = "fno"
     grids: tuple[int, ...] = (128, 256, 512, 1024)
     batches: tuple[int, ...] = (8, 8, 8, 4)
     dim: int = 2
@@ -60,18 +75,38 @@ class BenchConfig:
     threads: int = 0
     accuracy: bool = True
     seed: int = 0
+    recompute: str = "off"
+    memory_report: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"bench mode {self.mode!r}: choose one of {MODES}.")
         if len(self.batches) not in (1, len(self.grids)):
-            raise ValueError(f"give one batch size, or one per grid ({len(self.grids)} grids), "
-                             f"got {len(self.batches)}: {self.batches}.")
+            raise ValueError(
+                f"give one batch size, or one per grid ({len(self.grids)} grids), "
+                f"got {len(self.batches)}: {self.batches}."
+            )
+        sizes = {
+            "grids": min(self.grids, default=0),
+            "batch": min(self.batches, default=0),
+            "width": self.width,
+            "layers": self.layers,
+            "modes": self.modes,
+            "repeats": self.repeats,
+        }
+        bad = [f"--{k} {v}" for k, v in sizes.items() if v < 1]
+        bad += [f"--warmup {self.warmup}"] if self.warmup < 0 else []
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: sizes and counts must be positive (warm-up at least 0).")
         if not 1 <= self.dim <= 3:
             raise ValueError(f"dim must be 1, 2 or 3, got {self.dim}.")
+        if self.model not in ("fno", "sfno") or (self.model == "sfno" and self.dim != 2):
+            raise ValueError(f"bench model {self.model!r} (dim {self.dim}): choose fno, or sfno with dim 2.")
         too_small = [g for g in self.grids if g < self.modes]
         if too_small:
-            raise ValueError(f"grids {too_small} hold fewer than {self.modes} points; use --modes <= the smallest grid.")
+            raise ValueError(
+                f"grids {too_small} hold fewer than {self.modes} points; use --modes <= the smallest grid."
+            )
         for name in self.policies:
             get_policy(name)
         bad = [b for b in self.backends if b not in BACKENDS]
@@ -82,41 +117,79 @@ class BenchConfig:
             raise ValueError(f"unknown neuraloperator precision(s) {bad}; choose from {NEURALOP_PRECISIONS}.")
         if self.repeats < 1 or self.warmup < 0:
             raise ValueError("repeats must be >= 1 and warmup >= 0.")
+        if self.recompute not in RECOMPUTE:
+            raise ValueError(f"recompute={self.recompute!r}: choose one of {RECOMPUTE}.")
+        if self.recompute != "off" and self.mode != "step":
+            raise ValueError("--recompute applies to --mode step (it recomputes whole FNO stages).")
+
+    @property
+    def recompute_options(self) -> tuple[bool, ...]:
+        return {"off": (False,), "on": (True,), "both": (False, True)}[self.recompute]
 
     def batch_at(self, index: int) -> int:
         return self.batches[index if len(self.batches) > 1 else 0]
 
     def command(self, out: str = "") -> str:
         """The ``lowprec bench`` command line that runs this configuration."""
+
         def join(values):
             return ",".join(str(v) for v in values) or "none"
 
-        parts = ["lowprec bench", f"--mode {self.mode}", f"--grids {join(self.grids)}", f"--batch {join(self.batches)}",
-                 f"--dim {self.dim}", f"--width {self.width}", f"--layers {self.layers}", f"--modes {self.modes}",
-                 f"--factorization {self.factorization}", f"--rank {self.rank:g}",
-                 f"--policies {join(self.policies)}", f"--compare {join(self.compare)}",
-                 f"--warmup {self.warmup}", f"--repeats {self.repeats}", f"--device {self.device}",
-                 f"--seed {self.seed}"] + ([f"--threads {self.threads}"] if self.threads else [])
+        parts = [
+            "lowprec bench",
+            f"--mode {self.mode}",
+            f"--grids {join(self.grids)}",
+            f"--batch {join(self.batches)}",
+            f"--dim {self.dim}",
+            f"--width {self.width}",
+            f"--layers {self.layers}",
+            f"--modes {self.modes}",
+            f"--factorization {self.factorization}",
+            f"--rank {self.rank:g}",
+            f"--policies {join(self.policies)}",
+            f"--compare {join(self.compare)}",
+            f"--warmup {self.warmup}",
+            f"--repeats {self.repeats}",
+            f"--device {self.device}",
+            f"--seed {self.seed}",
+        ] + ([f"--threads {self.threads}"] if self.threads else [])
         if self.backends:
             parts.append(f"--backends {join(self.backends)}")
+        if self.model != "fno":
+            parts.append(f"--model {self.model}")
         if self.compile:
             parts.append("--compile")
         if not self.accuracy:
             parts.append("--no-accuracy")
+        if self.recompute != "off":
+            parts.append(f"--recompute {self.recompute}")
+        if self.memory_report:
+            parts.append("--memory-report")
         if out:
             parts.append(f"--out {out}")
         return " ".join(parts)
 
     def shape(self, index: int) -> Shape:
-        return Shape(self.dim, self.width, self.layers, self.modes, self.grids[index], self.batch_at(index),
-                     self.factorization, self.rank)
+        return Shape(
+            self.dim,
+            self.width,
+            self.layers,
+            self.modes,
+            self.grids[index],
+            self.batch_at(index),
+            self.factorization,
+            self.rank,
+            self.model,
+        )
 
 
 def backend_used(policy: PrecisionPolicy, shape: Shape, device: torch.device) -> str:
     """The backends the policy's transforms take on this grid: ``dft``, ``fft``, or ``fft/dft`` (forward/inverse)."""
     act = activation_dtype(policy)
-    used = [resolve_backend(policy.backend, shape.grid_shape, shape.n_modes, compute_dtype(d, act), device)
-            for d in (policy.transform_dtype, policy.contract_dtype)]
+    used = [
+        resolve_backend(policy.backend, *shape.transform_axes, compute_dtype(d, act), device)
+        for d in (policy.transform_dtype, policy.contract_dtype)
+    ]
     return used[0] if used[0] == used[1] else "/".join(used)
 
 
@@ -143,10 +216,11 @@ def _guarded(row: dict, work: Callable[[], dict], device: torch.device) -> dict:
 @dataclass
 class _Grid:
     """Inputs shared by every case at one grid, so every row sees the same data and weights."""
+
     shape: Shape
     x: torch.Tensor
     y: torch.Tensor
-    reference: Optional[torch.Tensor] = None
+    reference: torch.Tensor | None = None
     rows: list = field(default_factory=list)
 
 
@@ -164,10 +238,20 @@ def _seeded(build: Callable[[], torch.nn.Module], seed: int, device: torch.devic
 
 
 # -- our cases ----------------------------------------------------------------------------------
-def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: bool, device: torch.device) -> dict:
-    shape = grid.shape
-    row = {"impl": "lowprec" + ("+compile" if compiled else ""), "policy": policy.name,
-           "backend": f"{policy.backend}->{backend_used(policy, shape, device)}"}
+def _ours(
+    config: BenchConfig,
+    grid: _Grid,
+    policy: PrecisionPolicy,
+    compiled: bool,
+    device: torch.device,
+    recompute: bool = False,
+) -> dict:
+    shape = dataclasses.replace(grid.shape, recompute=recompute)
+    row = {
+        "impl": "lowprec" + ("+compile" if compiled else "") + ("+recompute" if recompute else ""),
+        "policy": policy.name,
+        "backend": f"{policy.backend}->{backend_used(policy, shape, device)}",
+    }
 
     def work() -> dict:
         out = {}
@@ -175,7 +259,7 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
             model = _seeded(lambda: our_fno(shape), config.seed, device)
             if config.accuracy and not compiled:
                 with torch.no_grad(), policy:
-                    out["rel_error"] = relative_error(model(grid.x[:2]), _model_reference(config, grid, device))
+                    out["rel_error"] = relative_l2_error(model(grid.x[:2]), _model_reference(config, grid, device))
             run = torch.compile(model, dynamic=False) if compiled else model
             scaler = LossScaler() if policy.loss_scaling else None
             step, stats = training_step(run, lambda: policy, scaler, grid.x, grid.y)
@@ -196,8 +280,11 @@ def _ours(config: BenchConfig, grid: _Grid, policy: PrecisionPolicy, compiled: b
             def forward():
                 with policy:
                     return run(x.detach().requires_grad_())
+
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
+        if config.memory_report:
+            out["memory_report"] = saved_tensor_report(forward, run).rows
         return out
 
     return _guarded(row, work, device)
@@ -233,6 +320,8 @@ def _neuralop(config: BenchConfig, grid: _Grid, precision: str, device: torch.de
             forward = lambda: _call(layer, context, grid.x.detach().requires_grad_())  # noqa: E731
         out.update(_timing_fields(timing, shape))
         out["saved_mib"] = saved_mib(forward)
+        if config.memory_report:
+            out["memory_report"] = saved_tensor_report(forward, model if config.mode == "step" else layer).rows
         return out
 
     return _guarded(row, work, device)
@@ -244,25 +333,32 @@ def _call(module, context, x):
 
 
 @torch.no_grad()
-def _neuralop_error(module, build_full, context, x) -> Optional[float]:
+def _neuralop_error(module, build_full, context, x) -> float | None:
     # The same weights in a fp64 copy of the full-precision module.
     full = build_full().to(x.device)
     full.load_state_dict(module.state_dict())
     reference = fp64_copy(full)(x.double())
     try:
-        return relative_error(_call(module, context, x), reference)
+        return relative_l2_error(_call(module, context, x), reference)
     except RuntimeError:
         return None  # the timing run reports the error
 
 
 def _timing_fields(timing, shape: Shape) -> dict:
-    return {"ms": timing.ms, "ms_min": timing.ms_min, "samples_per_s": 1e3 * shape.batch / timing.ms,
-            "warmup_s": timing.warmup_s, "peak_mib": timing.peak_mib, "finite": timing.finite}
+    return {
+        "ms": timing.ms,
+        "ms_min": timing.ms_min,
+        "samples_per_s": 1e3 * shape.batch / timing.ms,
+        "warmup_s": timing.warmup_s,
+        "peak_mib": timing.peak_mib,
+        "finite": timing.finite,
+    }
 
 
 # -- the loop -----------------------------------------------------------------------------------
 def _add_ratios(rows: list[dict]) -> None:
     """Speed-up and memory ratio of every row against the grid's baseline row."""
+
     def ok(row):
         return row is not None and "error" not in row
 
@@ -295,7 +391,7 @@ def run_bench(config: BenchConfig, command: str = "", log: Callable[[str], None]
 
 
 def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[[str], None]) -> dict:
-    version = neuralop_version() if config.compare else None
+    version = neuralop_version() if config.compare and config.model == "fno" else None
     compare = config.compare if version else ()
     notes = []
     if config.compare and not version:
@@ -308,10 +404,11 @@ def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[
             for backend in backends:
                 policy = get_policy(name) if backend is None else get_policy(name).replace(backend=backend)
                 for compiled in (False, True) if config.compile else (False,):
-                    if compiled:
-                        torch._dynamo.reset()
-                    grid.rows.append(_ours(config, grid, policy, compiled, device))
-                    log(_progress(grid.rows[-1], grid.shape))
+                    for recompute in config.recompute_options:
+                        if compiled:
+                            torch._dynamo.reset()
+                        grid.rows.append(_ours(config, grid, policy, compiled, device, recompute))
+                        log(_progress(grid.rows[-1], grid.shape))
         for precision in compare:
             grid.rows.append(_neuralop(config, grid, precision, device))
             log(_progress(grid.rows[-1], grid.shape))
@@ -321,10 +418,16 @@ def _run(config: BenchConfig, device: torch.device, command: str, log: Callable[
         del grid
         _cleanup(device)
     meta = {
-        "mode": config.mode, "lowprec": __version__, "torch": torch.__version__, "neuraloperator": version,
-        "device": describe_device(device), "device_type": device.type,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
-        "config": dataclasses.asdict(config), "notes": notes,
+        "mode": config.mode,
+        "lowprec": __version__,
+        "torch": torch.__version__,
+        "neuraloperator": version,
+        "device": describe_device(device),
+        "device_type": device.type,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "config": dataclasses.asdict(config),
+        "notes": notes,
         "policies": {name: PRESETS[name].to_dict() for name in config.policies if name in PRESETS},
     }
     return {"meta": meta, "rows": rows}

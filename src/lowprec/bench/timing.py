@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 
@@ -27,11 +27,11 @@ from ..train.metrics import SavedTensorMeter
 
 @dataclass
 class Timing:
-    ms: float              # median over the repeats
+    ms: float  # median over the repeats
     ms_min: float
-    warmup_s: float        # wall time of the warm-up (includes torch.compile's compilation)
-    peak_mib: Optional[float]
-    finite: bool           # every step's returned value was finite
+    warmup_s: float  # wall time of the warm-up (includes torch.compile's compilation)
+    peak_mib: float | None
+    finite: bool  # every step's returned value was finite
 
 
 def synchronize(device: torch.device) -> None:
@@ -57,7 +57,7 @@ def time_step(step: Callable[[], torch.Tensor], device: torch.device, warmup: in
         synchronize(device)
         times.append(1e3 * (time.perf_counter() - start))
     finite = bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in values])).all())
-    peak = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return Timing(statistics.median(times), min(times), warmup_s, peak, finite)
 
 

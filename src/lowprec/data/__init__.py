@@ -13,12 +13,12 @@ Files:
     problems.py            PROBLEMS registry (GENERATORS below is built from it)
     darcy.py               Darcy flow 2D (FNO and PDEBench settings): FD solver, scipy
     navier_stokes.py       Navier-Stokes 2D vorticity on the torus: pseudo-spectral CN/AB2, torch
+    shallow_water.py       rotating shallow water on the sphere: spectral transform method, RK4, torch
     burgers.py             Burgers 1D periodic: spectral (FNO), finite volumes (PDEBench), Cole-Hopf
     diffusion_sorption.py  diffusion-sorption 1D (PDEBench): implicit finite volumes, torch
     grf.py                 Gaussian random fields (cosine series; periodic Fourier series)
     dataset.py             PDEDataset: validated (x, y) pairs, split / subset / subsample / resample
     dict_dataset.py        DictDataset: named tensors (inputs by name, target "y"), e.g. point clouds
-    bodies.py              3D bodies in potential flow for GINO (ellipsoids exact, cars by panels); car-CFD reader
     timeseries.py          Trajectories (N, T, *grid): pairs and autoregressive windows
     normalize.py           per-channel UnitGaussianNormalizer, RangeNormalizer (nn.Modules)
     io.py                  load_dataset / load_trajectories for ours, PDEBench, FNO .mat, neuraloperator
@@ -27,26 +27,71 @@ Files:
 """
 
 from .._device import resolve_device
-from .base import (CacheError, CacheMismatchError, ProblemParams, atomic_write, default_cache_dir,
-                   load_or_generate, read_cache, write_cache)
+from .base import (
+    CacheError,
+    CacheMismatchError,
+    ProblemParams,
+    default_cache_dir,
+    load_or_generate,
+    read_cache,
+    write_cache,
+)
 from .bodies import BodiesParams, bodies_dataset, load_car_cfd
-from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_cole_hopf, burgers_dataset,
-                      burgers_pdebench_dataset, burgers_pdebench_trajectories, burgers_trajectories,
-                      pdebench_initial, solve_burgers_fv, solve_burgers_spectral)
-from .darcy import (DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_matrix, darcy_pdebench_dataset,
-                    solve_darcy)
+from .burgers import (
+    BurgersParams,
+    BurgersPDEBenchParams,
+    burgers_cole_hopf,
+    burgers_dataset,
+    burgers_pdebench_dataset,
+    burgers_pdebench_trajectories,
+    burgers_trajectories,
+    pdebench_initial,
+    solve_burgers_fv,
+    solve_burgers_spectral,
+)
+from .darcy import DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_matrix, darcy_pdebench_dataset, solve_darcy
 from .dataset import PDEDataset, fourier_resample, resample
 from .dict_dataset import DictDataset
-from .diffusion_sorption import (DiffusionSorptionParams, diffusion_sorption_dataset,
-                                 diffusion_sorption_trajectories, solve_diffusion_sorption, solve_tridiagonal)
-from .grf import (cosine_basis, evaluate_cosine_series, grf_scales, periodic_field, periodic_grf_coefficients,
-                  sample_grf, sample_periodic_grf)
-from .io import (detect_layout, inventory, load_dataset, load_trajectories, save_h5, save_npz,
-                 save_pdebench_1d, save_pdebench_darcy, save_pdebench_groups, save_trajectories)
-from .navier_stokes import (NavierStokesParams, fno_forcing, navier_stokes_dataset, navier_stokes_trajectories,
-                            solve_navier_stokes, spectral_divergence, velocity_from_vorticity)
+from .diffusion_sorption import (
+    DiffusionSorptionParams,
+    diffusion_sorption_dataset,
+    diffusion_sorption_trajectories,
+    solve_diffusion_sorption,
+    solve_tridiagonal,
+)
+from .grf import (
+    cosine_basis,
+    evaluate_cosine_series,
+    grf_scales,
+    periodic_field,
+    periodic_grf_coefficients,
+    sample_grf,
+    sample_periodic_grf,
+)
+from .io import (
+    detect_layout,
+    inventory,
+    load_dataset,
+    load_trajectories,
+    save_h5,
+    save_npz,
+    save_pdebench_1d,
+    save_pdebench_darcy,
+    save_pdebench_groups,
+    save_trajectories,
+)
+from .navier_stokes import (
+    NavierStokesParams,
+    fno_forcing,
+    navier_stokes_dataset,
+    navier_stokes_trajectories,
+    solve_navier_stokes,
+    spectral_divergence,
+    velocity_from_vorticity,
+)
 from .normalize import RangeNormalizer, UnitGaussianNormalizer
-from .problems import PROBLEMS, Problem
+from .problems import PROBLEMS
+from .shallow_water import ShallowWaterParams, ShallowWaterSolver, shallow_water_dataset, shallow_water_trajectories
 from .timeseries import Trajectories, cut
 
 # Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
@@ -58,23 +103,75 @@ GENERATORS = {name: problem.dataset for name, problem in PROBLEMS.items()}
 TRAJECTORIES = {name: p.trajectories for name, p in PROBLEMS.items() if p.trajectories is not None}
 
 __all__ = [
-    "GENERATORS", "TRAJECTORIES", "PROBLEMS", "Problem",
-    "CacheError", "CacheMismatchError", "ProblemParams", "atomic_write", "default_cache_dir",
-    "load_or_generate", "read_cache", "resolve_device", "write_cache",
-    "DarcyParams", "DarcyPDEBenchParams", "darcy_dataset", "darcy_pdebench_dataset", "darcy_matrix",
+    "GENERATORS",
+    "TRAJECTORIES",
+    "PROBLEMS",
+    "CacheError",
+    "CacheMismatchError",
+    "ProblemParams",
+    "default_cache_dir",
+    "load_or_generate",
+    "read_cache",
+    "resolve_device",
+    "write_cache",
+    "DarcyParams",
+    "DarcyPDEBenchParams",
+    "darcy_dataset",
+    "darcy_pdebench_dataset",
+    "darcy_matrix",
     "solve_darcy",
-    "NavierStokesParams", "navier_stokes_dataset", "navier_stokes_trajectories", "solve_navier_stokes",
-    "velocity_from_vorticity", "spectral_divergence", "fno_forcing",
-    "BurgersParams", "BurgersPDEBenchParams", "burgers_dataset", "burgers_trajectories",
-    "burgers_pdebench_dataset", "burgers_pdebench_trajectories", "solve_burgers_spectral",
-    "solve_burgers_fv", "burgers_cole_hopf", "pdebench_initial",
-    "DiffusionSorptionParams", "diffusion_sorption_dataset", "diffusion_sorption_trajectories",
-    "solve_diffusion_sorption", "solve_tridiagonal",
-    "PDEDataset", "DictDataset", "fourier_resample", "resample", "Trajectories", "cut",
-    "cosine_basis", "evaluate_cosine_series", "grf_scales", "sample_grf", "periodic_field",
-    "periodic_grf_coefficients", "sample_periodic_grf",
-    "load_dataset", "load_trajectories", "detect_layout", "inventory", "save_h5", "save_npz",
-    "save_trajectories", "save_pdebench_1d", "save_pdebench_groups", "save_pdebench_darcy",
-    "RangeNormalizer", "UnitGaussianNormalizer",
-    "BodiesParams", "bodies_dataset", "load_car_cfd",
+    "NavierStokesParams",
+    "navier_stokes_dataset",
+    "navier_stokes_trajectories",
+    "solve_navier_stokes",
+    "velocity_from_vorticity",
+    "spectral_divergence",
+    "fno_forcing",
+    "BurgersParams",
+    "BurgersPDEBenchParams",
+    "burgers_dataset",
+    "burgers_trajectories",
+    "burgers_pdebench_dataset",
+    "burgers_pdebench_trajectories",
+    "solve_burgers_spectral",
+    "solve_burgers_fv",
+    "burgers_cole_hopf",
+    "pdebench_initial",
+    "DiffusionSorptionParams",
+    "diffusion_sorption_dataset",
+    "diffusion_sorption_trajectories",
+    "solve_diffusion_sorption",
+    "solve_tridiagonal",
+    "PDEDataset",
+    "DictDataset",
+    "fourier_resample",
+    "resample",
+    "Trajectories",
+    "cut",
+    "cosine_basis",
+    "evaluate_cosine_series",
+    "grf_scales",
+    "sample_grf",
+    "periodic_field",
+    "periodic_grf_coefficients",
+    "sample_periodic_grf",
+    "load_dataset",
+    "load_trajectories",
+    "detect_layout",
+    "inventory",
+    "save_h5",
+    "save_npz",
+    "save_trajectories",
+    "save_pdebench_1d",
+    "save_pdebench_groups",
+    "save_pdebench_darcy",
+    "RangeNormalizer",
+    "UnitGaussianNormalizer",
+    "BodiesParams",
+    "bodies_dataset",
+    "load_car_cfd",
+    "ShallowWaterParams",
+    "ShallowWaterSolver",
+    "shallow_water_dataset",
+    "shallow_water_trajectories",
 ]

@@ -38,7 +38,9 @@ Files are written atomically: into a temporary file ``.<name>.<random>.tmp`` in 
 same directory, flushed and fsync'ed, then renamed over the final name with
 ``os.replace`` (atomic on POSIX and Windows). A writer killed half-way leaves at
 most a ``.tmp`` file, which is never read; the final name only ever refers to a
-complete file.
+complete file. Writers of one entry take turns under a lock file (``.<name>.lock``,
+:mod:`filelock`) and look at the entry again once they hold it, so concurrent commands
+neither generate the same data twice nor replace a larger entry with a smaller one.
 
 cache_dir defaults to ``$LOWPREC_CACHE``, else ``~/.cache/lowprec``.
 """
@@ -51,20 +53,21 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import typing
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Optional, Union
+from typing import Any, ClassVar
 
 import h5py
 import numpy as np
 import torch
 
+from .._atomic import atomic_write
 from .dataset import PDEDataset
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 class CacheError(RuntimeError, ValueError):
@@ -95,13 +98,13 @@ def solver_dtype(problem: str, name: str) -> torch.dtype:
 
 
 @contextlib.contextmanager
-def cpu_threads_for(numel: int, device: Union[str, torch.device], threshold: int = 1 << 23) -> Iterator[None]:
+def cpu_threads_for(numel: int, device: str | torch.device, threshold: int = 1 << 23) -> Iterator[None]:
     """Run a time-stepping loop single-threaded on the CPU when its arrays are small.
 
     A solver step is a few dozen whole-array operations; below about a million elements
     each one is too short to share between threads, and on a busy machine waiting for
-    the second thread costs more than the work (measured: 50x slower for 3 x 128 Burgers
-    on 2 loaded cores). The previous thread count is restored afterwards.
+    the second thread costs more than the work (a small Burgers batch on loaded cores
+    runs many times slower multi-threaded). The previous thread count is restored afterwards.
     """
     if torch.device(device).type != "cpu" or numel >= threshold or torch.get_num_threads() == 1:
         yield
@@ -168,31 +171,33 @@ class ProblemParams:
                 elif typing.get_origin(kind) is tuple:
                     value = tuple(float(v) for v in value)
             except (TypeError, ValueError):
-                raise ValueError(f"{self.problem}: parameter {f.name}={value!r} is not a valid "
-                                 f"{getattr(kind, '__name__', kind)}.") from None
+                raise ValueError(
+                    f"{self.problem}: parameter {f.name}={value!r} is not a valid {getattr(kind, '__name__', kind)}."
+                ) from None
             object.__setattr__(self, f.name, value)
         if self.resolution < 2:
             raise ValueError(f"{self.problem}: resolution must be at least 2, got {self.resolution}.")
         if self.n < 1:
             raise ValueError(f"{self.problem}: n must be at least 1, got {self.n}.")
         if self.seed < 0:
-            raise ValueError(f"{self.problem}: seed must be non-negative (numpy SeedSequence), "
-                             f"got {self.seed}.")
+            raise ValueError(f"{self.problem}: seed must be non-negative (numpy SeedSequence), got {self.seed}.")
 
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_kwargs(cls, **params) -> "ProblemParams":
+    def from_kwargs(cls, **params) -> ProblemParams:
         """Build from keyword arguments, with an error that lists the valid names for a typo."""
         names = cls.field_names()
         unknown = [k for k in params if k not in names]
         if unknown:
             from .._hints import closest
+
             hints = [f"{k!r} (did you mean {m!r}?)" if (m := closest(k, names)) else repr(k) for k in unknown]
-            raise ValueError(f"{cls.problem}: unknown parameter(s) {', '.join(hints)}. Its parameters "
-                             f"are: {', '.join(names)}.")
+            raise ValueError(
+                f"{cls.problem}: unknown parameter(s) {', '.join(hints)}. Its parameters are: {', '.join(names)}."
+            )
         return cls(**params)
 
     def as_dict(self) -> dict[str, Any]:
@@ -201,11 +206,10 @@ class ProblemParams:
     def cache_key(self) -> str:
         """16 hex digits of SHA-256 over problem, version and every parameter but n."""
         described = {k: _plain(v) for k, v in self.as_dict().items() if k != "n"}
-        text = json.dumps({"problem": self.problem, "version": self.version, "params": described},
-                          sort_keys=True)
+        text = json.dumps({"problem": self.problem, "version": self.version, "params": described}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def cache_path(self, cache_dir: Optional[PathLike] = None) -> Path:
+    def cache_path(self, cache_dir: PathLike | None = None) -> Path:
         cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         resolution = getattr(self, "resolution", "")
         return cache_dir / f"{self.problem}-s{resolution}-seed{getattr(self, 'seed', '')}-{self.cache_key()}.h5"
@@ -217,6 +221,10 @@ class ProblemParams:
         """
         raise NotImplementedError
 
+    def grid_shape(self) -> tuple:
+        """The grid of every cached array (its last ``spatial_dims`` axes); (resolution,) * spatial_dims."""
+        return (getattr(self, "resolution", None),) * self.spatial_dims
+
     def meta(self) -> dict[str, Any]:
         return {"problem": self.problem, "generator_version": self.version, "params": self.as_dict()}
 
@@ -226,37 +234,6 @@ class ProblemParams:
 
 
 # ---------------------------------------------------------------------------------------- writing
-
-@contextlib.contextmanager
-def atomic_write(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success make it ``path`` atomically.
-
-    The caller writes and closes the file at the yielded path. Then it is fsync'ed and
-    renamed over ``path`` with os.replace; on any exception it is deleted, so ``path``
-    never names a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:  # close/flush reaches the OS, fsync reaches the disk
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # persist the rename itself; not possible on every platform, and not fatal
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def write_cache(path: PathLike, params: ProblemParams, arrays: dict[str, torch.Tensor]) -> Path:
@@ -278,6 +255,7 @@ def _fill(f: h5py.File, params: ProblemParams, arrays: dict[str, torch.Tensor]) 
 
 # ---------------------------------------------------------------------------------------- reading
 
+
 def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.Tensor]:
     """The first ``params.n`` samples of each array in a cache file, checked against ``params``.
 
@@ -292,39 +270,49 @@ def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.
         raise CacheError(f"cache file {path} cannot be read as HDF5 ({e}). {fix}") from e
     with f:
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        expected = {"problem": params.problem, "generator_version": params.version,
-                    **{k: _plain(v) for k, v in params.as_dict().items() if k != "n"}}
+        expected = {
+            "problem": params.problem,
+            "generator_version": params.version,
+            **{k: _plain(v) for k, v in params.as_dict().items() if k != "n"},
+        }
         for key, want in expected.items():
             if key not in attrs:
-                raise CacheMismatchError(f"cache file {path} lacks the attribute {key!r} "
-                                         f"(written by another lowprec version?). {fix}")
+                raise CacheMismatchError(
+                    f"cache file {path} lacks the attribute {key!r} (written by another lowprec version?). {fix}"
+                )
             if attrs[key] != want:
                 raise CacheMismatchError(
                     f"cache file {path} was written with {key}={attrs[key]!r}, but {key}={want!r} "
                     f"was requested. The file name should make this impossible, so the file was "
-                    f"renamed, copied or edited by hand. {fix} Or pass another cache_dir.")
+                    f"renamed, copied or edited by hand. {fix} Or pass another cache_dir."
+                )
         n_cached = int(attrs.get("n", -1))
         arrays = {}
         for name in params.arrays:
             if name not in f:
                 raise CacheError(f"cache file {path} has no dataset {name!r}. {fix}")
             if f[name].shape[0] != n_cached:
-                raise CacheError(f"cache file {path} says n={n_cached} but {name} has shape "
-                                 f"{f[name].shape}. {fix}")
+                raise CacheError(f"cache file {path} says n={n_cached} but {name} has shape {f[name].shape}. {fix}")
             if n_cached < params.n:
-                raise CacheError(f"cache file {path} holds {n_cached} samples, {params.n} requested; "
-                                 f"load_or_generate regenerates it, read_cache does not.")
+                raise CacheError(
+                    f"cache file {path} holds {n_cached} samples, {params.n} requested; "
+                    f"load_or_generate regenerates it, read_cache does not."
+                )
             arrays[name] = torch.from_numpy(f[name][: params.n])
-    grid = (getattr(params, "resolution", None),) * params.spatial_dims
+    grid = params.grid_shape()
     for name, t in arrays.items():
         if t.ndim < 2 + params.spatial_dims or t.dtype != torch.float32:
-            raise CacheError(f"cache file {path}: {name} is {t.dtype} {tuple(t.shape)}, expected "
-                             f"float32 (n, C, *grid) with {params.spatial_dims} grid axes. {fix}")
+            raise CacheError(
+                f"cache file {path}: {name} is {t.dtype} {tuple(t.shape)}, expected "
+                f"float32 (n, C, *grid) with {params.spatial_dims} grid axes. {fix}"
+            )
         if not torch.isfinite(t).all():
             raise CacheError(f"cache file {path}: {name} has non-finite values. {fix}")
-        if grid[0] is not None and tuple(t.shape[-params.spatial_dims:]) != grid:
-            raise CacheError(f"cache file {path}: {name} has grid {tuple(t.shape[-params.spatial_dims:])}, "
-                             f"which does not match resolution={grid[0]}. {fix}")
+        if grid[0] is not None and tuple(t.shape[-params.spatial_dims :]) != grid:
+            raise CacheError(
+                f"cache file {path}: {name} has grid {tuple(t.shape[-params.spatial_dims :])}, "
+                f"which does not match resolution={grid[0]}. {fix}"
+            )
     return arrays
 
 
@@ -343,12 +331,14 @@ def cached_count(path: PathLike) -> int:
         with h5py.File(path, "r") as f:
             return int(f.attrs.get("n", 0))
     except OSError as e:
-        raise CacheError(f"cache file {path} cannot be read as HDF5 ({e}). Delete {path} and it "
-                         f"will be regenerated.") from e
+        raise CacheError(
+            f"cache file {path} cannot be read as HDF5 ({e}). Delete {path} and it will be regenerated."
+        ) from e
 
 
-def load_or_generate(params: ProblemParams, cache_dir: Optional[PathLike] = None, *,
-                     cache: bool = True, progress: bool = True, **speed):
+def load_or_generate(
+    params: ProblemParams, cache_dir: PathLike | None = None, *, cache: bool = True, progress: bool = True, **speed
+):
     """The data set described by ``params``: read from the cache, or generated and cached.
 
     Args:
@@ -365,13 +355,47 @@ def load_or_generate(params: ProblemParams, cache_dir: Optional[PathLike] = None
         arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
         return params.to_dataset(arrays, params.meta())
     path = params.cache_path(cache_dir)
-    n_cached = cached_count(path)
-    if n_cached >= params.n:
+    if cached_count(path) >= params.n:
         log.info("loading %d %s samples from %s", params.n, params.problem, path)
         return read_cache(path, params)
-    if n_cached:
-        log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
-    arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
-    write_cache(path, params, arrays)
+    with cache_lock(path):
+        # Checked again under the lock: another process may have written the entry meanwhile. So two
+        # commands never generate the same data twice, and a smaller request never replaces a larger entry.
+        n_cached = cached_count(path)
+        if n_cached >= params.n:
+            log.info("loading %d %s samples from %s (written by another process)", params.n, params.problem, path)
+            return read_cache(path, params)
+        if n_cached:
+            log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
+        arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
+        write_cache(path, params, arrays)
     log.info("wrote %s", path)
     return params.to_dataset(arrays, {**params.meta(), "source": str(path)})
+
+
+@contextlib.contextmanager
+def cache_lock(path: PathLike) -> Iterator[None]:
+    """Hold the cache entry ``path``'s lock file (``.<name>.lock`` beside it) while the entry is made.
+
+    Made before any data is generated, so an unwritable cache folder is reported before the work.
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / f".{path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another process that is generating %s", path)
+            lock.acquire()
+    except OSError as e:
+        raise CacheError(
+            f"cache folder {path.parent} cannot be written ({e.strerror or e}); pass another cache_dir "
+            "(or set $LOWPREC_CACHE), or cache=False."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

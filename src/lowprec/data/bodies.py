@@ -112,14 +112,25 @@ class BodiesParams(ProblemParams):
             vertices, faces = ellipsoid_mesh(axes, self.subdivisions, rotation)
             cp = ellipsoid_cp(vertices, axes, stream, rotation)
         else:
-            vertices, faces = car_body(length=rng.uniform(1.4, 1.8), width=rng.uniform(0.55, 0.85),
-                                       height=rng.uniform(0.4, 0.6), front_exponent=rng.uniform(2.0, 3.0),
-                                       rear_exponent=rng.uniform(3.0, 5.0), slant_deg=rng.uniform(10, 40),
-                                       slant_start=rng.uniform(0.2, 0.6), subdivisions=self.subdivisions)
+            vertices, faces = car_body(
+                length=rng.uniform(1.4, 1.8),
+                width=rng.uniform(0.55, 0.85),
+                height=rng.uniform(0.4, 0.6),
+                front_exponent=rng.uniform(2.0, 3.0),
+                rear_exponent=rng.uniform(3.0, 5.0),
+                slant_deg=rng.uniform(10, 40),
+                slant_start=rng.uniform(0.2, 0.6),
+                subdivisions=self.subdivisions,
+            )
             cp = faces_to_vertices(panel_cp(vertices, faces, stream), vertices, faces)
         sdf = signed_distance(latent_grid(self.resolution), vertices, faces)
-        return {"vertices": vertices, "faces": faces, "normals": vertex_normals(vertices, faces), "cp": cp,
-                "sdf": sdf.reshape((self.resolution,) * 3)}
+        return {
+            "vertices": vertices,
+            "faces": faces,
+            "normals": vertex_normals(vertices, faces),
+            "cp": cp,
+            "sdf": sdf.reshape((self.resolution,) * 3),
+        }
 
     def generate(self, progress: bool = True, **speed) -> tuple[torch.Tensor, ...]:
         from tqdm.auto import tqdm
@@ -161,33 +172,40 @@ def read_bodies(path: PathLike, params: BodiesParams) -> dict[str, torch.Tensor]
         raise CacheError(f"cache file {path} cannot be read as HDF5 ({e}). {fix}") from e
     with f:
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        expected = {"problem": params.problem, "generator_version": params.version,
-                    **{k: _plain(v) for k, v in params.as_dict().items() if k != "n"}}
+        expected = {
+            "problem": params.problem,
+            "generator_version": params.version,
+            **{k: _plain(v) for k, v in params.as_dict().items() if k != "n"},
+        }
         for key, want in expected.items():
             if attrs.get(key) != want:
-                raise CacheMismatchError(f"cache file {path} was written with {key}={attrs.get(key)!r}, but "
-                                         f"{key}={want!r} was requested. {fix}")
+                raise CacheMismatchError(
+                    f"cache file {path} was written with {key}={attrs.get(key)!r}, but "
+                    f"{key}={want!r} was requested. {fix}"
+                )
         missing = [k for k in ARRAYS if k not in f]
         if missing:
             raise CacheError(f"cache file {path} lacks {missing}. {fix}")
         if int(attrs["n"]) < params.n:
             raise CacheError(f"cache file {path} holds {attrs['n']} bodies, {params.n} requested.")
-        arrays = {k: torch.from_numpy(f[k][()] if k == "faces" else f[k][:params.n]) for k in ARRAYS}
+        arrays = {k: torch.from_numpy(f[k][()] if k == "faces" else f[k][: params.n]) for k in ARRAYS}
     n, v, r = params.n, arrays["vertices"].shape[1], params.resolution
     want = {"vertices": (n, v, 3), "normals": (n, v, 3), "cp": (n, v), "sdf": (n, r, r, r)}
     for name, shape in want.items():
         t = arrays[name]
         if tuple(t.shape) != shape or t.dtype != torch.float32 or not torch.isfinite(t).all():
-            raise CacheError(f"cache file {path}: {name} is {t.dtype} {tuple(t.shape)}, expected finite float32 "
-                             f"{shape}. {fix}")
+            raise CacheError(
+                f"cache file {path}: {name} is {t.dtype} {tuple(t.shape)}, expected finite float32 {shape}. {fix}"
+            )
     faces = arrays["faces"]
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= v:
         raise CacheError(f"cache file {path}: faces {tuple(faces.shape)} do not index {v} vertices. {fix}")
     return arrays
 
 
-def load_or_generate_bodies(params: BodiesParams, cache_dir: PathLike | None = None, *, cache: bool = True,
-                            progress: bool = True) -> DictDataset:
+def load_or_generate_bodies(
+    params: BodiesParams, cache_dir: PathLike | None = None, *, cache: bool = True, progress: bool = True
+) -> DictDataset:
     """The bodies of ``params``, read from the cache or generated and cached (as load_or_generate)."""
     if not cache:
         return as_dict_dataset(dict(zip(ARRAYS, params.generate(progress))), params.meta())
@@ -200,12 +218,24 @@ def load_or_generate_bodies(params: BodiesParams, cache_dir: PathLike | None = N
     return as_dict_dataset(arrays, {**params.meta(), "source": str(path)})
 
 
-def bodies_dataset(resolution: int = 16, n: int = 100, seed: int = 0, *, cache_dir: PathLike | None = None,
-                   cache: bool = True, progress: bool = True, **params) -> DictDataset:
+def bodies_dataset(
+    resolution: int = 16,
+    n: int = 100,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    **params,
+) -> DictDataset:
     """Generated bodies with Cp (module docstring); ``params`` are :class:`BodiesParams` fields."""
     params.pop("device", None), params.pop("batch_size", None)  # speed settings of the torch solvers
-    return load_or_generate_bodies(BodiesParams.from_kwargs(resolution=resolution, n=n, seed=seed, **params),
-                                   cache_dir, cache=cache, progress=progress)
+    return load_or_generate_bodies(
+        BodiesParams.from_kwargs(resolution=resolution, n=n, seed=seed, **params),
+        cache_dir,
+        cache=cache,
+        progress=progress,
+    )
 
 
 def save_bodies(data: DictDataset, path: PathLike) -> Path:
@@ -237,21 +267,29 @@ def load_bodies(path: PathLike) -> DictDataset:
     for name in ("vertices", "normals", "cp", "sdf"):
         t = arrays[name]
         if t.shape[0] != n or (name != "sdf" and t.shape[1] != v) or not torch.isfinite(t).all():
-            raise ValueError(f"{path}: {name} {tuple(t.shape)} does not match {n} bodies of {v} vertices, or is "
-                             "not finite.")
+            raise ValueError(
+                f"{path}: {name} {tuple(t.shape)} does not match {n} bodies of {v} vertices, or is not finite."
+            )
     meta = {"problem": attrs.pop("problem", "bodies"), "source": str(path), "params": attrs}
     return as_dict_dataset({k: t.float() if k != "faces" else t for k, t in arrays.items()}, meta)
 
 
 # ------------------------------------------------------------------------------ neuraloperator's car-CFD layout
 
+
 def _ids(root: Path, split: str) -> list[str]:
     text = (root / f"{split}.txt").read_text()
     return [s.strip() for s in text.replace("\n", ",").split(",") if s.strip()]
 
 
-def load_car_cfd(root: PathLike, split: str = "train", n: int | None = None, resolution: int = 16,
-                 margin: float = 0.9, item_prefix: str = "") -> DictDataset:
+def load_car_cfd(
+    root: PathLike,
+    split: str = "train",
+    n: int | None = None,
+    resolution: int = 16,
+    margin: float = 0.9,
+    item_prefix: str = "",
+) -> DictDataset:
     """Read neuraloperator's car-CFD layout into GINO's fields (coords, latent, y).
 
     Layout (neuraloperator ``CarCFDDataset`` / ``MeshDataModule``)::
@@ -274,8 +312,10 @@ def load_car_cfd(root: PathLike, split: str = "train", n: int | None = None, res
     root = Path(root).expanduser()
     for need in ("train.txt", "test.txt", "data"):
         if not (root / need).exists():
-            raise FileNotFoundError(f"{root} is not in neuraloperator's car-CFD layout: {need} is missing "
-                                    "(expected train.txt, test.txt and data/<id>/{tri_mesh.ply, press.npy}).")
+            raise FileNotFoundError(
+                f"{root} is not in neuraloperator's car-CFD layout: {need} is missing "
+                "(expected train.txt, test.txt and data/<id>/{tri_mesh.ply, press.npy})."
+            )
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     every = _ids(root, "train") + _ids(root, "test")
@@ -294,26 +334,56 @@ def load_car_cfd(root: PathLike, split: str = "train", n: int | None = None, res
         v, f = mesh(i)
         press = np.load(root / "data" / f"{item_prefix}{i}" / "press.npy").reshape(-1)
         if len(press) != len(v):
-            raise ValueError(f"car-CFD sample {i}: press.npy has {len(press)} values but tri_mesh.ply has {len(v)} "
-                             "vertices; write one pressure per vertex (for ShapeNet car keep press[:16] and "
-                             "press[112:], as GINO's code does).")
+            raise ValueError(
+                f"car-CFD sample {i}: press.npy has {len(press)} values but tri_mesh.ply has {len(v)} "
+                "vertices; write one pressure per vertex (for ShapeNet car keep press[:16] and "
+                "press[112:], as GINO's code does)."
+            )
         if coords and len(v) != coords[0].shape[0]:
-            raise ValueError(f"car-CFD sample {i} has {len(v)} vertices, sample {ids[0]} {coords[0].shape[0]}: "
-                             "a DictDataset stacks equal point counts; load the samples one at a time "
-                             "(batch size 1) or resample the meshes to one vertex count.")
+            raise ValueError(
+                f"car-CFD sample {i} has {len(v)} vertices, sample {ids[0]} {coords[0].shape[0]}: "
+                "a DictDataset stacks equal point counts; load the samples one at a time "
+                "(batch size 1) or resample the meshes to one vertex count."
+            )
         v = (v - centre) * scale
         coords.append(v)
         sdf.append(signed_distance(grid, v, f).reshape((resolution,) * 3))
         cp.append(press)
         normals.append(vertex_normals(v, f))
         faces0 = f if faces0 is None else faces0
-    as_t = lambda a: torch.from_numpy(np.stack(a).astype(np.float32))
-    arrays = {"vertices": as_t(coords), "sdf": as_t(sdf), "cp": as_t(cp), "normals": as_t(normals),
-              "faces": torch.from_numpy(faces0)}
-    meta = {"problem": "car_cfd", "source": str(root), "split": split, "ids": ids, "centre": centre.tolist(),
-            "scale": float(scale), "params": {"resolution": resolution}}
+
+    def as_t(a):
+        return torch.from_numpy(np.stack(a).astype(np.float32))
+
+    arrays = {
+        "vertices": as_t(coords),
+        "sdf": as_t(sdf),
+        "cp": as_t(cp),
+        "normals": as_t(normals),
+        "faces": torch.from_numpy(faces0),
+    }
+    meta = {
+        "problem": "car_cfd",
+        "source": str(root),
+        "split": split,
+        "ids": ids,
+        "centre": centre.tolist(),
+        "scale": float(scale),
+        "params": {"resolution": resolution},
+    }
     return as_dict_dataset(arrays, meta)
 
 
-__all__ = ["ARRAYS", "KINDS", "BodiesParams", "as_dict_dataset", "bodies_dataset", "load_bodies", "load_car_cfd",
-           "load_or_generate_bodies", "read_bodies", "save_bodies", "write_bodies"]
+__all__ = [
+    "ARRAYS",
+    "KINDS",
+    "BodiesParams",
+    "as_dict_dataset",
+    "bodies_dataset",
+    "load_bodies",
+    "load_car_cfd",
+    "load_or_generate_bodies",
+    "read_bodies",
+    "save_bodies",
+    "write_bodies",
+]

@@ -37,23 +37,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._progress import progress_bar
 from .base import PathLike, ProblemParams, cpu_threads_for, load_or_generate, solver_dtype
 from .dataset import PDEDataset
 from .grf import sample_periodic_grf
 from .timeseries import SnapshotTimes, Trajectories, cut, whole_ratio
 
-
 # ------------------------------------------------------------------------------- exact solution
 
-def burgers_cole_hopf(u0: Union[np.ndarray, torch.Tensor], viscosity: float,
-                      times: Union[float, Sequence[float]]) -> torch.Tensor:
+
+def burgers_cole_hopf(u0: np.ndarray | torch.Tensor, viscosity: float, times: float | Sequence[float]) -> torch.Tensor:
     """Exact periodic solution at ``times`` from u0 on the grid x_i = i/s, by Cole-Hopf.
 
     u = c + v(x - ct, t) where c is the mean of u0 (Galilean invariance) and
@@ -95,8 +95,10 @@ def burgers_cole_hopf(u0: Union[np.ndarray, torch.Tensor], viscosity: float,
 
 # ------------------------------------------------------------------------------- spectral solver
 
-def solve_burgers_spectral(u0: torch.Tensor, viscosity: float, t_final: float, record_dt: float,
-                           dt: float = 1e-3, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+
+def solve_burgers_spectral(
+    u0: torch.Tensor, viscosity: float, t_final: float, record_dt: float, dt: float = 1e-3, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pseudo-spectral CN/AB2 solution of periodic viscous Burgers from u0, recorded every record_dt.
 
     Args:
@@ -126,8 +128,9 @@ def solve_burgers_spectral(u0: torch.Tensor, viscosity: float, t_final: float, r
     out = torch.empty((B, n_records + 1, s), dtype=u0.dtype, device=u0.device)
     out[:, 0] = torch.fft.irfft(u_h, n=s)
     n_prev = None
-    for r in tqdm(range(1, n_records + 1), desc=f"burgers {s}", unit="record", disable=not progress,
-                  leave=False):
+    for r in progress_bar(
+        range(1, n_records + 1), desc=f"burgers {s}", unit="record", disable=not progress, leave=False
+    ):
         for _ in range(steps_per_record):
             n_now = flux_term(u_h)
             n_ab = n_now if n_prev is None else 1.5 * n_now - 0.5 * n_prev
@@ -138,11 +141,13 @@ def solve_burgers_spectral(u0: torch.Tensor, viscosity: float, t_final: float, r
             raise FloatingPointError(
                 f"Burgers solution became non-finite by t={r * record_dt:g} (s={s}, viscosity="
                 f"{viscosity:g}, dt={dt:g}); use a smaller dt (keep max|u| dt s below ~0.3), or the "
-                f"finite-volume solver for shocks thinner than the grid.")
+                f"finite-volume solver for shocks thinner than the grid."
+            )
     return out, torch.arange(n_records + 1, dtype=torch.float64) * record_dt
 
 
 # ------------------------------------------------------------------------------- finite volumes
+
 
 def _mc_slope(u: torch.Tensor) -> torch.Tensor:
     """Monotonized-central limited slope per cell (periodic): minmod(2 Δ-, 2 Δ+, (Δ- + Δ+)/2)."""
@@ -150,23 +155,23 @@ def _mc_slope(u: torch.Tensor) -> torch.Tensor:
     d_plus = u.roll(-1, -1) - u
     centred = 0.5 * (d_minus + d_plus)
     bound = 2 * torch.minimum(d_minus.abs(), d_plus.abs())
-    return torch.where(d_minus * d_plus > 0, centred.sign() * torch.minimum(centred.abs(), bound),
-                       torch.zeros_like(u))
+    return torch.where(d_minus * d_plus > 0, centred.sign() * torch.minimum(centred.abs(), bound), torch.zeros_like(u))
 
 
 def _fv_rate(u: torch.Tensor, viscosity: float, dx: float) -> torch.Tensor:
     """du/dt of the semi-discrete scheme: -(F_{i+½} - F_{i-½}) / dx, periodic, (B, N)."""
     slope = _mc_slope(u)
-    left = u + 0.5 * slope                     # state just left of face i+½
-    right = (u - 0.5 * slope).roll(-1, -1)     # state just right of face i+½
+    left = u + 0.5 * slope  # state just left of face i+½
+    right = (u - 0.5 * slope).roll(-1, -1)  # state just right of face i+½
     # Exact Riemann (Godunov) flux of the convex flux u²/2.
     flux = 0.5 * torch.maximum(left.clamp(min=0) ** 2, right.clamp(max=0) ** 2)
     flux = flux - viscosity * (u.roll(-1, -1) - u) / dx
     return -(flux - flux.roll(1, -1)) / dx
 
 
-def solve_burgers_fv(u0: torch.Tensor, viscosity: float, t_final: float, record_dt: float,
-                     cfl: float = 0.4, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def solve_burgers_fv(
+    u0: torch.Tensor, viscosity: float, t_final: float, record_dt: float, cfl: float = 0.4, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Finite-volume (MUSCL-MC, Godunov, SSP-RK2) solution of periodic viscous Burgers.
 
     Each sample b takes steps dt_b = record_dt / ceil(record_dt / dt_cfl) with
@@ -195,8 +200,9 @@ def solve_burgers_fv(u0: torch.Tensor, viscosity: float, t_final: float, record_
     out = torch.empty((B, n_records + 1, N), dtype=u0.dtype, device=u0.device)
     out[:, 0] = u = u0
     max_substeps = int(substeps.max())
-    for r in tqdm(range(1, n_records + 1), desc=f"burgers fv {N}", unit="record", disable=not progress,
-                  leave=False):
+    for r in progress_bar(
+        range(1, n_records + 1), desc=f"burgers fv {N}", unit="record", disable=not progress, leave=False
+    ):
         for j in range(max_substeps):
             # A sample that has finished this interval takes steps of 0 (u + 0 * rate = u).
             h = torch.where((j < substeps)[:, None], dt, torch.zeros_like(dt))
@@ -204,13 +210,15 @@ def solve_burgers_fv(u0: torch.Tensor, viscosity: float, t_final: float, record_
             u = 0.5 * (u + stage + h * _fv_rate(stage, viscosity, dx))
         out[:, r] = u
         if not torch.isfinite(u).all():
-            raise FloatingPointError(f"finite-volume Burgers became non-finite by t={r * record_dt:g}; "
-                                     f"lower cfl (now {cfl}).")
+            raise FloatingPointError(
+                f"finite-volume Burgers became non-finite by t={r * record_dt:g}; lower cfl (now {cfl})."
+            )
     return out, torch.arange(n_records + 1, dtype=torch.float64) * record_dt
 
 
-def pdebench_initial(rng: np.random.Generator, x: np.ndarray, k_tot: int = 4, n_waves: int = 2,
-                     p_abs: float = 0.1, p_window: float = 0.1) -> np.ndarray:
+def pdebench_initial(
+    rng: np.random.Generator, x: np.ndarray, k_tot: int = 4, n_waves: int = 2, p_abs: float = 0.1, p_window: float = 0.1
+) -> np.ndarray:
     """PDEBench's random initial condition for 1D Burgers/advection on the cell centres x.
 
     u0 = Σ_{k=1..k_tot} A_k sin(2π k c_k x + φ_k), A_k ~ U(0, 1), φ_k ~ U(0, 2π), c_k the
@@ -236,6 +244,7 @@ def pdebench_initial(rng: np.random.Generator, x: np.ndarray, k_tot: int = 4, n_
 
 
 # ------------------------------------------------------------------------------- data sets
+
 
 @dataclasses.dataclass(frozen=True)
 class BurgersParams(SnapshotTimes, ProblemParams):
@@ -280,30 +289,41 @@ class BurgersParams(SnapshotTimes, ProblemParams):
     def __post_init__(self):
         super().__post_init__()
         if self.resolution < 8 or self.viscosity <= 0 or self.oversample < 1:
-            raise ValueError(f"burgers: need resolution >= 8, viscosity > 0, oversample >= 1; got "
-                             f"{self.resolution}, {self.viscosity}, {self.oversample}.")
+            raise ValueError(
+                f"burgers: need resolution >= 8, viscosity > 0, oversample >= 1; got "
+                f"{self.resolution}, {self.viscosity}, {self.oversample}."
+            )
         solver_dtype(self.problem, self.dtype)
         whole_ratio(self.record_dt, self.dt, "record_dt", "dt")
         whole_ratio(self.t_final, self.record_dt, "t_final", "record_dt")
 
     def initial(self, i: int) -> np.ndarray:
         """Sample i's u0 on the solver grid (resolution * oversample points), float64."""
-        return sample_periodic_grf(np.random.default_rng([self.seed, i]), self.resolution * self.oversample,
-                                   self.n_grf_modes, self.alpha, self.tau, self.sigma, ndim=1)
+        return sample_periodic_grf(
+            np.random.default_rng([self.seed, i]),
+            self.resolution * self.oversample,
+            self.n_grf_modes,
+            self.alpha,
+            self.tau,
+            self.sigma,
+            ndim=1,
+        )
 
     def generate(self, progress: bool = True, device=None, batch_size: int = 500) -> tuple[torch.Tensor]:
         """u: (n, T, s) float32 at t = 0, record_dt, ..., t_final."""
         device, dtype = resolve_device(device), solver_dtype(self.problem, self.dtype)
         k = self.oversample
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
-        bar = tqdm(total=self.n, desc=f"burgers {self.resolution} nu={self.viscosity:g}", unit="sample",
-                   disable=not progress)
+        bar = progress_bar(
+            total=self.n, desc=f"burgers {self.resolution} nu={self.viscosity:g}", unit="sample", disable=not progress
+        )
         for lo in range(0, self.n, batch_size):
             hi = min(lo + batch_size, self.n)
             u0 = torch.from_numpy(np.stack([self.initial(i) for i in range(lo, hi)]))
             with cpu_threads_for(u0.numel() * 4, device):
-                u, _ = solve_burgers_spectral(u0.to(device=device, dtype=dtype), self.viscosity,
-                                              self.t_final, self.record_dt, self.dt)
+                u, _ = solve_burgers_spectral(
+                    u0.to(device=device, dtype=dtype), self.viscosity, self.t_final, self.record_dt, self.dt
+                )
             out[lo:hi] = u[..., ::k].float().cpu()
             bar.update(hi - lo)
         bar.close()
@@ -354,8 +374,10 @@ class BurgersPDEBenchParams(SnapshotTimes, ProblemParams):
     def __post_init__(self):
         super().__post_init__()
         if self.resolution < 4 or self.nu <= 0 or not 0 < self.cfl <= 1:
-            raise ValueError(f"burgers_pdebench: need resolution >= 4, nu > 0, 0 < cfl <= 1; got "
-                             f"{self.resolution}, {self.nu}, {self.cfl}.")
+            raise ValueError(
+                f"burgers_pdebench: need resolution >= 4, nu > 0, 0 < cfl <= 1; got "
+                f"{self.resolution}, {self.nu}, {self.cfl}."
+            )
         solver_dtype(self.problem, self.dtype)
         whole_ratio(self.t_final, self.record_dt, "t_final", "record_dt")
 
@@ -367,21 +389,29 @@ class BurgersPDEBenchParams(SnapshotTimes, ProblemParams):
         return (np.arange(self.resolution) + 0.5) / self.resolution
 
     def initial(self, i: int) -> np.ndarray:
-        return pdebench_initial(np.random.default_rng([self.seed, i]), self.cell_centres(), self.k_tot,
-                                self.n_waves, self.p_abs, self.p_window)
+        return pdebench_initial(
+            np.random.default_rng([self.seed, i]),
+            self.cell_centres(),
+            self.k_tot,
+            self.n_waves,
+            self.p_abs,
+            self.p_window,
+        )
 
     def generate(self, progress: bool = True, device=None, batch_size: int = 250) -> tuple[torch.Tensor]:
         """u: (n, T, N) float32 at t = 0, record_dt, ..., t_final."""
         device, dtype = resolve_device(device), solver_dtype(self.problem, self.dtype)
         out = torch.empty((self.n, len(self.times()), self.resolution), dtype=torch.float32)
-        bar = tqdm(total=self.n, desc=f"burgers-pdebench {self.resolution} Nu={self.nu:g}",
-                   unit="traj", disable=not progress)
+        bar = progress_bar(
+            total=self.n, desc=f"burgers-pdebench {self.resolution} Nu={self.nu:g}", unit="traj", disable=not progress
+        )
         for lo in range(0, self.n, batch_size):
             hi = min(lo + batch_size, self.n)
             u0 = torch.from_numpy(np.stack([self.initial(i) for i in range(lo, hi)]))
             with cpu_threads_for(u0.numel() * 4, device):
-                u, _ = solve_burgers_fv(u0.to(device=device, dtype=dtype), self.viscosity,
-                                        self.t_final, self.record_dt, self.cfl)
+                u, _ = solve_burgers_fv(
+                    u0.to(device=device, dtype=dtype), self.viscosity, self.t_final, self.record_dt, self.cfl
+                )
             out[lo:hi] = u.float().cpu()
             bar.update(hi - lo)
         bar.close()
@@ -394,51 +424,107 @@ class BurgersPDEBenchParams(SnapshotTimes, ProblemParams):
         return Trajectories(arrays["u"], self.times(), grid="periodic", meta=meta)
 
 
-def burgers_trajectories(resolution: int = 1024, n: int = 1000, seed: int = 0, *,
-                         cache_dir: Optional[PathLike] = None, cache: bool = True, progress: bool = True,
-                         device=None, batch_size: int = 500, **params) -> Trajectories:
+def burgers_trajectories(
+    resolution: int = 1024,
+    n: int = 1000,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    device=None,
+    batch_size: int = 500,
+    **params,
+) -> Trajectories:
     """FNO-setting Burgers solutions u (n, T, s) at t = 0, record_dt, ..., t_final; cached."""
     p = BurgersParams.from_kwargs(resolution=resolution, n=n, seed=seed, **params)
-    return load_or_generate(p, cache_dir, cache=cache, progress=progress, device=device,
-                            batch_size=batch_size)
+    return load_or_generate(p, cache_dir, cache=cache, progress=progress, device=device, batch_size=batch_size)
 
 
-def burgers_dataset(resolution: int = 1024, n: int = 1000, seed: int = 0, *,
-                    cache_dir: Optional[PathLike] = None, cache: bool = True, progress: bool = True,
-                    device=None, batch_size: int = 500, t_in: int = 1, t_out: Optional[int] = None,
-                    t_start: int = 0, window_stride: int = 0, **params) -> PDEDataset:
+def burgers_dataset(
+    resolution: int = 1024,
+    n: int = 1000,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    device=None,
+    batch_size: int = 500,
+    t_in: int = 1,
+    t_out: int | None = None,
+    t_start: int = 0,
+    window_stride: int = 0,
+    **params,
+) -> PDEDataset:
     """The FNO paper's Burgers operator data: x = u0 (n, 1, s), y = u(·, 1) (n, 1, s), periodic.
 
     With record_dt < t_final, y holds every later snapshot (t_out of them); t_in, t_out,
     t_start, window_stride cut other pairs or autoregressive windows (see
     :func:`lowprec.data.timeseries.cut`). ``params``: BurgersParams fields.
     """
-    traj = burgers_trajectories(resolution, n, seed, cache_dir=cache_dir, cache=cache, progress=progress,
-                                device=device, batch_size=batch_size, **params)
+    traj = burgers_trajectories(
+        resolution,
+        n,
+        seed,
+        cache_dir=cache_dir,
+        cache=cache,
+        progress=progress,
+        device=device,
+        batch_size=batch_size,
+        **params,
+    )
     return cut(traj, t_in, t_out, t_start, window_stride)
 
 
-def burgers_pdebench_trajectories(resolution: int = 1024, n: int = 1000, seed: int = 0, *,
-                                  cache_dir: Optional[PathLike] = None, cache: bool = True,
-                                  progress: bool = True, device=None, batch_size: int = 250,
-                                  **params) -> Trajectories:
+def burgers_pdebench_trajectories(
+    resolution: int = 1024,
+    n: int = 1000,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    device=None,
+    batch_size: int = 250,
+    **params,
+) -> Trajectories:
     """PDEBench-setting Burgers trajectories u (n, 201, N) at t = 0, 0.01, ..., 2; cached."""
     p = BurgersPDEBenchParams.from_kwargs(resolution=resolution, n=n, seed=seed, **params)
-    return load_or_generate(p, cache_dir, cache=cache, progress=progress, device=device,
-                            batch_size=batch_size)
+    return load_or_generate(p, cache_dir, cache=cache, progress=progress, device=device, batch_size=batch_size)
 
 
-def burgers_pdebench_dataset(resolution: int = 1024, n: int = 1000, seed: int = 0, *,
-                             cache_dir: Optional[PathLike] = None, cache: bool = True,
-                             progress: bool = True, device=None, batch_size: int = 250, t_in: int = 10,
-                             t_out: Optional[int] = None, t_start: int = 0, window_stride: int = 0,
-                             **params) -> PDEDataset:
+def burgers_pdebench_dataset(
+    resolution: int = 1024,
+    n: int = 1000,
+    seed: int = 0,
+    *,
+    cache_dir: PathLike | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    device=None,
+    batch_size: int = 250,
+    t_in: int = 10,
+    t_out: int | None = None,
+    t_start: int = 0,
+    window_stride: int = 0,
+    **params,
+) -> PDEDataset:
     """PDEBench Burgers pairs: x = the first t_in=10 snapshots, y = the rest (191), periodic.
 
     PDEBench trains autoregressively on windows of 10 inputs and 1 output: pass
     ``t_out=1, window_stride=1`` (191 windows per trajectory, a copy of that size).
     ``params``: BurgersPDEBenchParams fields (nu, t_final, record_dt, cfl, ...).
     """
-    traj = burgers_pdebench_trajectories(resolution, n, seed, cache_dir=cache_dir, cache=cache,
-                                         progress=progress, device=device, batch_size=batch_size, **params)
+    traj = burgers_pdebench_trajectories(
+        resolution,
+        n,
+        seed,
+        cache_dir=cache_dir,
+        cache=cache,
+        progress=progress,
+        device=device,
+        batch_size=batch_size,
+        **params,
+    )
     return cut(traj, t_in, t_out, t_start, window_stride)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._threads import add_threads_flag
 from .problems import PROBLEMS, VIEW_KEYS
 
 COMMON = ("resolution", "n", "seed")
@@ -52,18 +53,36 @@ def _add_problem_parser(sub, problem) -> None:
     params = problem.params
     docs = _attribute_help(params)
     hints = typing.get_type_hints(params)
-    p = sub.add_parser(problem.name, help=problem.summary, description=problem.summary + ".",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hyphenated = problem.name.replace("_", "-")
+    p = sub.add_parser(
+        problem.name,
+        aliases=[hyphenated] if hyphenated != problem.name else [],
+        help=problem.summary,
+        description=problem.summary + ".",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     defaults = {f.name: f.default for f in dataclasses.fields(params)}
     p.add_argument("--n", type=int, default=defaults["n"], help="number of samples (trajectories)")
-    p.add_argument("--res", dest="resolution", type=int, default=defaults["resolution"],
-                   help=docs.get("resolution", "grid points per axis"))
+    p.add_argument(
+        "--res",
+        dest="resolution",
+        type=int,
+        default=defaults["resolution"],
+        help=docs.get("resolution", "grid points per axis"),
+    )
     p.add_argument("--seed", type=int, default=defaults["seed"], help=docs.get("seed", "random seed"))
-    p.add_argument("--out", help="write the data here (.h5; .npz for input/output problems); without "
-                                 "it the data is only generated into the cache")
-    p.add_argument("--format", choices=("lowprec", "pdebench"), default="lowprec",
-                   help="file layout: ours (read back by load_dataset with parameters and view), or "
-                        "PDEBench's (burgers*, diffusion_sorption, darcy*)")
+    p.add_argument(
+        "--out",
+        help="write the data here (.h5; .npz for input/output problems); without "
+        "it the data is only generated into the cache",
+    )
+    p.add_argument(
+        "--format",
+        choices=("lowprec", "pdebench"),
+        default="lowprec",
+        help="file layout: ours (read back by load_dataset with parameters and view), or "
+        "PDEBench's (burgers*, diffusion_sorption, darcy*)",
+    )
     group = p.add_argument_group(f"{problem.name} parameters (cached with the data)")
     for f in dataclasses.fields(params):
         if f.name in COMMON:
@@ -71,44 +90,83 @@ def _add_problem_parser(sub, problem) -> None:
         kind = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
         if typing.get_origin(kind) is tuple:
-            group.add_argument(flag, dest=f.name, type=float, nargs=len(typing.get_args(kind)),
-                               default=argparse.SUPPRESS, metavar="V", help=f"{docs.get(f.name, '')} "
-                               f"(default: {' '.join(map(str, f.default))})")
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=float,
+                nargs=len(typing.get_args(kind)),
+                default=argparse.SUPPRESS,
+                metavar="V",
+                help=f"{docs.get(f.name, '')} (default: {' '.join(map(str, f.default))})",
+            )
         elif kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=docs.get(f.name))
+            group.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=docs.get(f.name),
+            )
         else:
-            group.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS,
-                               metavar=f.name.split("_")[-1].upper(),
-                               help=f"{docs.get(f.name, '')} (default: {f.default})")
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar=f.name.split("_")[-1].upper(),
+                help=f"{docs.get(f.name, '')} (default: {f.default})",
+            )
     if problem.trajectories is not None:
         view = p.add_argument_group("default input/output view (stored in the file; not cached)")
         dv = problem.default_view()
-        view.add_argument("--t-in", dest="t_in", type=int, default=dv["t_in"],
-                          help="input snapshots (channels of x)")
-        view.add_argument("--t-out", dest="t_out", type=int, default=dv["t_out"],
-                          help="output snapshots (channels of y); default: all after the input")
-        view.add_argument("--t-start", dest="t_start", type=int, default=dv["t_start"],
-                          help="index of the first input snapshot")
-        view.add_argument("--window-stride", dest="window_stride", type=int, default=dv["window_stride"],
-                          help="0: one pair per trajectory; k > 0: every window k snapshots apart "
-                               "(autoregressive training; needs --t-out)")
+        view.add_argument("--t-in", dest="t_in", type=int, default=dv["t_in"], help="input snapshots (channels of x)")
+        view.add_argument(
+            "--t-out",
+            dest="t_out",
+            type=int,
+            default=dv["t_out"],
+            help="output snapshots (channels of y); default: all after the input",
+        )
+        view.add_argument(
+            "--t-start", dest="t_start", type=int, default=dv["t_start"], help="index of the first input snapshot"
+        )
+        view.add_argument(
+            "--window-stride",
+            dest="window_stride",
+            type=int,
+            default=dv["window_stride"],
+            help="0: one pair per trajectory; k > 0: every window k snapshots apart "
+            "(autoregressive training; needs --t-out)",
+        )
     speed = p.add_argument_group("speed (the data does not depend on these)")
-    speed.add_argument("--device", default=None, help="torch device for the torch solvers (default: cuda "
-                                                      "if available, else cpu)")
-    speed.add_argument("--batch-size", dest="batch_size", type=int, default=None,
-                       help="samples solved together (torch solvers)")
-    speed.add_argument("--cache-dir", dest="cache_dir", default=None,
-                       help="cache directory (default: $LOWPREC_CACHE or ~/.cache/lowprec)")
-    speed.add_argument("--no-cache", dest="cache", action="store_false",
-                       help="neither read nor write the cache")
+    speed.add_argument(
+        "--device", default=None, help="torch device for the torch solvers (default: cuda if available, else cpu)"
+    )
+    speed.add_argument(
+        "--batch-size", dest="batch_size", type=int, default=None, help="samples solved together (torch solvers)"
+    )
+    speed.add_argument(
+        "--cache-dir",
+        dest="cache_dir",
+        default=None,
+        help="cache directory (default: $LOWPREC_CACHE or ~/.cache/lowprec)",
+    )
+    speed.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that share the samples (each sample depends only on its seed and index, so the cache "
+        "entry is the one a single process writes)",
+    )
+    speed.add_argument("--no-cache", dest="cache", action="store_false", help="neither read nor write the cache")
     speed.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_threads_flag(speed)
     p.set_defaults(func=_generate, problem=problem.name)
 
 
 def _generate(args) -> int:
-    from .io import save_h5, save_npz, save_pdebench_1d, save_pdebench_darcy, save_pdebench_groups, \
-        save_trajectories
+    from .io import save_h5, save_npz, save_pdebench_1d, save_pdebench_darcy, save_pdebench_groups, save_trajectories
 
     problem = PROBLEMS[args.problem]
     names = {f.name for f in dataclasses.fields(problem.params)} - set(COMMON)
@@ -117,23 +175,55 @@ def _generate(args) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".h5", ".hdf5", ".npz"):
         raise ValueError(f"--out {out}: use a .h5/.hdf5 file (or .npz for input/output problems).")
+    from ..config import check_writable
+    from .base import default_cache_dir
+
+    if out is not None:
+        check_writable(out.resolve().parent, "--out")
+    if args.cache:
+        check_writable(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
     if problem.trajectories is not None:  # check the view before solving anything
-        times = problem.params.from_kwargs(resolution=args.resolution, n=args.n, seed=args.seed,
-                                           **params).times()
+        times = problem.params.from_kwargs(resolution=args.resolution, n=args.n, seed=args.seed, **params).times()
         _check_view(times, {k: getattr(args, k) for k in VIEW_KEYS})
     start = time.perf_counter()
-    common = dict(resolution=args.resolution, n=args.n, seed=args.seed, cache_dir=args.cache_dir,
-                  cache=args.cache, progress=args.progress, **speed, **params)
+    if args.workers > 1:
+        from .parallel import load_or_generate_parallel
+
+        if not args.cache:
+            raise ValueError(
+                "--workers N merges the processes' samples into the cache; drop --no-cache, or use --workers 1."
+            )
+        load_or_generate_parallel(
+            problem.params.from_kwargs(resolution=args.resolution, n=args.n, seed=args.seed, **params),
+            args.workers,
+            args.cache_dir,
+            **speed,
+        )
+    common = dict(
+        resolution=args.resolution,
+        n=args.n,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        cache=args.cache,
+        progress=args.progress,
+        **speed,
+        **params,
+    )
     if problem.trajectories is not None:
         data = problem.trajectories(**common)
         view = {k: getattr(args, k) for k in VIEW_KEYS}
         pairs = _cut(data, view)  # checks the view before anything is written
-        shapes = f"u {tuple(data.u.shape)} at t = {data.t[0].item():g}..{data.t[-1].item():g}; " \
-                 f"default view x {tuple(pairs.x.shape)}, y {tuple(pairs.y.shape)}"
+        shapes = (
+            f"u {tuple(data.u.shape)} at t = {data.t[0].item():g}..{data.t[-1].item():g}; "
+            f"default view x {tuple(pairs.x.shape)}, y {tuple(pairs.y.shape)}"
+        )
     else:
         data = problem.dataset(**common)
-        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in data.fields.items()) if hasattr(data, "fields") \
+        shapes = (
+            ", ".join(f"{k} {tuple(v.shape)}" for k, v in data.fields.items())
+            if hasattr(data, "fields")
             else f"x {tuple(data.x.shape)}, y {tuple(data.y.shape)}"
+        )
     seconds = time.perf_counter() - start
     print(f"{problem.name}: {shapes} ({seconds:.1f} s{'' if args.cache else ', not cached'})")
     if out is None:
@@ -148,8 +238,11 @@ def _generate(args) -> int:
         save_bodies(data, out)
     elif args.format == "pdebench":
         if problem.name in ("burgers", "burgers_pdebench"):
-            attrs = {"Nu": data.meta["params"]["nu"]} if problem.name == "burgers_pdebench" else \
-                {"Nu": data.meta["params"]["viscosity"] * np.pi}
+            attrs = (
+                {"Nu": data.meta["params"]["nu"]}
+                if problem.name == "burgers_pdebench"
+                else {"Nu": data.meta["params"]["viscosity"] * np.pi}
+            )
             save_pdebench_1d(data, out, attrs)
         elif problem.name == "diffusion_sorption":
             save_pdebench_groups(data, out)
@@ -170,6 +263,7 @@ def _generate(args) -> int:
 
 def _cut(traj, view: dict):
     from .timeseries import cut
+
     return cut(traj, **view)
 
 
@@ -182,11 +276,13 @@ def _check_view(times, view: dict) -> None:
     try:
         _cut(Trajectories(torch.zeros(1, len(times), 1), times), view)
     except ValueError as err:
-        raise ValueError(f"{err} Set the view with --t-in, --t-out, --t-start (or change --t-final / "
-                         f"--record-dt).") from None
+        raise ValueError(
+            f"{err} Set the view with --t-in, --t-out, --t-start (or change --t-final / --record-dt)."
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------ info
+
 
 def _info(args) -> int:
     from .io import detect_layout, inventory
@@ -264,13 +360,16 @@ def _read_all(path: Path, inv: dict, limit: int = 2**28) -> dict[str, np.ndarray
 
 # ------------------------------------------------------------------------------------------ plot
 
-def _plot(args) -> int:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+# Up to this many snapshots a 1D trajectory is drawn as one line per snapshot: an image of so few
+# rows is interpolated into a smooth space-time field that was never computed.
+LINE_SNAPSHOTS = 8
 
+
+def _plot(args) -> int:
+    from ..report import pyplot, save_figure
     from .io import TIME_SERIES, detect_layout, load_dataset, load_trajectories
 
+    plt = pyplot()
     path = Path(args.file)
     layout = detect_layout(path) if args.x_key is None else "by key"
     i = args.index
@@ -279,15 +378,34 @@ def _plot(args) -> int:
         traj = load_trajectories(path)
         _check_index(i, len(traj), path)
         u, t = traj.u[i].numpy(), traj.t.numpy()
-        if u.ndim == 2:  # (T, X): space-time image
-            fig, ax = plt.subplots(figsize=(7, 4.5))
+        if traj.meta.get("sphere_grid"):  # (T, variables, nlat, nlon) on the sphere: maps
+            fig = _sphere_maps(plt, u, t, traj.meta)
+        elif u.ndim == 2 and len(t) <= LINE_SNAPSHOTS:  # (T, X), few snapshots: one line each, not an image
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+            grid = np.linspace(0, 1, u.shape[-1], endpoint=traj.grid != "periodic")
+            for k in range(len(t)):
+                ax.plot(
+                    grid,
+                    u[k],
+                    marker="o" if u.shape[-1] <= 64 else None,
+                    markersize=3,
+                    color=plt.cm.viridis(k / max(1, len(t) - 1)),
+                    label=f"t = {t[k]:g}",
+                )
+            ax.set_xlabel("x")
+            ax.set_ylabel("u")
+            ax.legend(fontsize=8)
+        elif u.ndim == 2:  # (T, X): space-time image
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
             im = ax.imshow(u, origin="lower", aspect="auto", cmap="RdBu_r", extent=(0, 1, t[0], t[-1]))
             ax.set_xlabel("x")
             ax.set_ylabel("t")
             fig.colorbar(im, ax=ax, label="u")
         else:  # (T, X, Y): snapshots in a row
             picks = np.unique(np.linspace(0, len(t) - 1, min(6, len(t))).round().astype(int))
-            fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False)
+            fig, axes = plt.subplots(
+                1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False, layout="constrained"
+            )
             lim = np.abs(u[..., :, :][picks]).max() or 1.0
             for ax, k in zip(axes[0], picks):
                 im = ax.imshow(u[k].T, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, extent=(0, 1, 0, 1))
@@ -302,9 +420,9 @@ def _plot(args) -> int:
         _check_index(i, len(ds), path, count_known=False)
         x, y = ds.x[i].numpy(), ds.y[i].numpy()
         panels = [("x (input)", x), ("y (output)", y)]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False, layout="constrained")
         for ax, (title, a) in zip(axes[0], panels):
-            if a.ndim == 2 and a.shape[0] <= 4:  # (C, X): lines
+            if a.ndim == 2 and a.shape[0] <= LINE_SNAPSHOTS:  # (C, X), few channels: lines
                 grid = np.linspace(0, 1, a.shape[-1], endpoint=ds.grid != "periodic")
                 for c in range(a.shape[0]):
                     ax.plot(grid, a[c], label=f"channel {c}")
@@ -322,48 +440,88 @@ def _plot(args) -> int:
                 fig.colorbar(im, ax=ax)
             ax.set_title(title)
         fig.suptitle(f"{path.name}: sample {i} ({ds.meta.get('problem', ds.meta.get('layout', ''))})")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out)
     print(f"wrote {out}")
     return 0
+
+
+def _sphere_maps(plt, u: np.ndarray, t: np.ndarray, meta: dict):
+    """Longitude-latitude maps of (T, variables, nlat, nlon) fields: one row per variable, up to 4 times."""
+    from ..spectral.sht import grid_points
+
+    theta, phi = grid_points(u.shape[-2], u.shape[-1], meta["sphere_grid"])
+    lat, lon = 90 - np.degrees(theta.numpy()), np.degrees(phi.numpy())
+    names = meta.get("variables") or [f"variable {c}" for c in range(u.shape[1])]
+    names = [f"{name} [{unit}]" for name, unit in zip(names, meta["units"])] if meta.get("units") else names
+    picks = np.unique(np.linspace(0, len(t) - 1, min(4, len(t))).round().astype(int))
+    fig, axes = plt.subplots(
+        u.shape[1], len(picks), figsize=(3.4 * len(picks), 1.9 * u.shape[1]), squeeze=False, layout="constrained"
+    )
+    for c, row in enumerate(axes):
+        lim = np.abs(u[picks, c]).max() or 1.0
+        for ax, k in zip(row, picks):
+            im = ax.pcolormesh(lon, lat, u[k, c], cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
+            ax.set_xlim(0, 360)
+            ax.set_ylim(-90, 90)
+            ax.set_xticks([0, 180, 360] if c == len(axes) - 1 else [])
+            ax.set_yticks([-90, 0, 90] if k == picks[0] else [])
+            if c == 0:
+                ax.set_title(f"t = {t[k]:g}")
+        row[0].set_ylabel(names[c])
+        fig.colorbar(im, ax=list(row), shrink=0.9)
+    return fig
 
 
 def _check_index(i: int, n: int, path: Path, count_known: bool = True) -> None:
     if i < 0 or i >= n:
         where = f"holds {n} samples" if count_known else f"has fewer than {i + 1} samples"
-        raise ValueError(f"--index {i} is out of range: {path} {where}; use 0 <= index < its sample count "
-                         f"(see `lowprec data info {path}`).")
+        raise ValueError(
+            f"--index {i} is out of range: {path} {where}; use 0 <= index < its sample count "
+            f"(see `lowprec data info {path}`)."
+        )
 
 
 # ------------------------------------------------------------------------------------------ wiring
 
+
 def add_subcommands(subparsers) -> None:
     """Register ``lowprec data`` (generate, info, plot) on the top-level CLI's subparsers."""
-    data = subparsers.add_parser("data", help="generate, describe and plot PDE data sets",
-                                 description=__doc__.split("\n\n")[0].split(": ", 1)[-1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="Problems: " + "; ".join(f"{p.name}: {p.summary}"
-                                                                 for p in PROBLEMS.values()))
+    data = subparsers.add_parser(
+        "data",
+        help="generate, describe and plot PDE data sets",
+        description=__doc__.split("\n\n")[0].split(": ", 1)[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Problems: " + "; ".join(f"{p.name}: {p.summary}" for p in PROBLEMS.values()),
+    )
     sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
-    gen = sub.add_parser("generate", help="solve a problem (or read it from the cache) and write a file",
-                         description="Generate a data set with lowprec's solvers, cached on disk, and "
-                                     "write it. `lowprec data generate PROBLEM --help` lists the PDE's "
-                                     "parameters.")
+    gen = sub.add_parser(
+        "generate",
+        help="solve a problem (or read it from the cache) and write a file",
+        description="Generate a data set with lowprec's solvers, cached on disk, and "
+        "write it. `lowprec data generate PROBLEM --help` lists the PDE's "
+        "parameters.",
+    )
     problems = gen.add_subparsers(dest="problem", required=True, metavar="PROBLEM")
     for problem in PROBLEMS.values():
         _add_problem_parser(problems, problem)
 
-    info = sub.add_parser("info", help="shapes, dtypes, ranges and parameters of a data file",
-                          description="Describe a data file: its layout, every array's shape, dtype and "
-                                      "range, and the parameters stored with it.")
+    info = sub.add_parser(
+        "info",
+        help="shapes, dtypes, ranges and parameters of a data file",
+        description="Describe a data file: its layout, every array's shape, dtype and "
+        "range, and the parameters stored with it.",
+    )
     info.add_argument("file", help="a .h5/.hdf5, .npz, .pt or .mat file")
     info.set_defaults(func=_info)
 
-    plot = sub.add_parser("plot", help="a PNG of one sample",
-                          description="Plot one sample of a data file: 1D fields as lines, 2D fields as "
-                                      "images, time series as a space-time image (1D) or snapshots (2D).")
+    plot = sub.add_parser(
+        "plot",
+        help="a PNG of one sample",
+        description="Plot one sample of a data file: 1D fields as lines, 2D fields as "
+        "images, time series as a space-time image (1D; lines when it holds at most "
+        f"{LINE_SNAPSHOTS} snapshots) or snapshots (2D).",
+    )
     plot.add_argument("file", help="a .h5/.hdf5, .npz, .pt or .mat file")
     plot.add_argument("--index", type=int, default=0, help="which sample (default 0)")
     plot.add_argument("--out", help="PNG to write (default: <file stem>_sample<index>.png here)")

@@ -44,26 +44,35 @@ class DictDataset(Dataset):
     def __init__(self, fields: Mapping[str, torch.Tensor], grid: str | None = None, meta: dict | None = None):
         fields = dict(fields)
         if TARGET not in fields:
-            raise ValueError(f"a DictDataset needs the target under the name {TARGET!r}; got fields "
-                             f"{sorted(fields)}. Rename the target field to {TARGET!r}.")
+            raise ValueError(
+                f"a DictDataset needs the target under the name {TARGET!r}; got fields "
+                f"{sorted(fields)}. Rename the target field to {TARGET!r}."
+            )
         if len(fields) < 2:
             raise ValueError(f"a DictDataset needs at least one input field besides {TARGET!r}.")
         for name, t in fields.items():
             if not isinstance(name, str) or not name.isidentifier():
-                raise ValueError(f"field name {name!r} is not a Python identifier; the model receives inputs as "
-                                 "keyword arguments, so use names like 'coords' or 'x_in'.")
+                raise ValueError(
+                    f"field name {name!r} is not a Python identifier; the model receives inputs as "
+                    "keyword arguments, so use names like 'coords' or 'x_in'."
+                )
             if not isinstance(t, torch.Tensor):
-                raise TypeError(f"field {name!r} must be a torch.Tensor, got {type(t).__name__}; convert with "
-                                "torch.as_tensor.")
+                raise TypeError(
+                    f"field {name!r} must be a torch.Tensor, got {type(t).__name__}; convert with torch.as_tensor."
+                )
             if t.ndim < 1 or t.shape[0] != fields[TARGET].shape[0]:
-                raise ValueError(f"field {name!r} has shape {tuple(t.shape)} but {TARGET!r} has "
-                                 f"{fields[TARGET].shape[0]} samples; every field is (N, ...) with the same N.")
+                raise ValueError(
+                    f"field {name!r} has shape {tuple(t.shape)} but {TARGET!r} has "
+                    f"{fields[TARGET].shape[0]} samples; every field is (N, ...) with the same N."
+                )
             if t.is_floating_point():
                 _check_finite(name, t)
         y = fields[TARGET]
         if not y.is_floating_point() or y.ndim < 2:
-            raise ValueError(f"the target {TARGET!r} must be a floating tensor (N, C, ...), got {y.dtype} of shape "
-                             f"{tuple(y.shape)}; add a channel axis with y.unsqueeze(1).")
+            raise ValueError(
+                f"the target {TARGET!r} must be a floating tensor (N, C, ...), got {y.dtype} of shape "
+                f"{tuple(y.shape)}; add a channel axis with y.unsqueeze(1)."
+            )
         if grid is not None and grid not in GRIDS:
             raise ValueError(f"grid must be None (points) or one of {GRIDS}, got {grid!r}.")
         self.fields, self.grid = fields, grid
@@ -105,6 +114,8 @@ class DictDataset(Dataset):
         n = len(self)
         n_test = n - n_train if n_test is None else n_test
         if n_train < 1 or n_test < 1 or n_train + n_test > n:
-            raise ValueError(f"cannot split {n} samples into n_train={n_train} and n_test={n_test}: both must be "
-                             f"at least 1 and together at most {n}.")
+            raise ValueError(
+                f"cannot split {n} samples into n_train={n_train} and n_test={n_test}: both must be "
+                f"at least 1 and together at most {n}."
+            )
         return self.subset(slice(0, n_train)), self.subset(slice(n_train, n_train + n_test))

@@ -75,8 +75,7 @@ def cosine_basis(resolution: int, n_modes: int) -> np.ndarray:
     Row i is x_i = i / (resolution - 1); column k is φ_k (1 for k = 0, √2 cos(kπx) else).
     """
     if resolution < 2:
-        raise ValueError(f"resolution must be at least 2 (the grid includes both boundaries), "
-                         f"got {resolution}.")
+        raise ValueError(f"resolution must be at least 2 (the grid includes both boundaries), got {resolution}.")
     # i/(s-1) is exact for the nodes two grids share (e.g. 2j/64 == j/32), which keeps
     # fields at different resolutions equal to rounding where their nodes coincide.
     x = np.arange(resolution, dtype=np.float64) / (resolution - 1)
@@ -99,8 +98,9 @@ def evaluate_cosine_series(coefficients: np.ndarray, resolution: int) -> np.ndar
     return field
 
 
-def sample_grf(rng: np.random.Generator, resolution: int, n_modes: int = 64, alpha: float = 2.0,
-               tau: float = 3.0, ndim: int = 2) -> np.ndarray:
+def sample_grf(
+    rng: np.random.Generator, resolution: int, n_modes: int = 64, alpha: float = 2.0, tau: float = 3.0, ndim: int = 2
+) -> np.ndarray:
     """One mean-zero GRF sample on the (resolution,)*ndim node grid, float64.
 
     Draws exactly n_modes**ndim standard normals from ``rng`` whatever the resolution,
@@ -115,8 +115,7 @@ def periodic_grf_scales(n_modes: int, alpha: float, tau: float, sigma: float, nd
     if n_modes < 1:
         raise ValueError(f"n_modes must be at least 1, got {n_modes}.")
     if alpha <= 0 or tau < 0 or sigma <= 0:
-        raise ValueError(f"need alpha > 0, tau >= 0, sigma > 0; got alpha={alpha}, tau={tau}, "
-                         f"sigma={sigma}.")
+        raise ValueError(f"need alpha > 0, tau >= 0, sigma > 0; got alpha={alpha}, tau={tau}, sigma={sigma}.")
     k = np.arange(-n_modes, n_modes + 1, dtype=np.float64)
     k2 = sum(np.meshgrid(*([k**2] * ndim), indexing="ij"))
     with np.errstate(divide="ignore"):  # k = 0 with tau = 0; set to 0 just below
@@ -125,8 +124,9 @@ def periodic_grf_scales(n_modes: int, alpha: float, tau: float, sigma: float, nd
     return scales
 
 
-def periodic_grf_coefficients(rng: np.random.Generator, n_modes: int, alpha: float, tau: float,
-                              sigma: float, ndim: int) -> np.ndarray:
+def periodic_grf_coefficients(
+    rng: np.random.Generator, n_modes: int, alpha: float, tau: float, sigma: float, ndim: int
+) -> np.ndarray:
     """Fourier coefficients ĝ_k, k in [-K, K]^ndim, of one periodic GRF (see the module docstring).
 
     Draws exactly 2 (2K+1)^ndim standard normals from ``rng``. Returns complex128 of
@@ -157,7 +157,8 @@ def periodic_field(coefficients: np.ndarray, resolution: int) -> np.ndarray:
     return np.fft.ifftn(spectrum).real
 
 
-def sample_periodic_grf(rng: np.random.Generator, resolution: int, n_modes: int, alpha: float,
-                        tau: float, sigma: float, ndim: int) -> np.ndarray:
+def sample_periodic_grf(
+    rng: np.random.Generator, resolution: int, n_modes: int, alpha: float, tau: float, sigma: float, ndim: int
+) -> np.ndarray:
     """One mean-zero periodic GRF on the (resolution,)*ndim grid x_i = i / resolution, float64."""
     return periodic_field(periodic_grf_coefficients(rng, n_modes, alpha, tau, sigma, ndim), resolution)

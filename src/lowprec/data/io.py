@@ -50,26 +50,29 @@ import json
 import math
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import h5py
 import numpy as np
 import scipy.io
 import torch
 
-from .base import PathLike, atomic_write
+from .._atomic import atomic_write
+from .base import PathLike
 from .dataset import PDEDataset
 from .timeseries import Trajectories, cut
 
-SUFFIXES = {".pt": "pt", ".pth": "pt", ".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".hdf": "h5",
-            ".mat": "mat"}
+SUFFIXES = {".pt": "pt", ".pth": "pt", ".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".hdf": "h5", ".mat": "mat"}
 META_KEY = "lowprec_meta"
 TIME_SERIES = ("lowprec-trajectories", "pdebench-1d", "pdebench-groups", "fno-navier-stokes")
-KNOWN_LAYOUTS = ("lowprec (x, y), lowprec-trajectories (u, t), neuraloperator (x, y), "
-                 "pdebench-1d (tensor (N, T, X), t-coordinate), pdebench-darcy (nu, tensor), "
-                 "pdebench-groups (0000/data, 0000/grid/t, ...), fno-darcy (.mat coeff, sol), "
-                 "fno-burgers (.mat a, u), fno-navier-stokes (.mat u (N, X, Y, T))")
+KNOWN_LAYOUTS = (
+    "lowprec (x, y), lowprec-trajectories (u, t), neuraloperator (x, y), "
+    "pdebench-1d (tensor (N, T, X), t-coordinate), pdebench-darcy (nu, tensor), "
+    "pdebench-groups (0000/data, 0000/grid/t, ...), fno-darcy (.mat coeff, sol), "
+    "fno-burgers (.mat a, u), fno-navier-stokes (.mat u (N, X, Y, T))"
+)
 
 
 def _check_path(path: PathLike) -> tuple[Path, str]:
@@ -78,13 +81,16 @@ def _check_path(path: PathLike) -> tuple[Path, str]:
         raise FileNotFoundError(f"no data file at {path} (resolved: {path.resolve()}).")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise ValueError(f"{path}: unknown suffix {path.suffix!r}; load_dataset reads "
-                         f"{sorted(SUFFIXES)}. Convert other formats with "
-                         f"numpy.savez(path.npz, x=inputs, y=outputs).")
+        raise ValueError(
+            f"{path}: unknown suffix {path.suffix!r}; load_dataset reads "
+            f"{sorted(SUFFIXES)}. Convert other formats with "
+            f"numpy.savez(path.npz, x=inputs, y=outputs)."
+        )
     return path, kind
 
 
 # ---------------------------------------------------------------------------------- inventory
+
 
 def inventory(path: PathLike) -> dict[str, Any]:
     """What a file holds, without reading the arrays (except for .pt, which must be loaded).
@@ -121,10 +127,12 @@ def inventory(path: PathLike) -> dict[str, Any]:
     elif kind == "h5" or (kind == "mat" and h5py.is_hdf5(path)):
         reverse = kind == "mat"
         with _open_h5(path) as f:
+
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset) and not name.startswith("#"):
                     shape = obj.shape[::-1] if reverse else obj.shape
                     arrays[name] = (tuple(shape), str(obj.dtype))
+
             f.visititems(visit)
             attrs = {k: _plain_attr(v) for k, v in f.attrs.items() if k != META_KEY}
             if META_KEY in f.attrs:
@@ -142,8 +150,7 @@ def inventory(path: PathLike) -> dict[str, Any]:
 def _npy_header(fh) -> tuple[tuple[int, ...], str]:
     """(shape, dtype) of an .npy stream from its header alone."""
     version = np.lib.format.read_magic(fh)
-    read = {(1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
     if read is None:  # a newer header version: read the array itself
         array = np.lib.format.read_array(fh, allow_pickle=False)
         return tuple(array.shape), str(array.dtype)
@@ -194,33 +201,44 @@ def detect_layout(path: PathLike) -> str:
         if {"a", "u"} <= names and len(info["arrays"]["u"][0]) == 2:
             return "fno-burgers"
     shown = sorted(names)[:20] + (["..."] if len(names) > 20 else [])
-    raise ValueError(f"{path}: its arrays {shown} are not a layout lowprec knows ({KNOWN_LAYOUTS}). "
-                     f"Name the input and output arrays with load_dataset(path, x_key=..., y_key=...)"
-                     + (f", e.g. x_key={shown[0]!r}" if shown else "") + ".")
+    raise ValueError(
+        f"{path}: its arrays {shown} are not a layout lowprec knows ({KNOWN_LAYOUTS}). "
+        f"Name the input and output arrays with load_dataset(path, x_key=..., y_key=...)"
+        + (f", e.g. x_key={shown[0]!r}" if shown else "")
+        + "."
+    )
 
 
 # ---------------------------------------------------------------------------------- readers by key
 
+
 def _missing_key(path: Path, key: str, role: str, present: list[str]) -> KeyError:
     shown = present[:20] + (["..."] if len(present) > 20 else [])
-    return KeyError(f"{path} has no {role} array {key!r}; it holds {shown}. Name the arrays with "
-                    f"load_dataset(path, x_key=..., y_key=...), e.g. x_key={present[0]!r}."
-                    if present else f"{path} has no {role} array {key!r}; it holds no arrays.")
+    return KeyError(
+        f"{path} has no {role} array {key!r}; it holds {shown}. Name the arrays with "
+        f"load_dataset(path, x_key=..., y_key=...), e.g. x_key={present[0]!r}."
+        if present
+        else f"{path} has no {role} array {key!r}; it holds no arrays."
+    )
 
 
 def _load_pt(path: Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 -- torch raises several types for the same problem
-        raise ValueError(f"{path} could not be loaded with torch.load(weights_only=True): {e}. "
-                         f"It must be a torch.save'd dict of tensors.") from e
+        raise ValueError(
+            f"{path} could not be loaded with torch.load(weights_only=True): {e}. "
+            f"It must be a torch.save'd dict of tensors."
+        ) from e
     if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}; expected a dict of tensors with "
-                         f"keys such as 'x' and 'y' (the neuraloperator format).")
+        raise ValueError(
+            f"{path} holds a {type(obj).__name__}; expected a dict of tensors with "
+            f"keys such as 'x' and 'y' (the neuraloperator format)."
+        )
     return obj
 
 
-def _read_pt(path: Path, keys: dict[str, str], n: Optional[int]) -> tuple[dict, Optional[dict]]:
+def _read_pt(path: Path, keys: dict[str, str], n: int | None) -> tuple[dict, dict | None]:
     obj = _load_pt(path)
     out = {}
     for role, key in keys.items():
@@ -231,7 +249,7 @@ def _read_pt(path: Path, keys: dict[str, str], n: Optional[int]) -> tuple[dict, 
     return out, json.loads(meta) if isinstance(meta, str) else None
 
 
-def _read_npz(path: Path, keys: dict[str, str], n: Optional[int]) -> tuple[dict, Optional[dict]]:
+def _read_npz(path: Path, keys: dict[str, str], n: int | None) -> tuple[dict, dict | None]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as e:
@@ -252,8 +270,7 @@ def _h5_datasets(f: h5py.File) -> list[str]:
     return names
 
 
-def _read_h5(path: Path, keys: dict[str, str], n: Optional[int], reverse_axes: bool = False
-             ) -> tuple[dict, Optional[dict]]:
+def _read_h5(path: Path, keys: dict[str, str], n: int | None, reverse_axes: bool = False) -> tuple[dict, dict | None]:
     with _open_h5(path) as f:
         out = {}
         for role, key in keys.items():
@@ -269,7 +286,7 @@ def _read_h5(path: Path, keys: dict[str, str], n: Optional[int], reverse_axes: b
     return out, json.loads(meta) if meta is not None else None
 
 
-def _read_mat(path: Path, keys: dict[str, str], n: Optional[int]) -> tuple[dict, Optional[dict]]:
+def _read_mat(path: Path, keys: dict[str, str], n: int | None) -> tuple[dict, dict | None]:
     if h5py.is_hdf5(path):  # MATLAB -v7.3
         return _read_h5(path, keys, n, reverse_axes=True)
     try:
@@ -293,10 +310,12 @@ def _with_channel_axis(path: Path, role: str, t: torch.Tensor, spatial_dims: int
         return t.unsqueeze(1)
     if t.ndim == 2 + spatial_dims:
         return t
-    raise ValueError(f"{path}: {role} has shape {tuple(t.shape)}, which is neither (N, *grid) nor "
-                     f"(N, C, *grid) with {spatial_dims} grid axes. Pass spatial_dims= the number "
-                     f"of grid axes of your data (1 for (N, X), 3 for (N, X, Y, Z)), or reshape "
-                     f"the arrays and build PDEDataset(x, y) directly.")
+    raise ValueError(
+        f"{path}: {role} has shape {tuple(t.shape)}, which is neither (N, *grid) nor "
+        f"(N, C, *grid) with {spatial_dims} grid axes. Pass spatial_dims= the number "
+        f"of grid axes of your data (1 for (N, X), 3 for (N, X, Y, Z)), or reshape "
+        f"the arrays and build PDEDataset(x, y) directly."
+    )
 
 
 def _drop_nonfinite(path: Path, *tensors: torch.Tensor) -> list[torch.Tensor]:
@@ -304,8 +323,7 @@ def _drop_nonfinite(path: Path, *tensors: torch.Tensor) -> list[torch.Tensor]:
     for t in tensors:
         keep &= torch.isfinite(t).flatten(1).all(1)
     if not keep.all():
-        warnings.warn(f"{path}: dropped {int((~keep).sum())} of {len(keep)} samples with "
-                      f"NaN/inf values.", stacklevel=3)
+        warnings.warn(f"{path}: dropped {int((~keep).sum())} of {len(keep)} samples with NaN/inf values.", stacklevel=3)
         return [t[keep] for t in tensors]
     return list(tensors)
 
@@ -319,11 +337,21 @@ _PAIR_LAYOUTS = {
 }
 
 
-def load_dataset(path: PathLike, x_key: str = "x", y_key: str = "y", *,
-                 spatial_dims: Optional[int] = None, grid: Optional[str] = None,
-                 n: Optional[int] = None, dtype: torch.dtype = torch.float32,
-                 drop_nonfinite: bool = False, t_in: Optional[int] = None, t_out: Optional[int] = None,
-                 t_start: Optional[int] = None, window_stride: int = 0) -> PDEDataset:
+def load_dataset(
+    path: PathLike,
+    x_key: str = "x",
+    y_key: str = "y",
+    *,
+    spatial_dims: int | None = None,
+    grid: str | None = None,
+    n: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    drop_nonfinite: bool = False,
+    t_in: int | None = None,
+    t_out: int | None = None,
+    t_start: int | None = None,
+    window_stride: int = 0,
+) -> PDEDataset:
     """Read input/output pairs from a .pt, .npz, .h5/.hdf5 or .mat file.
 
     Args:
@@ -369,15 +397,18 @@ def load_dataset(path: PathLike, x_key: str = "x", y_key: str = "y", *,
         y = _with_channel_axis(path, f"y ({y_key!r})", y, sd)
     x, y = x.to(dtype), y.to(dtype)
     if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
-        raise ValueError(f"{path}: x ({x_key!r}) has shape {tuple(x.shape)} and y ({y_key!r}) "
-                         f"{tuple(y.shape)}; they need the same number of samples and the same "
-                         f"grid. Check x_key/y_key and spatial_dims.")
+        raise ValueError(
+            f"{path}: x ({x_key!r}) has shape {tuple(x.shape)} and y ({y_key!r}) "
+            f"{tuple(y.shape)}; they need the same number of samples and the same "
+            f"grid. Check x_key/y_key and spatial_dims."
+        )
     if drop_nonfinite:
         x, y = _drop_nonfinite(path, x, y)
     meta: dict[str, Any] = dict((own or {}).get("meta", {}))
     meta["source"] = str(path)
-    meta["layout"] = layout or ("lowprec" if own else "neuraloperator" if (x_key, y_key) == ("x", "y")
-                                else "arrays by key")
+    meta["layout"] = layout or (
+        "lowprec" if own else "neuraloperator" if (x_key, y_key) == ("x", "y") else "arrays by key"
+    )
     if layout == "pdebench-darcy":
         meta.update(_h5_attrs(path))
     grid = grid or (own or {}).get("grid", "nodes")
@@ -396,8 +427,15 @@ def _h5_attrs(path: Path) -> dict:
 
 # ---------------------------------------------------------------------------------- time series
 
-def load_trajectories(path: PathLike, *, n: Optional[int] = None, dtype: torch.dtype = torch.float32,
-                      drop_nonfinite: bool = False, grid: Optional[str] = None) -> Trajectories:
+
+def load_trajectories(
+    path: PathLike,
+    *,
+    n: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    drop_nonfinite: bool = False,
+    grid: str | None = None,
+) -> Trajectories:
     """Read a time-series file (lowprec-trajectories, pdebench-1d, pdebench-groups,
     fno-navier-stokes) as Trajectories u (N, T, *grid) at times t.
 
@@ -420,8 +458,10 @@ def load_trajectories(path: PathLike, *, n: Optional[int] = None, dtype: torch.d
             t = f["t-coordinate"][()] if "t-coordinate" in f else np.arange(u.shape[1], dtype=np.float64)
             meta["attrs"] = {k: _plain_attr(v) for k, v in f.attrs.items()}
         if t.shape[0] < u.shape[1]:
-            raise ValueError(f"{path}: t-coordinate has {t.shape[0]} entries for {u.shape[1]} snapshots "
-                             f"(PDEBench stores T or T + 1); the file is not a PDEBench 1D layout.")
+            raise ValueError(
+                f"{path}: t-coordinate has {t.shape[0]} entries for {u.shape[1]} snapshots "
+                f"(PDEBench stores T or T + 1); the file is not a PDEBench 1D layout."
+            )
         t = t[: u.shape[1]]  # PDEBench's t-coordinate has one more entry than snapshots
         if "Nu" in meta["attrs"]:
             meta["viscosity"] = float(meta["attrs"]["Nu"]) / math.pi
@@ -433,9 +473,11 @@ def load_trajectories(path: PathLike, *, n: Optional[int] = None, dtype: torch.d
             first = f[names[0]]
             data = first["data"]
             if data.shape[-1] != 1:
-                raise ValueError(f"{path}: samples have {data.shape[-1]} variables (data {data.shape}); "
-                                 f"Trajectories hold one scalar field. Read one variable yourself: "
-                                 f"h5py.File(path)['0000/data'][..., k].")
+                raise ValueError(
+                    f"{path}: samples have {data.shape[-1]} variables (data {data.shape}); "
+                    f"Trajectories hold one scalar field. Read one variable yourself: "
+                    f"h5py.File(path)['0000/data'][..., k]."
+                )
             u = np.stack([f[name]["data"][..., 0] for name in names])
             t = first["grid/t"][()] if "grid/t" in first else np.arange(u.shape[1], dtype=np.float64)
             meta["attrs"] = {k: _plain_attr(v) for k, v in f.attrs.items()}
@@ -455,8 +497,10 @@ def load_trajectories(path: PathLike, *, n: Optional[int] = None, dtype: torch.d
         meta["default_view"] = {"t_in": 10, "t_start": 1 if "a" in arrays else 0}
         grid = grid or "periodic"
     else:
-        raise ValueError(f"{path} is in the {layout} layout, which holds input/output pairs, not time "
-                         f"series; read it with load_dataset.")
+        raise ValueError(
+            f"{path} is in the {layout} layout, which holds input/output pairs, not time "
+            f"series; read it with load_dataset."
+        )
     u = torch.from_numpy(np.ascontiguousarray(u)).to(dtype)
     if drop_nonfinite:
         (u,) = _drop_nonfinite(path, u)
@@ -465,13 +509,13 @@ def load_trajectories(path: PathLike, *, n: Optional[int] = None, dtype: torch.d
 
 # ---------------------------------------------------------------------------------- writers
 
+
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
 def _own_meta(dataset: PDEDataset) -> str:
-    return json.dumps({"layout": "N,C,*grid", "grid": dataset.grid, "meta": dataset.meta},
-                      default=str)
+    return json.dumps({"layout": "N,C,*grid", "grid": dataset.grid, "meta": dataset.meta}, default=str)
 
 
 def save_npz(dataset: PDEDataset, path: PathLike) -> Path:
@@ -494,15 +538,14 @@ def save_h5(dataset: PDEDataset, path: PathLike) -> Path:
     return path
 
 
-def save_trajectories(traj: Trajectories, path: PathLike, default_view: Optional[dict] = None) -> Path:
+def save_trajectories(traj: Trajectories, path: PathLike, default_view: dict | None = None) -> Path:
     """Write traj.u, traj.t and meta to HDF5 (layout lowprec-trajectories), atomically.
 
     ``default_view``: the pairs load_dataset cuts by default, e.g. {"t_in": 10, "t_start": 1}
     (keys of :func:`lowprec.data.timeseries.cut`); default x = the first snapshot, y = the rest.
     """
     path = Path(path).expanduser()
-    own = {"layout": "trajectories", "grid": traj.grid, "meta": traj.meta,
-           "default_view": default_view or {"t_in": 1}}
+    own = {"layout": "trajectories", "grid": traj.grid, "meta": traj.meta, "default_view": default_view or {"t_in": 1}}
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("u", data=_numpy(traj.u))
@@ -511,7 +554,7 @@ def save_trajectories(traj: Trajectories, path: PathLike, default_view: Optional
     return path
 
 
-def save_pdebench_1d(traj: Trajectories, path: PathLike, attrs: Optional[dict] = None) -> Path:
+def save_pdebench_1d(traj: Trajectories, path: PathLike, attrs: dict | None = None) -> Path:
     """Write 1D trajectories in PDEBench's layout: tensor (N, T, X), x-coordinate (cell
     centres), t-coordinate (T + 1 entries, as PDEBench), attributes (e.g. {"Nu": 0.001})."""
     if traj.u.ndim != 3:
@@ -550,8 +593,10 @@ def save_pdebench_darcy(dataset: PDEDataset, path: PathLike, beta: float = 1.0) 
     """Write a Darcy PDEDataset in PDEBench's layout: nu (N, X, Y) = x, tensor (N, 1, X, Y) = y,
     x-/y-coordinate, attribute beta."""
     if dataset.x.ndim != 4 or dataset.x.shape[1] != 1 or dataset.y.shape[1] != 1:
-        raise ValueError(f"PDEBench's Darcy layout holds one coefficient and one solution channel on a 2D "
-                         f"grid; got x {tuple(dataset.x.shape)}, y {tuple(dataset.y.shape)}.")
+        raise ValueError(
+            f"PDEBench's Darcy layout holds one coefficient and one solution channel on a 2D "
+            f"grid; got x {tuple(dataset.x.shape)}, y {tuple(dataset.y.shape)}."
+        )
     path = Path(path).expanduser()
     X, Y = dataset.x.shape[2:]
     with atomic_write(path) as tmp:

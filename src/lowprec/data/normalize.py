@@ -22,7 +22,7 @@ def _per_channel(stat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return stat.view(1, -1, *([1] * (like.ndim - 2)))
 
 
-def _sync_fitted_flag(module: "_ChannelNormalizer", incompatible_keys) -> None:
+def _sync_fitted_flag(module: _ChannelNormalizer, incompatible_keys) -> None:
     module._is_fitted = bool(module.fitted)
 
 
@@ -38,11 +38,15 @@ class _ChannelNormalizer(nn.Module):
 
     def _check(self, x: torch.Tensor, what: str) -> None:
         if not self._is_fitted:
-            raise RuntimeError(f"{type(self).__name__}.{what} called before fit(); call "
-                               f"normalizer.fit(train.x) first, or load a fitted state_dict.")
+            raise RuntimeError(
+                f"{type(self).__name__}.{what} called before fit(); call "
+                f"normalizer.fit(train.x) first, or load a fitted state_dict."
+            )
         if x.ndim < 2 or x.shape[1] != self.n_channels:
-            raise ValueError(f"{type(self).__name__} was built for {self.n_channels} channels "
-                             f"(axis 1), got a tensor of shape {tuple(x.shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.n_channels} channels "
+                f"(axis 1), got a tensor of shape {tuple(x.shape)}."
+            )
 
     @staticmethod
     def _reduce_dims(x: torch.Tensor) -> list[int]:
@@ -70,7 +74,7 @@ class UnitGaussianNormalizer(_ChannelNormalizer):
         self.register_buffer("std", torch.ones(n_channels))
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "UnitGaussianNormalizer":
+    def fit(self, x: torch.Tensor) -> UnitGaussianNormalizer:
         """Set mean and std per channel from x (N, C, *grid); accumulated in float64."""
         if x.ndim < 2 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected (N, {self.n_channels}, *grid), got {tuple(x.shape)}.")
@@ -110,7 +114,7 @@ class RangeNormalizer(_ChannelNormalizer):
         self.register_buffer("max", torch.ones(n_channels))
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "RangeNormalizer":
+    def fit(self, x: torch.Tensor) -> RangeNormalizer:
         if x.ndim < 2 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected (N, {self.n_channels}, *grid), got {tuple(x.shape)}.")
         flat = x.detach().transpose(0, 1).reshape(self.n_channels, -1)

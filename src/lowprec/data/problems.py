@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .base import ProblemParams
 from .bodies import BodiesParams, bodies_dataset
-from .burgers import (BurgersParams, BurgersPDEBenchParams, burgers_dataset, burgers_pdebench_dataset,
-                      burgers_pdebench_trajectories, burgers_trajectories)
+from .burgers import (
+    BurgersParams,
+    BurgersPDEBenchParams,
+    burgers_dataset,
+    burgers_pdebench_dataset,
+    burgers_pdebench_trajectories,
+    burgers_trajectories,
+)
 from .darcy import DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_pdebench_dataset
-from .diffusion_sorption import (DiffusionSorptionParams, diffusion_sorption_dataset,
-                                 diffusion_sorption_trajectories)
+from .diffusion_sorption import DiffusionSorptionParams, diffusion_sorption_dataset, diffusion_sorption_trajectories
 from .navier_stokes import NavierStokesParams, navier_stokes_dataset, navier_stokes_trajectories
+from .shallow_water import ShallowWaterParams, shallow_water_dataset, shallow_water_trajectories
 
 VIEW_KEYS = ("t_in", "t_out", "t_start", "window_stride")
 
@@ -40,7 +46,7 @@ class Problem:
     summary: str
     params: type[ProblemParams]
     dataset: Callable
-    trajectories: Optional[Callable] = None
+    trajectories: Callable | None = None
 
     def default_view(self) -> dict:
         """The dataset function's defaults for t_in, t_out, t_start, window_stride (time series)."""
@@ -50,23 +56,64 @@ class Problem:
         return {k: sig[k].default for k in VIEW_KEYS if k in sig}
 
 
-PROBLEMS: dict[str, Problem] = {p.name: p for p in (
-    Problem("darcy", "Darcy flow 2D, FNO paper: coefficient 12/3 from a thresholded GRF, f = 1, "
-            "u = 0 on the boundary; x = a, y = u", DarcyParams, darcy_dataset),
-    Problem("darcy_pdebench", "Darcy flow 2D, PDEBench: coefficient 1/0.1 from random bumps, f = beta; "
-            "x = a, y = u", DarcyPDEBenchParams, darcy_pdebench_dataset),
-    Problem("navier_stokes", "Navier-Stokes 2D vorticity on the torus, FNO paper (nu = 1e-3, T = 50); "
-            "x = w(t=1..10), y = w(t=11..50)", NavierStokesParams, navier_stokes_dataset,
-            navier_stokes_trajectories),
-    Problem("burgers", "Burgers 1D periodic, FNO paper (nu = 0.1): x = u0, y = u(t=1)", BurgersParams,
-            burgers_dataset, burgers_trajectories),
-    Problem("burgers_pdebench", "Burgers 1D periodic, PDEBench (Nu = 0.001, 201 steps to t = 2): "
-            "x = first 10 snapshots, y = the rest", BurgersPDEBenchParams, burgers_pdebench_dataset,
-            burgers_pdebench_trajectories),
-    Problem("diffusion_sorption", "Diffusion-sorption 1D, PDEBench (101 steps to t = 500): x = first 10 "
-            "snapshots, y = the rest", DiffusionSorptionParams, diffusion_sorption_dataset,
-            diffusion_sorption_trajectories),
-    Problem("bodies", "3D bodies in potential flow (GINO): random ellipsoids (exact Cp) or car-like bodies "
-            "(panel method); coords = surface vertices, latent = signed distance on the grid, y = Cp",
-            BodiesParams, bodies_dataset),
-)}
+PROBLEMS: dict[str, Problem] = {
+    p.name: p
+    for p in (
+        Problem(
+            "darcy",
+            "Darcy flow 2D, FNO paper: coefficient 12/3 from a thresholded GRF, f = 1, "
+            "u = 0 on the boundary; x = a, y = u",
+            DarcyParams,
+            darcy_dataset,
+        ),
+        Problem(
+            "darcy_pdebench",
+            "Darcy flow 2D, PDEBench: coefficient 1/0.1 from random bumps, f = beta; x = a, y = u",
+            DarcyPDEBenchParams,
+            darcy_pdebench_dataset,
+        ),
+        Problem(
+            "navier_stokes",
+            "Navier-Stokes 2D vorticity on the torus, FNO paper (nu = 1e-3, T = 50); x = w(t=1..10), y = w(t=11..50)",
+            NavierStokesParams,
+            navier_stokes_dataset,
+            navier_stokes_trajectories,
+        ),
+        Problem(
+            "burgers",
+            "Burgers 1D periodic, FNO paper (nu = 0.1): x = u0, y = u(t=1)",
+            BurgersParams,
+            burgers_dataset,
+            burgers_trajectories,
+        ),
+        Problem(
+            "burgers_pdebench",
+            "Burgers 1D periodic, PDEBench (Nu = 0.001, 201 steps to t = 2): x = first 10 snapshots, y = the rest",
+            BurgersPDEBenchParams,
+            burgers_pdebench_dataset,
+            burgers_pdebench_trajectories,
+        ),
+        Problem(
+            "diffusion_sorption",
+            "Diffusion-sorption 1D, PDEBench (101 steps to t = 500): x = first 10 snapshots, y = the rest",
+            DiffusionSorptionParams,
+            diffusion_sorption_dataset,
+            diffusion_sorption_trajectories,
+        ),
+        Problem(
+            "shallow_water",
+            "Rotating shallow water on the sphere, SFNO paper: (height, vorticity, divergence) on a Gauss grid "
+            "res x 2 res, hourly for a day; x = u(t), y = u(t + 1 h)",
+            ShallowWaterParams,
+            shallow_water_dataset,
+            shallow_water_trajectories,
+        ),
+        Problem(
+            "bodies",
+            "3D bodies in potential flow (GINO): random ellipsoids (exact Cp) or car-like bodies (panel method); "
+            "coords = surface vertices, latent = signed distance on the grid, y = Cp",
+            BodiesParams,
+            bodies_dataset,
+        ),
+    )
+}

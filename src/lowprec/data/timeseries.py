@@ -24,7 +24,8 @@ Every derived data set records the snapshot times of its channels in
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -44,15 +45,20 @@ class Trajectories(Dataset):
     ``traj[i]`` is ``u[i]`` (T, *grid).
     """
 
-    def __init__(self, u: torch.Tensor, t: Union[torch.Tensor, Sequence[float]],
-                 grid: str = "periodic", meta: Optional[dict] = None):
+    def __init__(
+        self, u: torch.Tensor, t: torch.Tensor | Sequence[float], grid: str = "periodic", meta: dict | None = None
+    ):
         if not isinstance(u, torch.Tensor) or not u.is_floating_point() or u.ndim < 3:
-            raise ValueError(f"u must be a floating tensor (N, T, *grid) with at least one grid axis, "
-                             f"got {type(u).__name__} {tuple(getattr(u, 'shape', ()))}.")
+            raise ValueError(
+                f"u must be a floating tensor (N, T, *grid) with at least one grid axis, "
+                f"got {type(u).__name__} {tuple(getattr(u, 'shape', ()))}."
+            )
         t = torch.as_tensor(t, dtype=torch.float64).flatten()
         if t.numel() != u.shape[1]:
-            raise ValueError(f"u has {u.shape[1]} snapshots (axis 1 of {tuple(u.shape)}) but t has "
-                             f"{t.numel()} times; they must match one to one.")
+            raise ValueError(
+                f"u has {u.shape[1]} snapshots (axis 1 of {tuple(u.shape)}) but t has "
+                f"{t.numel()} times; they must match one to one."
+            )
         if t.numel() > 1 and not (t[1:] > t[:-1]).all():
             raise ValueError(f"snapshot times must increase strictly, got {t.tolist()[:8]}...")
         if grid not in GRIDS:
@@ -69,9 +75,11 @@ class Trajectories(Dataset):
 
     def __repr__(self) -> str:
         problem = self.meta.get("problem", "")
-        return (f"Trajectories({problem + ', ' if problem else ''}n={len(self)}, T={self.n_times} "
-                f"(t={self.t[0].item():g}..{self.t[-1].item():g}), grid={tuple(self.u.shape[2:])}, "
-                f"{self.grid!r})")
+        return (
+            f"Trajectories({problem + ', ' if problem else ''}n={len(self)}, T={self.n_times} "
+            f"(t={self.t[0].item():g}..{self.t[-1].item():g}), grid={tuple(self.u.shape[2:])}, "
+            f"{self.grid!r})"
+        )
 
     @property
     def n_times(self) -> int:
@@ -81,25 +89,27 @@ class Trajectories(Dataset):
     def resolution(self) -> tuple[int, ...]:
         return tuple(self.u.shape[2:])
 
-    def _derive(self, u: torch.Tensor, t: Optional[torch.Tensor] = None) -> "Trajectories":
+    def _derive(self, u: torch.Tensor, t: torch.Tensor | None = None) -> Trajectories:
         new = Trajectories.__new__(Trajectories)
         new.u, new.t, new.grid, new.meta = u, self.t if t is None else t, self.grid, dict(self.meta)
         return new
 
-    def subset(self, indices: Union[slice, Sequence[int], torch.Tensor]) -> "Trajectories":
+    def subset(self, indices: slice | Sequence[int] | torch.Tensor) -> Trajectories:
         """Trajectories selected by a slice, index list or boolean mask."""
         return self._derive(self.u[indices] if isinstance(indices, slice) else self.u[torch.as_tensor(indices)])
 
-    def split(self, n_train: int, n_test: Optional[int] = None) -> tuple["Trajectories", "Trajectories"]:
+    def split(self, n_train: int, n_test: int | None = None) -> tuple[Trajectories, Trajectories]:
         """First n_train trajectories and the n_test after them (default: the rest)."""
         n = len(self)
         n_test = n - n_train if n_test is None else n_test
         if n_train < 1 or n_test < 1 or n_train + n_test > n:
-            raise ValueError(f"cannot split {n} trajectories into n_train={n_train} and n_test={n_test}: "
-                             f"both must be at least 1 and together at most {n}.")
+            raise ValueError(
+                f"cannot split {n} trajectories into n_train={n_train} and n_test={n_test}: "
+                f"both must be at least 1 and together at most {n}."
+            )
         return self.subset(slice(0, n_train)), self.subset(slice(n_train, n_train + n_test))
 
-    def subsample(self, stride: Union[int, Sequence[int]] = 1, time_stride: int = 1) -> "Trajectories":
+    def subsample(self, stride: int | Sequence[int] = 1, time_stride: int = 1) -> Trajectories:
         """Every stride-th grid point (same rules as PDEDataset.subsample) and time_stride-th snapshot."""
         if time_stride < 1:
             raise ValueError(f"time_stride must be at least 1, got {time_stride}.")
@@ -113,12 +123,13 @@ class Trajectories(Dataset):
             raise ValueError(
                 f"cannot cut t_in={t_in} input and t_out={t_out} output snapshots starting at "
                 f"snapshot {start} from trajectories of T={T} snapshots (t={self.t[0].item():g}.."
-                f"{self.t[-1].item():g}): need t_in >= 1, t_out >= 1 and start + t_in + t_out <= {T}.")
+                f"{self.t[-1].item():g}): need t_in >= 1, t_out >= 1 and start + t_in + t_out <= {T}."
+            )
 
     def _times(self, lo: int, hi: int) -> list[float]:
         return [round(v, 12) for v in self.t[lo:hi].tolist()]
 
-    def pairs(self, t_in: int = 1, t_out: Optional[int] = None, start: int = 0) -> PDEDataset:
+    def pairs(self, t_in: int = 1, t_out: int | None = None, start: int = 0) -> PDEDataset:
         """One pair per trajectory: x = u[:, start : start+t_in], y = the next t_out snapshots.
 
         t_out defaults to every snapshot after the input. Returns a PDEDataset with
@@ -127,8 +138,12 @@ class Trajectories(Dataset):
         t_out = self.n_times - start - t_in if t_out is None else t_out
         self._check_window(t_in, t_out, start)
         mid, end = start + t_in, start + t_in + t_out
-        meta = {**self.meta, "t_x": self._times(start, mid), "t_y": self._times(mid, end),
-                "view": {"kind": "pairs", "t_in": t_in, "t_out": t_out, "start": start}}
+        meta = {
+            **self.meta,
+            "t_x": self._times(start, mid),
+            "t_y": self._times(mid, end),
+            "view": {"kind": "pairs", "t_in": t_in, "t_out": t_out, "start": start},
+        }
         return PDEDataset(self.u[:, start:mid], self.u[:, mid:end], meta=meta, grid=self.grid)
 
     def windows(self, t_in: int = 1, t_out: int = 1, stride: int = 1, start: int = 0) -> PDEDataset:
@@ -144,10 +159,19 @@ class Trajectories(Dataset):
         index = starts[:, None] + torch.arange(t_in + t_out)  # (W, t_in + t_out)
         cut = self.u[:, index]  # (N, W, t_in + t_out, *grid)
         cut = cut.reshape(-1, t_in + t_out, *self.u.shape[2:])
-        meta = {**self.meta, "t_x": self._times(start, start + t_in),
-                "t_y": self._times(start + t_in, start + t_in + t_out),
-                "view": {"kind": "windows", "t_in": t_in, "t_out": t_out, "stride": stride,
-                         "start": start, "windows_per_trajectory": len(starts)}}
+        meta = {
+            **self.meta,
+            "t_x": self._times(start, start + t_in),
+            "t_y": self._times(start + t_in, start + t_in + t_out),
+            "view": {
+                "kind": "windows",
+                "t_in": t_in,
+                "t_out": t_out,
+                "stride": stride,
+                "start": start,
+                "windows_per_trajectory": len(starts),
+            },
+        }
         return PDEDataset(cut[:, :t_in], cut[:, t_in:], meta=meta, grid=self.grid)
 
     def view(self, kind: str = "pairs", **kwargs) -> PDEDataset:
@@ -159,8 +183,9 @@ class Trajectories(Dataset):
         raise ValueError(f"unknown view {kind!r}; choose 'pairs' or 'windows'.")
 
 
-def cut(traj: Trajectories, t_in: int = 1, t_out: Optional[int] = None, t_start: int = 0,
-        window_stride: int = 0) -> PDEDataset:
+def cut(
+    traj: Trajectories, t_in: int = 1, t_out: int | None = None, t_start: int = 0, window_stride: int = 0
+) -> PDEDataset:
     """``traj.pairs(t_in, t_out, t_start)``, or with window_stride=k > 0 every window k apart.
 
     The generators' ``*_dataset`` functions take these four arguments (from configs:
@@ -177,8 +202,10 @@ def whole_ratio(a: float, b: float, name_a: str, name_b: str) -> int:
     """a / b as a whole number >= 1, or a ValueError naming both (e.g. t_final and record_dt)."""
     q = a / b
     if q < 1 - 1e-9 or abs(q - round(q)) > 1e-6 * max(1.0, q):
-        raise ValueError(f"{name_a}={a:g} must be a positive whole multiple of {name_b}={b:g} "
-                         f"(ratio {q:g}); choose {name_b} = {name_a} / k for a whole k.")
+        raise ValueError(
+            f"{name_a}={a:g} must be a positive whole multiple of {name_b}={b:g} "
+            f"(ratio {q:g}); choose {name_b} = {name_a} / k for a whole k."
+        )
     return int(round(q))
 
 

@@ -17,12 +17,12 @@ from .gno import REDUCTIONS, TRANSFORMS, GNOLayer, KernelMLP
 from .neighbors import METHODS, Neighbors, check_points, radius_neighbors
 
 __all__ = [
-           "METHODS",
-           "REDUCTIONS",
-           "TRANSFORMS",
-           "GNOLayer",
-           "KernelMLP",
-           "Neighbors",
-           "check_points",
-           "radius_neighbors",
+    "METHODS",
+    "REDUCTIONS",
+    "TRANSFORMS",
+    "GNOLayer",
+    "KernelMLP",
+    "Neighbors",
+    "check_points",
+    "radius_neighbors",
 ]

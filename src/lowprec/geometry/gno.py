@@ -88,9 +88,16 @@ class GNOLayer(nn.Module):
     -> (M, out).
     """
 
-    def __init__(self, coord_dim: int, in_channels: int, out_channels: int | None = None,
-                 hidden: Sequence[int] = (64, 64), transform: str = "linear", reduction: str = "sum",
-                 chunk_size: int = 1 << 16):
+    def __init__(
+        self,
+        coord_dim: int,
+        in_channels: int,
+        out_channels: int | None = None,
+        hidden: Sequence[int] = (64, 64),
+        transform: str = "linear",
+        reduction: str = "sum",
+        chunk_size: int = 1 << 16,
+    ):
         super().__init__()
         if transform not in TRANSFORMS:
             raise ValueError(f"unknown GNO transform {transform!r}; choose one of {TRANSFORMS}.")
@@ -100,11 +107,15 @@ class GNOLayer(nn.Module):
         self.scales_f = transform in ("linear", "nonlinear")
         self.kernel_sees_f = transform.startswith("nonlinear")
         if (self.scales_f or self.kernel_sees_f) and in_channels < 1:
-            raise ValueError(f"GNO transform {transform!r} integrates features f, so in_channels must be >= 1; "
-                             "use 'linear_kernelonly' for a geometry-only integral.")
+            raise ValueError(
+                f"GNO transform {transform!r} integrates features f, so in_channels must be >= 1; "
+                "use 'linear_kernelonly' for a geometry-only integral."
+            )
         if self.scales_f and out_channels != in_channels:
-            raise ValueError(f"GNO transform {transform!r} scales f channel by channel, so out_channels "
-                             f"({out_channels}) must equal in_channels ({in_channels}).")
+            raise ValueError(
+                f"GNO transform {transform!r} scales f channel by channel, so out_channels "
+                f"({out_channels}) must equal in_channels ({in_channels})."
+            )
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}.")
         self.coord_dim, self.in_channels, self.out_channels = coord_dim, in_channels, out_channels
@@ -113,11 +124,20 @@ class GNOLayer(nn.Module):
         self.kernel = KernelMLP(kernel_in, out_channels, hidden)
 
     def extra_repr(self) -> str:
-        return (f"coord_dim={self.coord_dim}, in={self.in_channels}, out={self.out_channels}, "
-                f"transform={self.transform!r}, reduction={self.reduction!r}, chunk_size={self.chunk_size}")
+        return (
+            f"coord_dim={self.coord_dim}, in={self.in_channels}, out={self.out_channels}, "
+            f"transform={self.transform!r}, reduction={self.reduction!r}, chunk_size={self.chunk_size}"
+        )
 
-    def integrand(self, y: torch.Tensor, x: torch.Tensor, f: torch.Tensor | None, weights: torch.Tensor | None,
-                  index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def integrand(
+        self,
+        y: torch.Tensor,
+        x: torch.Tensor,
+        f: torch.Tensor | None,
+        weights: torch.Tensor | None,
+        index: torch.Tensor,
+        rows: torch.Tensor,
+    ) -> torch.Tensor:
         """The integrand at the pairs (index[p], rows[p]): (pairs, out), in the kernel's dtype."""
         z = [y[index], x[rows]]
         if self.kernel_sees_f:
@@ -129,13 +149,21 @@ class GNOLayer(nn.Module):
             k = k * weights[index].to(k.dtype).unsqueeze(-1)
         return k
 
-    def forward(self, y: torch.Tensor, x: torch.Tensor, neighbors: Neighbors, f: torch.Tensor | None = None,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        y: torch.Tensor,
+        x: torch.Tensor,
+        neighbors: Neighbors,
+        f: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         self._check(y, x, neighbors, f, weights)
         if neighbors.n_pairs == 0 and neighbors.n_queries > 0:
-            raise ValueError(f"{type(self).__name__}: no query point has a neighbour within the search radius "
-                             f"({neighbors.n_queries} queries, {y.shape[0]} points): the radius is too small for "
-                             "this geometry, or the two point sets are in different units. Raise the radius.")
+            raise ValueError(
+                f"{type(self).__name__}: no query point has a neighbour within the search radius "
+                f"({neighbors.n_queries} queries, {y.shape[0]} points): the radius is too small for "
+                "this geometry, or the two point sets are in different units. Raise the radius."
+            )
         index, rows = neighbors.index, neighbors.rows
         param = next(self.kernel.parameters())
         acc_dtype = torch.float64 if torch.float64 in (y.dtype, x.dtype, param.dtype) else torch.float32
@@ -144,7 +172,7 @@ class GNOLayer(nn.Module):
         recompute = torch.is_grad_enabled() and neighbors.n_pairs > self.chunk_size
         k_dtype = None
         for start in range(0, neighbors.n_pairs, self.chunk_size):
-            idx, rws = index[start:start + self.chunk_size], rows[start:start + self.chunk_size]
+            idx, rws = index[start : start + self.chunk_size], rows[start : start + self.chunk_size]
             if recompute:
                 k = checkpoint(self.integrand, y, x, f, weights, idx, rws, use_reentrant=False)
             else:
@@ -156,9 +184,11 @@ class GNOLayer(nn.Module):
             out = out / neighbors.counts.clamp(min=1).to(acc_dtype).unsqueeze(-1)
         k_dtype = k_dtype or param.dtype
         if k_dtype == torch.float16 and out.abs().amax() > torch.finfo(torch.float16).max:
-            raise OverflowError(f"{type(self).__name__}({self.extra_repr()}): the kernel integral reaches "
-                                f"{out.abs().amax().item():.3g}, past fp16's 65504. Use reduction='mean' or "
-                                "quadrature weights that sum to the domain's measure, or run under a bf16 policy.")
+            raise OverflowError(
+                f"{type(self).__name__}({self.extra_repr()}): the kernel integral reaches "
+                f"{out.abs().amax().item():.3g}, past fp16's 65504. Use reduction='mean' or "
+                "quadrature weights that sum to the domain's measure, or run under a bf16 policy."
+            )
         return out.to(k_dtype) if k_dtype in (torch.float16, torch.bfloat16) else out
 
     def _check(self, y, x, neighbors, f, weights) -> None:
@@ -167,13 +197,16 @@ class GNOLayer(nn.Module):
             if pts.ndim != 2 or pts.shape[1] != self.coord_dim:
                 raise ValueError(f"{name}: {label} must be (n_points, {self.coord_dim}), got {tuple(pts.shape)}.")
         if neighbors.n_queries != x.shape[0]:
-            raise ValueError(f"{name}: the neighbour lists have {neighbors.n_queries} rows but x has {x.shape[0]} "
-                             "points; search with radius_neighbors(y, x, r) for these very point sets.")
+            raise ValueError(
+                f"{name}: the neighbour lists have {neighbors.n_queries} rows but x has {x.shape[0]} "
+                "points; search with radius_neighbors(y, x, r) for these very point sets."
+            )
         needs_f = self.scales_f or self.kernel_sees_f
         if needs_f and (f is None or f.shape != (y.shape[0], self.in_channels)):
             got = None if f is None else tuple(f.shape)
-            raise ValueError(f"{name}: transform {self.transform!r} needs f of shape ({y.shape[0]}, "
-                             f"{self.in_channels}), got {got}.")
+            raise ValueError(
+                f"{name}: transform {self.transform!r} needs f of shape ({y.shape[0]}, {self.in_channels}), got {got}."
+            )
         if weights is not None and weights.shape != (y.shape[0],):
             raise ValueError(f"{name}: weights must be (n_points,) = ({y.shape[0]},), got {tuple(weights.shape)}.")
 

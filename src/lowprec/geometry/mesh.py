@@ -77,8 +77,10 @@ def _point_triangle_distance(q: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.
     on_bc = b + (c - b) * np.nan_to_num(t_bc)[..., None]
     inside = (va >= 0) & (vb >= 0) & (vc >= 0)
     dist = np.linalg.norm(q - closest, axis=-1)
-    edge = np.minimum(np.minimum(np.linalg.norm(q - on_ab, axis=-1), np.linalg.norm(q - on_ac, axis=-1)),
-                      np.linalg.norm(q - on_bc, axis=-1))
+    edge = np.minimum(
+        np.minimum(np.linalg.norm(q - on_ab, axis=-1), np.linalg.norm(q - on_ac, axis=-1)),
+        np.linalg.norm(q - on_bc, axis=-1),
+    )
     return np.where(inside & np.isfinite(dist), dist, edge)
 
 
@@ -87,13 +89,17 @@ def winding_number(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, 
     out = np.empty(len(points))
     tri = vertices[faces][None]  # (1, F, 3, 3)
     for s in range(0, len(points), block):
-        r = tri - points[s:s + block, None, None, :]
+        r = tri - points[s : s + block, None, None, :]
         n = np.linalg.norm(r, axis=-1)
         a, b, c = r[..., 0, :], r[..., 1, :], r[..., 2, :]
         det = (a * np.cross(b, c)).sum(-1)
-        den = n[..., 0] * n[..., 1] * n[..., 2] + (a * b).sum(-1) * n[..., 2] + (b * c).sum(-1) * n[..., 0] \
+        den = (
+            n[..., 0] * n[..., 1] * n[..., 2]
+            + (a * b).sum(-1) * n[..., 2]
+            + (b * c).sum(-1) * n[..., 0]
             + (c * a).sum(-1) * n[..., 1]
-        out[s:s + block] = np.arctan2(det, den).sum(-1) / (2 * math.pi)
+        )
+        out[s : s + block] = np.arctan2(det, den).sum(-1) / (2 * math.pi)
     return out
 
 
@@ -118,7 +124,7 @@ def signed_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray)
     cols = np.concatenate([np.asarray(item, dtype=np.int64) for item in lists])
     dist = np.full(len(points), np.inf)
     for s in range(0, len(rows), 1 << 16):
-        r, c = rows[s:s + (1 << 16)], cols[s:s + (1 << 16)]
+        r, c = rows[s : s + (1 << 16)], cols[s : s + (1 << 16)]
         d = _point_triangle_distance(points[r], tri[c, 0], tri[c, 1], tri[c, 2])
         np.minimum.at(dist, r, d)
     low, high = vertices.min(0), vertices.max(0)
@@ -148,8 +154,16 @@ def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
     return b + (a - b) * h - k * h * (1 - h)
 
 
-def car_body(length: float, width: float, height: float, front_exponent: float, rear_exponent: float,
-             slant_deg: float, slant_start: float, subdivisions: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def car_body(
+    length: float,
+    width: float,
+    height: float,
+    front_exponent: float,
+    rear_exponent: float,
+    slant_deg: float,
+    slant_start: float,
+    subdivisions: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
     """A closed car-like body on the icosphere's topology; x forward, z up, centred at the origin.
 
     Each icosphere direction d is moved to the superellipsoid |x/A|^p + |y/W|^p + |z/H|^p = 1
@@ -174,5 +188,14 @@ def car_body(length: float, width: float, height: float, front_exponent: float, 
     return v, faces
 
 
-__all__ = ["car_body", "ellipsoid_mesh", "faces_to_vertices", "icosphere", "latent_grid", "panels",
-           "signed_distance", "vertex_normals", "winding_number"]
+__all__ = [
+    "car_body",
+    "ellipsoid_mesh",
+    "faces_to_vertices",
+    "icosphere",
+    "latent_grid",
+    "panels",
+    "signed_distance",
+    "vertex_normals",
+    "winding_number",
+]

@@ -78,12 +78,15 @@ def check_points(name: str, points: torch.Tensor, dim: int | None = None) -> Non
         raise ValueError(f"{name} has {points.shape[1]} coordinates per point, expected {dim} (the other set's).")
     if not torch.isfinite(points).all():
         bad = (~torch.isfinite(points)).any(dim=1).nonzero()[:5].flatten().tolist()
-        raise ValueError(f"{name} holds non-finite coordinates (points {bad}...); a NaN or inf point has no "
-                         "neighbours. Remove or repair those points before the neighbour search.")
+        raise ValueError(
+            f"{name} holds non-finite coordinates (points {bad}...); a NaN or inf point has no "
+            "neighbours. Remove or repair those points before the neighbour search."
+        )
 
 
-def radius_neighbors(points: torch.Tensor, queries: torch.Tensor, radius: float, method: str = "auto",
-                     block: int = 4096) -> Neighbors:
+def radius_neighbors(
+    points: torch.Tensor, queries: torch.Tensor, radius: float, method: str = "auto", block: int = 4096
+) -> Neighbors:
     """For each query, the points within ``radius`` (closed ball), as :class:`Neighbors` on the queries' device.
 
     Args:
@@ -112,8 +115,9 @@ def _kdtree(points: torch.Tensor, queries: torch.Tensor, radius: float) -> Neigh
     tree = cKDTree(points.detach().cpu().double().numpy())
     found = tree.query_ball_point(queries.detach().cpu().double().numpy(), r=radius, return_sorted=True)
     counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
-    index = np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) if counts.sum() else \
-        np.zeros(0, dtype=np.int64)
+    index = (
+        np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) if counts.sum() else np.zeros(0, dtype=np.int64)
+    )
     splits = np.concatenate([[0], np.cumsum(counts)])
     return Neighbors(torch.from_numpy(index).to(queries.device), torch.from_numpy(splits).to(queries.device))
 
@@ -122,7 +126,7 @@ def _brute(points: torch.Tensor, queries: torch.Tensor, radius: float, block: in
     p, q = points.detach().double(), queries.detach().double()
     index, counts = [], []
     for start in range(0, q.shape[0], block):
-        inside = torch.cdist(q[start:start + block], p, compute_mode="donot_use_mm_for_euclid_dist") <= radius
+        inside = torch.cdist(q[start : start + block], p, compute_mode="donot_use_mm_for_euclid_dist") <= radius
         counts.append(inside.sum(dim=1))
         index.append(inside.nonzero()[:, 1])  # row-major: grouped by query, points in increasing order
     counts_all = torch.cat(counts) if counts else torch.zeros(0, dtype=torch.int64, device=q.device)

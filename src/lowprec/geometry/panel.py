@@ -58,8 +58,9 @@ def triangle_source_velocity(x: np.ndarray, tri: np.ndarray) -> np.ndarray:
         u += nu * np.log((rs + d) / np.maximum(rs - d, 1e-300))[:, None]
     a, b, c = rel[:, 0], rel[:, 1], rel[:, 2]
     det = (a * np.cross(b, c)).sum(-1)
-    den = r[:, 0] * r[:, 1] * r[:, 2] + (a * b).sum(-1) * r[:, 2] + (b * c).sum(-1) * r[:, 0] \
-        + (c * a).sum(-1) * r[:, 1]
+    den = (
+        r[:, 0] * r[:, 1] * r[:, 2] + (a * b).sum(-1) * r[:, 2] + (b * c).sum(-1) * r[:, 0] + (c * a).sum(-1) * r[:, 1]
+    )
     solid = 2 * np.arctan2(det, den)  # signed: negative on the side the normal points to
     u -= solid[:, None] * normal
     return u / (4 * np.pi)
@@ -70,7 +71,7 @@ def _point_sources(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarr
     r = x[:, None, :] - y[None, :, :]
     d = np.linalg.norm(r, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        g = weight[None] / (4 * math.pi * d ** 3)
+        g = weight[None] / (4 * math.pi * d**3)
     return r * np.where(d > 0, g, 0.0)[..., None]
 
 
@@ -85,8 +86,10 @@ class SourcePanels:
         self.vertices, self.faces = np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
         self.centroids, self.normals, self.areas = panels(self.vertices, self.faces)
         if not np.all(self.areas > 0):
-            raise ValueError(f"the mesh has {int((self.areas <= 0).sum())} degenerate (zero-area) triangles; "
-                             "remove them before the panel solve.")
+            raise ValueError(
+                f"the mesh has {int((self.areas <= 0).sum())} degenerate (zero-area) triangles; "
+                "remove them before the panel solve."
+            )
         f = len(self.faces)
         self.block = block
         # near pairs (i, j): point i within near * sqrt(A_j) of centroid j; integrated by quadrature
@@ -95,11 +98,13 @@ class SourcePanels:
         lists = tree.query_ball_point(self.centroids, r=near * size.max())
         rows = np.repeat(np.arange(f), [len(item) for item in lists])
         cols = np.concatenate([np.asarray(item, dtype=np.int64) for item in lists])
-        keep = (np.linalg.norm(self.centroids[rows] - self.centroids[cols], axis=-1) < near * size[cols]) & \
-            (rows != cols)
+        keep = (np.linalg.norm(self.centroids[rows] - self.centroids[cols], axis=-1) < near * size[cols]) & (
+            rows != cols
+        )
         self.near_rows, self.near_cols = rows[keep], cols[keep]
-        self.near_velocity = triangle_source_velocity(self.centroids[self.near_rows],
-                                                      self.vertices[self.faces[self.near_cols]])
+        self.near_velocity = triangle_source_velocity(
+            self.centroids[self.near_rows], self.vertices[self.faces[self.near_cols]]
+        )
         # own panel at its centroid: the in-plane principal value (zero for an equilateral triangle)
         own = triangle_source_velocity(self.centroids, self.vertices[self.faces])
         self.self_velocity = own - (own * self.normals).sum(-1, keepdims=True) * self.normals
@@ -134,7 +139,7 @@ class SourcePanels:
     def cp(self, stream) -> np.ndarray:
         """Pressure coefficient 1 - |U + u|^2 / |U|^2 at the centroids (F,)."""
         v = self.velocity(self.solve(stream), stream)
-        return 1 - (v ** 2).sum(-1) / float(np.sum(np.asarray(stream, np.float64) ** 2))
+        return 1 - (v**2).sum(-1) / float(np.sum(np.asarray(stream, np.float64) ** 2))
 
 
 def panel_cp(vertices: np.ndarray, faces: np.ndarray, stream=(1.0, 0.0, 0.0), **kw) -> np.ndarray:

@@ -41,7 +41,7 @@ def ellipsoid_surface_velocity(points: np.ndarray, semi_axes, stream, rotation=N
     rot = np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64)
     body = np.asarray(points, dtype=np.float64) @ rot  # world -> body: R^T x, row-wise
     axes2 = np.array([a, b, c]) ** 2
-    body = body / np.sqrt((body ** 2 / axes2).sum(-1, keepdims=True))
+    body = body / np.sqrt((body**2 / axes2).sum(-1, keepdims=True))
     normal = body / axes2
     normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
     v = 2 / (2 - ellipsoid_alphas(a, b, c)) * (rot.T @ np.asarray(stream, dtype=np.float64))
@@ -52,7 +52,7 @@ def ellipsoid_surface_velocity(points: np.ndarray, semi_axes, stream, rotation=N
 def ellipsoid_cp(points: np.ndarray, semi_axes, stream, rotation=None) -> np.ndarray:
     """Pressure coefficient 1 - |u|^2 / |U|^2 at ``points`` (n, 3) on the ellipsoid: (n,)."""
     u = ellipsoid_surface_velocity(points, semi_axes, stream, rotation)
-    return 1 - (u ** 2).sum(-1) / float(np.sum(np.asarray(stream, dtype=np.float64) ** 2))
+    return 1 - (u**2).sum(-1) / float(np.sum(np.asarray(stream, dtype=np.float64) ** 2))
 
 
 __all__ = ["ellipsoid_alphas", "ellipsoid_cp", "ellipsoid_surface_velocity"]

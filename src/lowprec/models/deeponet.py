@@ -23,12 +23,12 @@ the training outputs on a fixed grid; only the branch is trained.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any
 
 import torch
 from torch import nn
 
-from .pinn import MLP, InputTransform, _seeded, linear
+from .pinn import MLP, Bounds, InputTransform, _seeded, linear
 
 
 def _check_sensors(u: torch.Tensor, n_sensors: int, model: str) -> None:
@@ -37,7 +37,8 @@ def _check_sensors(u: torch.Tensor, n_sensors: int, model: str) -> None:
         raise ValueError(
             f"{model} was built for {n_sensors} sensor values per input function (branch input of shape "
             f"(batch, {n_sensors})), got {got}. Sample every input function at the model's "
-            f"{n_sensors} sensor points, or build the model with n_sensors={u.shape[-1]}.")
+            f"{n_sensors} sensor points, or build the model with n_sensors={u.shape[-1]}."
+        )
 
 
 class DeepONet(nn.Module):
@@ -56,35 +57,52 @@ class DeepONet(nn.Module):
         seed: seed of the initial weights.
     """
 
-    def __init__(self, n_sensors: int, coord_dim: int, p: int = 64, branch_width: int = 128,
-                 branch_depth: int = 2, trunk_width: int = 128, trunk_depth: int = 2,
-                 activation: str = "tanh", bounds=None, fourier_features: int = 0,
-                 fourier_scale: float = 1.0, seed: Optional[int] = None):
+    def __init__(
+        self,
+        n_sensors: int,
+        coord_dim: int,
+        p: int = 64,
+        branch_width: int = 128,
+        branch_depth: int = 2,
+        trunk_width: int = 128,
+        trunk_depth: int = 2,
+        activation: str = "tanh",
+        bounds: Bounds | None = None,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+        seed: int | None = None,
+    ):
         super().__init__()
         self.n_sensors, self.coord_dim, self.p = int(n_sensors), int(coord_dim), int(p)
-        self.transform = InputTransform(coord_dim, bounds, fourier_features, fourier_scale,
-                                        seed=0 if seed is None else seed)
+        self.transform = InputTransform(
+            coord_dim, bounds, fourier_features, fourier_scale, seed=0 if seed is None else seed
+        )
         with _seeded(seed):
             self.branch = MLP([n_sensors] + [branch_width] * branch_depth + [p], activation)
-            self.trunk = MLP([self.transform.out_dim] + [trunk_width] * trunk_depth + [p], activation,
-                             last_activation=True)
+            self.trunk = MLP(
+                [self.transform.out_dim] + [trunk_width] * trunk_depth + [p], activation, last_activation=True
+            )
         self.bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """u: (B, m) sensor values; y: (P, d) shared points or (B, P, d) per-function points -> (B, P)."""
         _check_sensors(u, self.n_sensors, "DeepONet")
         if y.shape[-1] != self.coord_dim or y.ndim not in (2, 3):
-            raise ValueError(f"DeepONet expects points y of shape (P, {self.coord_dim}) or "
-                             f"(batch, P, {self.coord_dim}), got {tuple(y.shape)}.")
-        b = self.branch(u)                                   # (B, p)
-        t = self.trunk(self.transform(y))                    # (P, p) or (B, P, p)
+            raise ValueError(
+                f"DeepONet expects points y of shape (P, {self.coord_dim}) or "
+                f"(batch, P, {self.coord_dim}), got {tuple(y.shape)}."
+            )
+        b = self.branch(u)  # (B, p)
+        t = self.trunk(self.transform(y))  # (P, p) or (B, P, p)
         if y.ndim == 2:
-            out = linear(b, t, None)                          # (B, P): one GEMM, fp32 accumulation
+            out = linear(b, t, None)  # (B, P): one GEMM, fp32 accumulation
         else:
             if y.shape[0] != u.shape[0]:
-                raise ValueError(f"per-function points y {tuple(y.shape)} must have one row per input "
-                                 f"function; got {u.shape[0]} functions.")
-            out = (b.unsqueeze(1) * t).sum(-1)               # (B, P)
+                raise ValueError(
+                    f"per-function points y {tuple(y.shape)} must have one row per input "
+                    f"function; got {u.shape[0]} functions."
+                )
+            out = (b.unsqueeze(1) * t).sum(-1)  # (B, P)
         return out + self.bias
 
 
@@ -104,12 +122,22 @@ class PODDeepONet(nn.Module):
         branch_width / branch_depth / activation / seed: the branch MLP.
     """
 
-    def __init__(self, n_sensors: int, basis: torch.Tensor, mean: torch.Tensor, branch_width: int = 128,
-                 branch_depth: int = 2, activation: str = "tanh", seed: Optional[int] = None):
+    basis: torch.Tensor  # buffers, registered in __init__
+    mean: torch.Tensor
+
+    def __init__(
+        self,
+        n_sensors: int,
+        basis: torch.Tensor,
+        mean: torch.Tensor,
+        branch_width: int = 128,
+        branch_depth: int = 2,
+        activation: str = "tanh",
+        seed: int | None = None,
+    ):
         super().__init__()
         if basis.ndim != 2 or mean.shape != basis.shape[:1]:
-            raise ValueError(f"basis must be (P, p) and mean (P,), got {tuple(basis.shape)} and "
-                             f"{tuple(mean.shape)}.")
+            raise ValueError(f"basis must be (P, p) and mean (P,), got {tuple(basis.shape)} and {tuple(mean.shape)}.")
         self.n_sensors, self.p = int(n_sensors), basis.shape[1]
         self.register_buffer("basis", basis.float().contiguous())
         self.register_buffer("mean", mean.float().contiguous())
@@ -117,7 +145,7 @@ class PODDeepONet(nn.Module):
             self.branch = MLP([n_sensors] + [branch_width] * branch_depth + [self.p], activation)
 
     @classmethod
-    def from_outputs(cls, n_sensors: int, outputs: torch.Tensor, n_modes: int, **kwargs) -> "PODDeepONet":
+    def from_outputs(cls, n_sensors: int, outputs: torch.Tensor, n_modes: int, **kwargs: Any) -> PODDeepONet:
         """Build from training outputs (N, P): mean and leading ``n_modes`` POD modes (unit RMS)."""
         if outputs.ndim != 2:
             raise ValueError(f"outputs must be (N functions, P points), got {tuple(outputs.shape)}.")
@@ -131,11 +159,13 @@ class PODDeepONet(nn.Module):
         model.singular_values = s  # kept for inspection (energy captured by the modes)
         return model
 
-    def forward(self, u: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, u: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """u: (B, m) -> (B, P) on the basis points (``y`` is accepted for API symmetry and must be None)."""
         if y is not None:
-            raise ValueError("PODDeepONet predicts on the points its basis was built on; it cannot "
-                             "evaluate other points y. Interpolate the output, or use DeepONet.")
+            raise ValueError(
+                "PODDeepONet predicts on the points its basis was built on; it cannot "
+                "evaluate other points y. Interpolate the output, or use DeepONet."
+            )
         _check_sensors(u, self.n_sensors, "PODDeepONet")
-        b = self.branch(u)                                   # (B, p)
-        return linear(b, self.basis, None) + self.mean       # (B, P)
+        b = self.branch(u)  # (B, p)
+        return linear(b, self.basis, None) + self.mean  # (B, P)

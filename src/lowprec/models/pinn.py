@@ -16,8 +16,8 @@ them, and a cast of the module (``.half()``) casts them too.
 
 Half-precision matrix products on CPU
 -------------------------------------
-CPU PyTorch has no fp16 GEMM kernel: it emulates one in software, about 25x
-slower than fp32 on our 2-core test machine. A tensor-core fp16 GEMM
+CPU PyTorch has no fast fp16 GEMM kernel: it emulates one in software, an order
+of magnitude slower than fp32. A tensor-core fp16 GEMM
 multiplies fp16 operands, accumulates in fp32 and rounds the result to fp16.
 :func:`linear` does exactly that on CPU (fp32 product of the fp16 operands,
 result rounded to fp16), which gives the GPU's arithmetic at fp32 speed. The
@@ -30,13 +30,16 @@ unless ``MLP.activation_dtype`` says otherwise (the ``mixed`` mode sets fp32).
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lowprec.precision.emulation import log_once
+
+Bounds = tuple[Sequence[float], Sequence[float]]  # (lo, hi) of a domain box, one number per coordinate
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
@@ -47,7 +50,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 #: How fp16 GEMMs run on CPU: "fp32_accumulate" (default, see module docstring) or
-#: "native" (PyTorch's software fp16 kernel: same numbers, ~25x slower).
+#: "native" (PyTorch's software fp16 kernel: same numbers, much slower).
 CPU_HALF_GEMM = "fp32_accumulate"
 
 
@@ -57,12 +60,15 @@ def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return ACTIVATIONS[name]
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ weight.T + bias``; fp16 on CPU runs as a tensor core would (fp32 accumulation)."""
     if x.dtype == torch.float16 and x.device.type == "cpu" and CPU_HALF_GEMM == "fp32_accumulate":
-        log_once("cpu_half_gemm", "fp16 matrix products on CPU run as fp32 products of fp16 operands, "
-                 "rounded to fp16 (tensor-core arithmetic); CPU fp16 timings are not representative "
-                 "of a GPU.")
+        log_once(
+            "cpu_half_gemm",
+            "fp16 matrix products on CPU run as fp32 products of fp16 operands, "
+            "rounded to fp16 (tensor-core arithmetic); CPU fp16 timings are not representative "
+            "of a GPU.",
+        )
         b = None if bias is None else bias.float()
         return F.linear(x.float(), weight.float(), b).to(torch.float16)
     return F.linear(x, weight, bias)
@@ -86,18 +92,20 @@ class MLP(nn.Module):
         self.activation = activation
         self.act = get_activation(activation)
         self.last_activation = last_activation
-        # Set on a reduced-precision working copy (physics.PrecisionMode.activation_dtype): the
+        # Set on a reduced-precision working copy (physics.TrainingMode.activation_dtype): the
         # activation, and so its derivative, is computed in this dtype; None: the input's.
-        self.activation_dtype: Optional[torch.dtype] = None
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        for layer in self.layers:
+        self.activation_dtype: torch.dtype | None = None
+        linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        for layer in linears:
             nn.init.xavier_normal_(layer.weight)  # Glorot normal, as DeepXDE
             nn.init.zeros_(layer.bias)
+        self.layers = nn.ModuleList(linears)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., sizes[0]) -> (..., sizes[-1])."""
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
+            layer = cast(nn.Linear, layer)  # ModuleList items are nn.Module to a type checker
             x = linear(x, layer.weight, layer.bias)
             if i < last or self.last_activation:
                 dtype = self.activation_dtype
@@ -118,8 +126,14 @@ class InputTransform(nn.Module):
         seed: seed of the frequency draw, so the transform is reproducible.
     """
 
-    def __init__(self, dim: int, bounds=None, fourier_features: int = 0, fourier_scale: float = 1.0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        dim: int,
+        bounds: Bounds | None = None,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+        seed: int = 0,
+    ):
         super().__init__()
         self.dim = dim
         if bounds is not None:
@@ -131,7 +145,7 @@ class InputTransform(nn.Module):
             scale = 2.0 / (hi - lo)
             self.register_buffer("scale", scale.float())
             self.register_buffer("shift", (-1.0 - lo * scale).float())
-            self.bounds = (lo.tolist(), hi.tolist())
+            self.bounds: tuple[list[float], list[float]] | None = (lo.tolist(), hi.tolist())
         else:
             self.scale = self.shift = None
             self.bounds = None
@@ -149,8 +163,9 @@ class InputTransform(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., d) physical coordinates -> (..., out_dim)."""
         if x.shape[-1] != self.dim:
-            raise ValueError(f"expected points with {self.dim} coordinates in the last dimension, "
-                             f"got shape {tuple(x.shape)}.")
+            raise ValueError(
+                f"expected points with {self.dim} coordinates in the last dimension, got shape {tuple(x.shape)}."
+            )
         if self.scale is not None:
             x = x * self.scale + self.shift
         if self.B is not None:
@@ -176,16 +191,25 @@ class PINN(nn.Module):
     Input (N, in_dim) -> output (N, out_dim), in the dtype of the parameters.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, width: int = 32, depth: int = 3,
-                 activation: str = "tanh", bounds=None, fourier_features: int = 0,
-                 fourier_scale: float = 1.0, seed: Optional[int] = None):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        width: int = 32,
+        depth: int = 3,
+        activation: str = "tanh",
+        bounds: Bounds | None = None,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+        seed: int | None = None,
+    ):
         super().__init__()
         if depth < 1 or width < 1:
-            raise ValueError(f"PINN needs depth >= 1 hidden layers and width >= 1, got depth={depth}, "
-                             f"width={width}.")
+            raise ValueError(f"PINN needs depth >= 1 hidden layers and width >= 1, got depth={depth}, width={width}.")
         self.in_dim, self.out_dim = in_dim, out_dim
-        self.transform = InputTransform(in_dim, bounds, fourier_features, fourier_scale,
-                                        seed=0 if seed is None else seed)
+        self.transform = InputTransform(
+            in_dim, bounds, fourier_features, fourier_scale, seed=0 if seed is None else seed
+        )
         with _seeded(seed):
             self.mlp = MLP([self.transform.out_dim] + [width] * depth + [out_dim], activation)
 
@@ -200,14 +224,14 @@ class PINN(nn.Module):
 class _seeded:
     """Context: draw from a fixed seed without disturbing the global generator (None: no-op)."""
 
-    def __init__(self, seed: Optional[int]):
+    def __init__(self, seed: int | None):
         self.seed = seed
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         if self.seed is not None:
             self._state = torch.random.get_rng_state()
             torch.manual_seed(self.seed)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.seed is not None:
             torch.random.set_rng_state(self._state)

@@ -31,9 +31,23 @@ from .._hints import did_you_mean
 Builder = TypeVar("Builder", bound=Callable[..., nn.Module])
 
 # What the config path may pass: from the data, then ModelConfig's fields (n_modes one entry per axis).
-MODEL_SETTINGS = ("dim", "in_channels", "out_channels", "grid_endpoint", "n_modes", "hidden_channels", "n_layers",
-                  "factorization", "rank", "domain_padding", "positional_embedding", "channel_mlp_expansion",
-                  "patch_size")
+MODEL_SETTINGS = (
+    "dim",
+    "in_channels",
+    "out_channels",
+    "grid_endpoint",
+    "n_modes",
+    "hidden_channels",
+    "n_layers",
+    "factorization",
+    "rank",
+    "domain_padding",
+    "positional_embedding",
+    "channel_mlp_expansion",
+    "patch_size",
+    "recompute",
+    "sphere_grid",
+)
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}  # canonical name -> builder
 _ALIASES: dict[str, str] = {}  # normalised name or alias -> canonical name
@@ -60,8 +74,9 @@ def register_model(name: str, *aliases: str) -> Callable[[Builder], Builder]:
         for key in keys:
             taken = _ALIASES.get(key)
             if taken is not None and _BUILDERS[taken] is not builder and not _same(_BUILDERS[taken], builder):
-                raise ValueError(f"model name {key!r} is already registered for {_describe(_BUILDERS[taken])}; "
-                                 "choose another name.")
+                raise ValueError(
+                    f"model name {key!r} is already registered for {_describe(_BUILDERS[taken])}; choose another name."
+                )
         _BUILDERS[keys[0]] = builder
         for key in keys:
             _ALIASES[key] = keys[0]
@@ -72,8 +87,10 @@ def register_model(name: str, *aliases: str) -> Callable[[Builder], Builder]:
 
 def _same(a: Callable, b: Callable) -> bool:
     # A re-executed module (importlib.reload, a test collecting it twice) makes new objects of the same definition.
-    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == \
-        (getattr(b, "__module__", None), getattr(b, "__qualname__", None))
+    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
+        getattr(b, "__module__", None),
+        getattr(b, "__qualname__", None),
+    )
 
 
 def _describe(builder: Callable) -> str:
@@ -89,8 +106,10 @@ def resolve_model(name: str) -> str:
     """The canonical registered name for ``name`` or one of its aliases; one ValueError listing the known ones."""
     key = normalize_name(name)
     if key not in _ALIASES:
-        raise ValueError(f"unknown model {name!r}.{did_you_mean(key, _ALIASES)} Registered models: "
-                         f"{', '.join(available_models())}; add one with lowprec.models.register_model.")
+        raise ValueError(
+            f"unknown model {name!r}.{did_you_mean(key, _ALIASES)} Registered models: "
+            f"{', '.join(available_models())}; add one with lowprec.models.register_model."
+        )
     return _ALIASES[key]
 
 
@@ -111,8 +130,15 @@ def model_kwargs(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def _parameters(builder: Callable) -> tuple[set[str], bool]:
     """(names of the keyword parameters, whether any keyword is taken) of a builder."""
-    functions = ([vars(c)["__init__"] for c in builder.__mro__ if "__init__" in vars(c) and c is not nn.Module
-                  and c is not object] if isinstance(builder, type) else [builder])
+    functions = (
+        [
+            vars(c)["__init__"]
+            for c in builder.__mro__
+            if "__init__" in vars(c) and c is not nn.Module and c is not object
+        ]
+        if isinstance(builder, type)
+        else [builder]
+    )
     named: set[str] = set()
     for function in functions:
         params = inspect.signature(function).parameters.values()

@@ -23,6 +23,7 @@ Attention over L = prod(ceil(N_k / patch)) tokens costs L^2 * embed_dim per laye
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,7 @@ class Attention(nn.Module):
         self.heads, self.head_dim = heads, embed_dim // heads
         self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
         self.scores = MatMul()  # Q K^T
-        self.mix = MatMul()     # softmax(.) V
+        self.mix = MatMul()  # softmax(.) V
         self.out = nn.Linear(embed_dim, embed_dim)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
@@ -59,7 +60,7 @@ class Attention(nn.Module):
         q, k, v = self.qkv(t).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # each (B, H, L, hd)
         # Scale q before the product, not the scores after: the product's operands are then
         # what a fixed-point kernel would see, and the scores stay O(1).
-        scores = self.scores(q * self.head_dim ** -0.5, k.transpose(-2, -1))  # (B, H, L, L)
+        scores = self.scores(q * self.head_dim**-0.5, k.transpose(-2, -1))  # (B, H, L, L)
         mixed = self.mix(scores.softmax(dim=-1), v)  # (B, H, L, hd)
         return self.out(mixed.transpose(1, 2).reshape(b, n, d))
 
@@ -95,9 +96,18 @@ class Transformer(nn.Module):
         of each axis is padded, replicating the edge, to a multiple of ``patch_size``).
     """
 
-    def __init__(self, dim: int = 2, in_channels: int = 1, out_channels: int = 1, patch_size: int = 4,
-                 embed_dim: int = 64, depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0,
-                 grid_endpoint: bool = True):
+    def __init__(
+        self,
+        dim: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        patch_size: int = 4,
+        embed_dim: int = 64,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        grid_endpoint: bool = True,
+    ):
         super().__init__()
         if dim not in _CONV:
             raise ValueError(f"Transformer supports 1 or 2 spatial axes, got dim={dim}.")
@@ -107,10 +117,11 @@ class Transformer(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.embedding = GridEmbedding(dim, grid_endpoint)
         self.patch_embed = mark_coordinate_input(
-            _CONV[dim](in_channels + dim, embed_dim, kernel_size=patch_size, stride=patch_size), dim)
+            _CONV[dim](in_channels + dim, embed_dim, kernel_size=patch_size, stride=patch_size), dim
+        )
         self.blocks = nn.ModuleList([TransformerBlock(embed_dim, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(embed_dim)
-        self.head = nn.Linear(embed_dim, out_channels * patch_size ** dim)
+        self.head = nn.Linear(embed_dim, out_channels * patch_size**dim)
 
     check_input = check_grid_input
 
@@ -135,17 +146,31 @@ class Transformer(nn.Module):
             out = t.permute(0, 2, 1, 3).reshape(b, self.out_channels, patches[0] * p)
         else:
             out = t.permute(0, 3, 1, 4, 2, 5).reshape(b, self.out_channels, patches[0] * p, patches[1] * p)
-        return out[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return out[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
 
     @staticmethod
-    def tokens(grid, patch_size: int) -> int:
+    def tokens(grid: Sequence[int], patch_size: int) -> int:
         """Number of tokens for a grid: prod(ceil(N_k / patch_size))."""
         return math.prod(-(-n // patch_size) for n in grid)
 
 
 @register_model("transformer")
-def transformer_from_settings(dim: int, in_channels: int, out_channels: int, hidden_channels: int = 64,
-                              n_layers: int = 4, patch_size: int = 4, grid_endpoint: bool = True) -> Transformer:
+def transformer_from_settings(
+    dim: int,
+    in_channels: int,
+    out_channels: int,
+    hidden_channels: int = 64,
+    n_layers: int = 4,
+    patch_size: int = 4,
+    grid_endpoint: bool = True,
+) -> Transformer:
     """A :class:`Transformer` in the config's words: ``hidden_channels`` is its token width, ``n_layers`` its depth."""
-    return Transformer(dim, in_channels, out_channels, patch_size=patch_size, embed_dim=hidden_channels,
-                       depth=n_layers, grid_endpoint=grid_endpoint)
+    return Transformer(
+        dim,
+        in_channels,
+        out_channels,
+        patch_size=patch_size,
+        embed_dim=hidden_channels,
+        depth=n_layers,
+        grid_endpoint=grid_endpoint,
+    )

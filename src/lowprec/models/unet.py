@@ -37,7 +37,7 @@ class UNetBlock(nn.Sequential):
     """Two 3-point (3x3) convolutions, each followed by BatchNorm and tanh; (B, c_in, *g) -> (B, c_out, *g)."""
 
     def __init__(self, dim: int, in_channels: int, out_channels: int, norm: bool = True):
-        layers = []
+        layers: list[nn.Module] = []
         for c_in in (in_channels, out_channels):
             layers += [_CONV[dim](c_in, out_channels, kernel_size=3, padding=1, bias=not norm)]
             layers += [_NORM[dim](out_channels)] if norm else []
@@ -59,8 +59,15 @@ class UNet(nn.Module):
         (batch, in_channels, *grid) -> (batch, out_channels, *grid), any grid size.
     """
 
-    def __init__(self, dim: int = 2, in_channels: int = 1, out_channels: int = 1, features: int = 32,
-                 depth: int = 4, norm: bool = True):
+    def __init__(
+        self,
+        dim: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        features: int = 32,
+        depth: int = 4,
+        norm: bool = True,
+    ):
         super().__init__()
         if dim not in _CONV:
             raise ValueError(f"UNet supports 1 or 2 spatial axes, got dim={dim}.")
@@ -68,13 +75,15 @@ class UNet(nn.Module):
             raise ValueError(f"UNet needs depth >= 1 and features >= 1, got depth={depth}, features={features}.")
         self.dim, self.depth = dim, depth
         self.in_channels, self.out_channels = in_channels, out_channels
-        widths = [features * 2 ** k for k in range(depth + 1)]
+        widths = [features * 2**k for k in range(depth + 1)]
         self.encoders = nn.ModuleList(
-            [UNetBlock(dim, c_in, c_out, norm) for c_in, c_out in zip([in_channels] + widths[:-2], widths[:-1])])
+            [UNetBlock(dim, c_in, c_out, norm) for c_in, c_out in zip([in_channels] + widths[:-2], widths[:-1])]
+        )
         self.pool = _POOL[dim](kernel_size=2, stride=2)
         self.bottleneck = UNetBlock(dim, widths[-2], widths[-1], norm)
         self.upconvs = nn.ModuleList(
-            [_UP[dim](widths[k + 1], widths[k], kernel_size=2, stride=2) for k in reversed(range(depth))])
+            [_UP[dim](widths[k + 1], widths[k], kernel_size=2, stride=2) for k in reversed(range(depth))]
+        )
         self.decoders = nn.ModuleList([UNetBlock(dim, 2 * widths[k], widths[k], norm) for k in reversed(range(depth))])
         self.head = _CONV[dim](widths[0], out_channels, kernel_size=1)
 
@@ -83,7 +92,7 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         grid = x.shape[2:]
-        multiple = 2 ** self.depth
+        multiple = 2**self.depth
         pads = [(-n) % multiple for n in grid]
         if any(pads):
             spec = [v for p in reversed(pads) for v in (0, p)]  # F.pad lists the last axis first
@@ -98,11 +107,12 @@ class UNet(nn.Module):
         for up, decoder, skip in zip(self.upconvs, self.decoders, reversed(skips)):
             x = decoder(torch.cat([up(x), skip], dim=1))
         x = self.head(x)
-        return x[(slice(None), slice(None), *(slice(0, n) for n in grid))]
+        return x[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
 
 
 @register_model("unet", "u-net")
-def unet_from_settings(dim: int, in_channels: int, out_channels: int, hidden_channels: int = 32,
-                       n_layers: int = 4) -> UNet:
+def unet_from_settings(
+    dim: int, in_channels: int, out_channels: int, hidden_channels: int = 32, n_layers: int = 4
+) -> UNet:
     """A :class:`UNet` in the config's words: ``hidden_channels`` is its first width, ``n_layers`` its depth."""
     return UNet(dim, in_channels, out_channels, features=hidden_channels, depth=n_layers)

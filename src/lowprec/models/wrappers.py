@@ -8,20 +8,33 @@ model emitting fp16 under autocast still returns fp32.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
+
+
+class Normalizer(Protocol):
+    """What :class:`Normalized` needs of a normalizer, e.g. :class:`lowprec.data.UnitGaussianNormalizer`."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
 class Normalized(nn.Module):
     """``y = y_normalizer.decode(model(x_normalizer.encode(x)))``; either normalizer may be None."""
 
-    def __init__(self, model: nn.Module, x_normalizer: nn.Module = None, y_normalizer: nn.Module = None):
+    def __init__(
+        self, model: nn.Module, x_normalizer: Normalizer | None = None, y_normalizer: Normalizer | None = None
+    ):
         super().__init__()
         self.model, self.x_normalizer, self.y_normalizer = model, x_normalizer, y_normalizer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if hasattr(self.model, "check_input"):
-            self.model.check_input(x)  # its message names the model's expectations, not the normalizer's
+        check_input = getattr(self.model, "check_input", None)
+        if check_input is not None:
+            check_input(x)  # its message names the model's expectations, not the normalizer's
         if self.x_normalizer is not None:
             x = self.x_normalizer.encode(x)
         out = self.model(x)

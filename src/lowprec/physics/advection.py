@@ -28,7 +28,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet, PODDeepONet
 
-from .base import Box, Compute, Problem, mean_relative_l2, power_of_two_below, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, power_of_two_below, predict
 
 
 def fourier_sigma(n_modes: int, length_scale: float) -> torch.Tensor:
@@ -43,7 +44,7 @@ def fourier_eval(coeffs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Differentiable in x (used by the residual test on the exact solution).
     """
     k = torch.arange(1, coeffs.shape[1] + 1, dtype=x.dtype)
-    phase = 2 * math.pi * x.unsqueeze(-1) * k                       # (..., K)
+    phase = 2 * math.pi * x.unsqueeze(-1) * k  # (..., K)
     cos, sin = torch.cos(phase), torch.sin(phase)
     flat_c, flat_s = cos.reshape(-1, len(k)), sin.reshape(-1, len(k))
     out = coeffs[..., 0].to(x.dtype) @ flat_c.T + coeffs[..., 1].to(x.dtype) @ flat_s.T
@@ -53,8 +54,8 @@ def fourier_eval(coeffs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def advection_residual(c: Compute, u_sensors: torch.Tensor, Y: torch.Tensor, speed, key: str = "pde"):
     """(s * (u_t + a u_x), s) of a pointwise DeepONet at the points leaf Y (B, P, 2)."""
     s = c.scale(key)
-    out = c(u_sensors, Y)                                            # (B, P)
-    d = c.grad(out, Y, s)                                            # (B, P, 2) = s * (u_x, u_t)
+    out = c(u_sensors, Y)  # (B, P)
+    d = c.grad(out, Y, s)  # (B, P, 2) = s * (u_x, u_t)
     return d[..., 1] + speed * d[..., 0], s
 
 
@@ -67,17 +68,24 @@ def _advection_data(n_modes, length_scale, speed, n_sensors, nx, nt, n_train, n_
     x = torch.arange(nx, dtype=torch.float64) / nx
     t = torch.linspace(0, 1, nt, dtype=torch.float64)
     X, T = torch.meshgrid(x, t, indexing="ij")
-    y = torch.stack([X.ravel(), T.ravel()], 1)                       # (P, 2)
-    u = fourier_eval(coeffs, sensors)                                # (N, m)
+    y = torch.stack([X.ravel(), T.ravel()], 1)  # (P, 2)
+    u = fourier_eval(coeffs, sensors)  # (N, m)
     s = fourier_eval(coeffs, torch.remainder(y[:, 0] - speed * y[:, 1], 1.0))  # (N, P), exact
-    split = lambda a: (a[:n_train].float(), a[n_train:].float())    # noqa: E731
+    split = lambda a: (a[:n_train].float(), a[n_train:].float())  # noqa: E731
     (u_tr, u_te), (s_tr, s_te) = split(u), split(s)
-    return {"u": u_tr, "s": s_tr, "y": y.float(), "u_test": u_te, "s_test": s_te,
-            "coeffs": coeffs[:n_train], "coeffs_test": coeffs[n_train:]}
+    return {
+        "u": u_tr,
+        "s": s_tr,
+        "y": y.float(),
+        "u_test": u_te,
+        "s_test": s_te,
+        "coeffs": coeffs[:n_train],
+        "coeffs_test": coeffs[n_train:],
+    }
 
 
 @dataclass(frozen=True)
-class Advection(Problem):
+class Advection(PhysicsProblem):
     """DeepONet for periodic advection (branch [m, w x d, p], trunk [2, w x d, p]).
 
     Args:
@@ -118,18 +126,37 @@ class Advection(Problem):
         return Box(("x", "t"), (0.0, 0.0), (1.0, 1.0))
 
     def data(self, seed: int) -> dict:
-        return _advection_data(self.n_modes, self.length_scale, self.speed, self.n_sensors, self.nx, self.nt,
-                               self.n_train, self.n_test, seed)
+        return _advection_data(
+            self.n_modes,
+            self.length_scale,
+            self.speed,
+            self.n_sensors,
+            self.nx,
+            self.nt,
+            self.n_train,
+            self.n_test,
+            seed,
+        )
 
     def build_model(self, seed: int) -> nn.Module:
-        return DeepONet(self.n_sensors, 2, self.p, self.width, self.depth, self.width, self.depth,
-                        self.activation, bounds=self.domain.bounds, seed=seed)
+        return DeepONet(
+            self.n_sensors,
+            2,
+            self.p,
+            self.width,
+            self.depth,
+            self.width,
+            self.depth,
+            self.activation,
+            bounds=self.domain.bounds,
+            seed=seed,
+        )
 
     def training_data(self, seed: int) -> dict:
         return self.data(seed)
 
     def batch(self, data: dict, step: int, generator: torch.Generator) -> dict:
-        idx = torch.randperm(len(data["u"]), generator=generator)[:self.batch_size]
+        idx = torch.randperm(len(data["u"]), generator=generator)[: self.batch_size]
         out = {"u": data["u"][idx], "s": data["s"][idx], "y": data["y"]}
         if self.physics_weight > 0:
             out["y_res"] = torch.rand(len(idx), self.n_residual, 2, generator=generator)
@@ -147,7 +174,7 @@ class Advection(Problem):
         return {"pde": self.physics_weight}
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
-        return {"error": mean_relative_l2(self._predict_test(net, dtype, data), data["s_test"])}
+        return {"error": mean_relative_l2_error(self._predict_test(net, dtype, data), data["s_test"])}
 
     def _predict_test(self, net, dtype, d):
         return torch.cat([predict(net, dtype, u, d["y"]) for u in d["u_test"].split(100)])
@@ -187,15 +214,23 @@ class PODAdvection(Advection):
 
     def __post_init__(self):
         if self.physics_weight:
-            raise ValueError("pod_advection: the POD-DeepONet predicts on a fixed grid and has no derivative in "
-                             "(x, t) to form a residual with; use advection with physics_weight instead.")
+            raise ValueError(
+                "pod_advection: the POD-DeepONet predicts on a fixed grid and has no derivative in "
+                "(x, t) to form a residual with; use advection with physics_weight instead."
+            )
         if not 1 <= self.n_pod <= min(self.n_train, self.nx * self.nt):
             raise ValueError(f"pod_advection: n_pod={self.n_pod} must lie in [1, min(n_train, nx*nt)].")
 
     def build_model(self, seed: int) -> nn.Module:
-        return PODDeepONet.from_outputs(self.n_sensors, self.data(seed)["s"], self.n_pod,
-                                        branch_width=self.width, branch_depth=self.depth,
-                                        activation=self.activation, seed=seed)
+        return PODDeepONet.from_outputs(
+            self.n_sensors,
+            self.data(seed)["s"],
+            self.n_pod,
+            branch_width=self.width,
+            branch_depth=self.depth,
+            activation=self.activation,
+            seed=seed,
+        )
 
     def _scale(self, data) -> float:
         if self.residual_scale:
@@ -203,7 +238,7 @@ class PODAdvection(Advection):
         return power_of_two_below(1.0 / float(data["s"].abs().max()))
 
     def batch(self, data: dict, step: int, generator: torch.Generator) -> dict:
-        idx = torch.randperm(len(data["u"]), generator=generator)[:self.batch_size]
+        idx = torch.randperm(len(data["u"]), generator=generator)[: self.batch_size]
         return {"u": data["u"][idx], "s": data["s"][idx], "k": self._scale(data)}
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:

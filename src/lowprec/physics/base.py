@@ -5,7 +5,7 @@ with four jobs: build its model, generate its training data, turn a batch
 into named loss terms, and measure the error of a model against its
 reference solution. It never casts or scales anything itself: it asks the
 :class:`Compute` context it is handed, which the training loop builds for
-the active precision mode. So one problem definition runs in fp64 (tests),
+the active training mode. So one problem definition runs in fp64 (tests),
 fp32, fp16 and bf16.
 
 Overflow of residuals in fp16
@@ -32,22 +32,23 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Sequence, Union
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from lowprec.precision import PrecisionOverflowError
 
-Seed = Union[float, torch.Tensor]
+Seed = float | torch.Tensor
 
 
 class NonFiniteLossError(PrecisionOverflowError):
     """A loss term (or the gradients) went inf/NaN and nothing could rescue the step.
 
     Attributes: ``step`` (0-based), ``terms`` (names of the non-finite loss
-    terms, or ``["gradients"]``), ``mode`` (precision mode name).
+    terms, or ``["gradients"]``), ``mode`` (training mode name).
     """
 
     def __init__(self, message: str, step: int, terms: Sequence[str], mode: str):
@@ -87,9 +88,10 @@ class Box:
 
     def __post_init__(self):
         if not len(self.names) == len(self.lo) == len(self.hi):
-            raise ValueError(f"Box names {self.names}, lo {self.lo} and hi {self.hi} must have one entry per "
-                             "coordinate.")
-        if any(h <= l for l, h in zip(self.lo, self.hi)):
+            raise ValueError(
+                f"Box names {self.names}, lo {self.lo} and hi {self.hi} must have one entry per coordinate."
+            )
+        if any(hi <= lo for lo, hi in zip(self.lo, self.hi)):
             raise ValueError(f"Box needs hi > lo in every coordinate, got lo={self.lo}, hi={self.hi}.")
 
     @property
@@ -101,7 +103,7 @@ class Box:
         return self.lo, self.hi
 
     def __str__(self) -> str:
-        return ", ".join(f"{n} in [{l:g}, {h:g}]" for n, l, h in zip(self.names, self.lo, self.hi))
+        return ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, lo, hi in zip(self.names, self.lo, self.hi))
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """n scrambled-Sobol points inside the box, (n, dim) float32 (even coverage, reproducible)."""
@@ -115,8 +117,7 @@ class Box:
 
         Point k = 1..n has last coordinate k / (n + 1) and the others the radical inverses of
         k in bases 2, 3, 5, ...: DeepXDE's default training distribution (its points, value
-        for value, in 2D), which left our Burgers PINN 20 % more accurate than scrambled Sobol
-        points did (benchmarks/results/physics/b5k_vs_deepxde). Twenty lines, not scipy's
+        for value, in 2D), which the Burgers PINN uses so that its setup matches DeepXDE's. Twenty lines, not scipy's
         ``qmc``, which has Halton but no Hammersley.
         """
         k = torch.arange(1, n + 1, dtype=torch.float64)
@@ -134,8 +135,10 @@ class Box:
     def check(self, points: torch.Tensor, what: str, problem: str, tol: float = 1e-6) -> None:
         """Raise ValueError naming the points that lie outside the box."""
         if points.ndim != 2 or points.shape[1] != self.dim:
-            raise ValueError(f"{problem}: {what} must be an (N, {self.dim}) tensor of ({', '.join(self.names)}) "
-                             f"points, got shape {tuple(points.shape)}.")
+            raise ValueError(
+                f"{problem}: {what} must be an (N, {self.dim}) tensor of ({', '.join(self.names)}) "
+                f"points, got shape {tuple(points.shape)}."
+            )
         if not bool(torch.isfinite(points).all()):
             raise ValueError(f"{problem}: {what} contain inf/NaN coordinates.")
         lo = torch.tensor(self.lo, dtype=points.dtype) - tol
@@ -147,7 +150,8 @@ class Box:
             raise ValueError(
                 f"{problem}: {int(outside.sum())} of {len(points)} {what} lie outside the domain "
                 f"({self}), e.g. point {idx}: ({example}). Sample them inside the domain "
-                f"(Box.sample), or clip them with points.clamp(lo, hi).")
+                f"(Box.sample), or clip them with points.clamp(lo, hi)."
+            )
 
 
 class ResidualGuard:
@@ -161,8 +165,14 @@ class ResidualGuard:
         max_retries: recomputations of one step's loss before giving up.
     """
 
-    def __init__(self, enabled: bool = True, backoff: float = 0.125, growth_interval: int = 1000,
-                 min_scale: float = 2.0 ** -24, max_retries: int = 8):
+    def __init__(
+        self,
+        enabled: bool = True,
+        backoff: float = 0.125,
+        growth_interval: int = 1000,
+        min_scale: float = 2.0**-24,
+        max_retries: int = 8,
+    ):
         self.enabled = enabled
         self.backoff, self.growth_interval = backoff, growth_interval
         self.min_scale, self.max_retries = min_scale, max_retries
@@ -175,7 +185,7 @@ class ResidualGuard:
             return 1.0
         return self.scales.setdefault(term, 1.0)
 
-    def key_of(self, term: str) -> Optional[str]:
+    def key_of(self, term: str) -> str | None:
         """The scale that loss term ``term`` uses: a key equal to it or a prefix ``key + "_"``."""
         for key in self.scales:
             if term == key or term.startswith(key + "_"):
@@ -228,11 +238,11 @@ class Compute:
         guard: residual guard (``None``: every residual scale is 1).
     """
 
-    def __init__(self, net: nn.Module, dtype: torch.dtype, guard: Optional[ResidualGuard] = None):
+    def __init__(self, net: nn.Module, dtype: torch.dtype, guard: ResidualGuard | None = None):
         self.net, self.dtype, self.guard = net, dtype, guard
         #: When a list, every residual a loss term squares is appended to it (detached, fp64, in
         #: call order): :func:`lowprec.physics.diagnostics.residual_rounding` compares two passes.
-        self.residuals: Optional[list] = None
+        self.residuals: list | None = None
 
     def _record(self, r: torch.Tensor) -> torch.Tensor:
         if self.residuals is not None:
@@ -287,15 +297,15 @@ class Compute:
         return self._record(pred.to(self.loss_dtype) - target.to(self.loss_dtype)).square().mean()
 
 
-class Problem(abc.ABC):
+class PhysicsProblem(abc.ABC):
     """A physics problem with a reference solution. Subclasses are frozen dataclasses."""
 
     name: ClassVar[str]
-    kind: ClassVar[str]            # "pinn" or "deeponet"
+    kind: ClassVar[str]  # "pinn" or "deeponet"
     title: ClassVar[str]
     default_steps: ClassVar[int] = 10000
     default_lr: ClassVar[float] = 1e-3
-    default_lr_decay: ClassVar[float] = 1.0   # final lr / initial lr (exponential decay)
+    default_lr_decay: ClassVar[float] = 1.0  # final lr / initial lr (exponential decay)
     default_eval_every: ClassVar[int] = 500
 
     @abc.abstractmethod
@@ -324,7 +334,7 @@ class Problem(abc.ABC):
     def loss_weights(self) -> dict[str, float]:
         return {}
 
-    def plot_solution(self, fig, net: nn.Module, dtype: torch.dtype, label: str, data: dict) -> None:
+    def plot_solution(self, fig, net: nn.Module, dtype: torch.dtype, label: str, data: dict) -> None:  # noqa: B027
         """Draw the prediction against the reference into ``fig`` (optional)."""
 
     def params(self) -> dict:
@@ -348,20 +358,6 @@ def predict(net: nn.Module, dtype: torch.dtype, *inputs: torch.Tensor, chunk: in
         return torch.cat([predict(net, dtype, x) for x in inputs[0].split(chunk)])
     device = next(net.parameters()).device
     return net(*[x.to(device=device, dtype=dtype) for x in inputs]).float().cpu()
-
-
-def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    """||pred - ref|| / ||ref|| over all entries, in fp64."""
-    pred, ref = pred.double(), ref.double()
-    return float(torch.linalg.vector_norm(pred - ref) / torch.linalg.vector_norm(ref))
-
-
-def mean_relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    """Mean over rows (functions) of ||pred_i - ref_i|| / ||ref_i||, in fp64: the usual DeepONet metric."""
-    pred, ref = pred.double(), ref.double()
-    num = torch.linalg.vector_norm(pred - ref, dim=-1)
-    den = torch.linalg.vector_norm(ref, dim=-1).clamp_min(1e-300)
-    return float((num / den).mean())
 
 
 def power_of_two_below(x: float) -> float:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -33,7 +33,8 @@ from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, LearnedCoefficient, PhysicsProblem, predict
 
 NU = 0.01 / math.pi
 
@@ -45,8 +46,10 @@ def burgers_cole_hopf(x, t, nu: float = NU, n_quad: int = 200) -> np.ndarray:
     nodes (numpy's ``hermgauss`` overflows beyond about 300).
     """
     if not 2 <= n_quad <= 300:
-        raise ValueError(f"n_quad={n_quad}: use 2..300 Gauss-Hermite nodes (numpy's hermgauss overflows "
-                         "beyond ~300; 200 is accurate to 1e-15 at nu=0.01/pi).")
+        raise ValueError(
+            f"n_quad={n_quad}: use 2..300 Gauss-Hermite nodes (numpy's hermgauss overflows "
+            "beyond ~300; 200 is accurate to 1e-15 at nu=0.01/pi)."
+        )
     x, t = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64))
     if (t < 0).any():
         raise ValueError("burgers_cole_hopf: t must be >= 0.")
@@ -59,12 +62,12 @@ def burgers_cole_hopf(x, t, nu: float = NU, n_quad: int = 200) -> np.ndarray:
     xs, ts = x[~at0].ravel(), t[~at0].ravel()
     res = np.empty(xs.shape)
     for lo in range(0, xs.size, 4096):  # chunks bound the (points x nodes) temporaries
-        xc, tc = xs[lo:lo + 4096, None], ts[lo:lo + 4096, None]
+        xc, tc = xs[lo : lo + 4096, None], ts[lo : lo + 4096, None]
         y = xc - np.sqrt(4 * nu * tc) * z[None, :]
         a = logw[None, :] - np.cos(np.pi * y) / (2 * np.pi * nu)
         a -= a.max(axis=1, keepdims=True)
         e = np.exp(a)
-        res[lo:lo + 4096] = -(np.sin(np.pi * y) * e).sum(1) / e.sum(1)
+        res[lo : lo + 4096] = -(np.sin(np.pi * y) * e).sum(1) / e.sum(1)
     out[~at0] = res
     return out
 
@@ -80,19 +83,21 @@ def burgers_fd(nu: float = NU, nx: int = 2049, t_out=(0.25, 0.5, 0.75, 1.0), cfl
     x = np.linspace(-1.0, 1.0, nx)
     dx = x[1] - x[0]
     if dx * 1.0 / nu >= 2:
-        raise ValueError(f"burgers_fd: nx={nx} under-resolves nu={nu:g} (cell Peclet {dx / nu:.2f} >= 2); "
-                         f"use nx >= {int(2 / nu) + 2}.")
+        raise ValueError(
+            f"burgers_fd: nx={nx} under-resolves nu={nu:g} (cell Peclet {dx / nu:.2f} >= 2); "
+            f"use nx >= {int(2 / nu) + 2}."
+        )
     u = -np.sin(np.pi * x)
     u[0] = u[-1] = 0.0
 
     def rhs(v):
         r = np.zeros_like(v)
         f = 0.5 * v * v
-        r[1:-1] = -(f[2:] - f[:-2]) / (2 * dx) + nu * (v[2:] - 2 * v[1:-1] + v[:-2]) / dx ** 2
+        r[1:-1] = -(f[2:] - f[:-2]) / (2 * dx) + nu * (v[2:] - 2 * v[1:-1] + v[:-2]) / dx**2
         return r
 
     # RK4 is stable for |lambda dt| <= 2.78 on the real axis and 2.82 on the imaginary one.
-    dt_max = cfl * min(2.78 * dx ** 2 / (4 * nu), 2.82 * dx / 1.0)
+    dt_max = cfl * min(2.78 * dx**2 / (4 * nu), 2.82 * dx / 1.0)
     out, t = [], 0.0
     for target in sorted(t_out):
         n = max(1, math.ceil((target - t) / dt_max))
@@ -143,15 +148,15 @@ def burgers_residual(c: Compute, X: torch.Tensor, nu, term: str = "pde"):
     never ``u_xx`` alone, which comes within a few times fp16's range near the shock.
     """
     s = c.scale(term)
-    u = c.net(X)                                   # (N, 1)
-    du = c.grad(u, X, seed=s)                      # s * (u_x, u_t)
+    u = c.net(X)  # (N, 1)
+    du = c.grad(u, X, seed=s)  # s * (u_x, u_t)
     seed = nu * torch.ones_like(du[:, :1]) if torch.is_tensor(nu) else nu
-    d2 = c.grad(du[:, :1], X, seed=seed)           # s * nu * (u_xx, u_xt)
+    d2 = c.grad(du[:, :1], X, seed=seed)  # s * nu * (u_xx, u_xt)
     return du[:, 1:] + u * du[:, :1] - d2[:, :1], s
 
 
 @dataclass(frozen=True)
-class Burgers(Problem):
+class Burgers(PhysicsProblem):
     """Burgers PINN (network [2, 32, 32, 32, 1] by default).
 
     Args:
@@ -166,9 +171,9 @@ class Burgers(Problem):
         fourier_features: random Fourier features of (x, t) (0: none).
         nx_ref / nt_ref: reference grid (256 x 100, as burgers_shock.mat).
 
-    Against our first setup (normalized inputs, Sobol points, residual inside only) the
-    defaults, DeepXDE's choices, took fp32's error after 5000 steps from 0.193 to 0.090
-    (3 seeds, benchmarks/results/physics/b5k_vs_deepxde; DeepXDE itself: 0.107).
+    The defaults are DeepXDE's choices (raw inputs, Hammersley points, the residual on every
+    point); with them fp32 reaches a lower error than with normalized inputs, Sobol points and
+    the residual inside only (the setup ablation is indexed in ``benchmarks/README.md``).
     """
 
     name: ClassVar[str] = "burgers"
@@ -196,24 +201,35 @@ class Burgers(Problem):
         return Box(("x", "t"), (-1.0, 0.0), (1.0, 1.0))
 
     def build_model(self, seed: int) -> nn.Module:
-        return PINN(2, 1, self.width, self.depth, self.activation,
-                    bounds=self.domain.bounds if self.normalize_inputs else None,
-                    fourier_features=self.fourier_features, seed=seed)
+        return PINN(
+            2,
+            1,
+            self.width,
+            self.depth,
+            self.activation,
+            bounds=self.domain.bounds if self.normalize_inputs else None,
+            fourier_features=self.fourier_features,
+            seed=seed,
+        )
 
-    def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, collocation: torch.Tensor | None = None) -> dict:
         """Interior, boundary and initial points; ``collocation`` (N, 2) replaces the interior sample."""
         dom = self.domain
         if collocation is None:
             if self.sampler not in ("hammersley", "sobol"):
                 raise ValueError(f"{self.title}: sampler={self.sampler!r}; use 'hammersley' or 'sobol'.")
-            collocation = dom.hammersley(self.n_domain) if self.sampler == "hammersley" else \
-                dom.sample(self.n_domain, seed)
+            collocation = (
+                dom.hammersley(self.n_domain) if self.sampler == "hammersley" else dom.sample(self.n_domain, seed)
+            )
         dom.check(collocation, "collocation points", self.title)
         tb = Box(("t",), (0.0,), (1.0,)).sample(self.n_boundary, seed + 1)
         side = torch.where(torch.arange(self.n_boundary) % 2 == 0, -1.0, 1.0).unsqueeze(1)
         xi = Box(("x",), (-1.0,), (1.0,)).sample(self.n_initial, seed + 2)
-        return {"interior": collocation, "boundary": torch.cat([side, tb], 1),
-                "initial": torch.cat([xi, torch.zeros_like(xi)], 1)}
+        return {
+            "interior": collocation,
+            "boundary": torch.cat([side, tb], 1),
+            "initial": torch.cat([xi, torch.zeros_like(xi)], 1),
+        }
 
     def residual_points(self, batch: dict) -> torch.Tensor:
         if not self.residual_everywhere:
@@ -225,9 +241,11 @@ class Burgers(Problem):
         # Targets at the points as the compute dtype rounds them: the network is asked for the
         # value at the point it actually sees.
         xi = c.cast(batch["initial"])
-        return {"pde": c.mean_square(r, s),
-                "ic": c.mse(c(xi), -torch.sin(math.pi * xi[:, :1].double())),
-                "bc": c.mean_square(c(batch["boundary"]))}
+        return {
+            "pde": c.mean_square(r, s),
+            "ic": c.mse(c(xi), -torch.sin(math.pi * xi[:, :1].double())),
+            "bc": c.mean_square(c(batch["boundary"])),
+        }
 
     def reference(self):
         """(x (nx,), t (nt,), points (nx*nt, 2) fp32, u (nx*nt,) fp64) on the reference grid."""
@@ -236,7 +254,7 @@ class Burgers(Problem):
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         _, _, pts, u = self.reference()
         pred = predict(net, dtype, pts, chunk=8192)[:, 0]
-        return {"error": relative_l2(pred, u), "max_uxx": max_second_derivative(net, dtype, pts)}
+        return {"error": relative_l2_error(pred, u), "max_uxx": max_second_derivative(net, dtype, pts)}
 
     def plot_solution(self, fig, net, dtype, label, data):
         x, t, pts, u = self.reference()
@@ -260,17 +278,16 @@ class BurgersInverse(Burgers):
     The error reported is |nu - nu_true| / nu_true; the field error is also given.
     The true nu defaults to 0.03 (guess 0.1): at 0.01/pi the estimate can only
     fall as fast as the network sharpens the shock (a smeared shock fits a
-    larger nu), and was still 3x too large after 3000 Adam steps, so a
-    comparison there would compare unconverged numbers.
+    larger nu), so after a few thousand Adam steps it is still far from the
+    truth, and a comparison there would compare unconverged numbers.
 
     Args (besides Burgers'):
         n_observations: points where u is observed (exact Cole-Hopf values).
         nu_init: starting guess of the viscosity.
         nu_speed: nu = exp(nu_speed * a) with a trained: the step multiplier in log(nu).
 
-    Unlike the forward problem it keeps our first setup (inputs normalized, Sobol points,
-    residual inside): fp32 recovers nu twice as well with it, 0.33 % against 0.64 % with
-    DeepXDE's choices (6 seeds, 20000 steps; benchmarks/results/physics/README.md).
+    Unlike the forward problem it keeps normalized inputs, Sobol points and the residual inside
+    only: with these fp32 recovers nu more accurately than with DeepXDE's choices.
     """
 
     name: ClassVar[str] = "burgers_inverse"
@@ -288,21 +305,25 @@ class BurgersInverse(Burgers):
     def build_model(self, seed: int) -> nn.Module:
         return LearnedCoefficient(super().build_model(seed), self.nu_init, self.nu_speed)
 
-    def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, collocation: torch.Tensor | None = None) -> dict:
         data = super().training_data(seed, collocation)
         obs = self.domain.sample(self.n_observations, seed + 3)
         data["obs_points"] = obs
         data["obs_values"] = torch.from_numpy(
-            burgers_cole_hopf(obs[:, 0].double().numpy(), obs[:, 1].double().numpy(), self.nu)).float()
+            burgers_cole_hopf(obs[:, 0].double().numpy(), obs[:, 1].double().numpy(), self.nu)
+        ).float()
         return data
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:
         nu = c.net.coefficient()
         r, s = burgers_residual(c, c.points(self.residual_points(batch)), nu)
         xi = c.cast(batch["initial"])
-        return {"pde": c.mean_square(r, s), "ic": c.mse(c(xi), -torch.sin(math.pi * xi[:, :1].double())),
-                "bc": c.mean_square(c(batch["boundary"])),
-                "data": c.mse(c(batch["obs_points"])[:, 0], batch["obs_values"])}
+        return {
+            "pde": c.mean_square(r, s),
+            "ic": c.mse(c(xi), -torch.sin(math.pi * xi[:, :1].double())),
+            "bc": c.mean_square(c(batch["boundary"])),
+            "data": c.mse(c(batch["obs_points"])[:, 0], batch["obs_values"]),
+        }
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         field_err = super().evaluate(net, dtype, data)["error"]
@@ -310,5 +331,12 @@ class BurgersInverse(Burgers):
         return {"error": abs(nu - self.nu) / self.nu, "field_error": field_err, "nu": nu}
 
 
-__all__ = ["Burgers", "BurgersInverse", "burgers_cole_hopf", "burgers_fd",
-           "burgers_residual", "max_second_derivative", "NU"]
+__all__ = [
+    "Burgers",
+    "BurgersInverse",
+    "burgers_cole_hopf",
+    "burgers_fd",
+    "burgers_residual",
+    "max_second_derivative",
+    "NU",
+]

@@ -2,7 +2,7 @@
 
 The top-level CLI registers these with :func:`add_subcommands`; each parsed
 namespace carries ``func``, to be called as ``args.func(args)`` (returns the
-exit code). Until then: ``python -m lowprec.physics.cli pinn burgers --compare``.
+exit code).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+
+from .._threads import add_threads_flag
 
 PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
 COMPARED = PRECISIONS[:4]  # --compare's default: the paper's four modes
@@ -21,59 +23,102 @@ _KIND_HELP = {
 
 
 def _problem_epilog(kind: str) -> str:
-    from . import PROBLEMS
+    from . import PHYSICS_PROBLEMS
+
     lines = ["problems and their parameters (change with --set KEY=VALUE):"]
-    for name, cls in PROBLEMS.items():
+    for name, cls in PHYSICS_PROBLEMS.items():
         if cls.kind != kind:
             continue
         params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(cls))
         lines.append(f"  {name}: {cls.title}, {cls.default_steps} steps by default\n      {params}")
-    lines += ["", "examples:",
-              f"  lowprec {kind} {'burgers' if kind == 'pinn' else 'advection'} --precision mixed --steps 2000",
-              f"  lowprec {kind} {'burgers' if kind == 'pinn' else 'advection'} --compare --steps 3000 --out runs/cmp",
-              "", "On CPU, fp16 is emulated: fp16/mixed timings are not representative of a GPU (bf16 is native)."]
+    lines += [
+        "",
+        "examples:",
+        f"  lowprec {kind} {'burgers' if kind == 'pinn' else 'advection'} --precision mixed --steps 2000",
+        f"  lowprec {kind} {'burgers' if kind == 'pinn' else 'advection'} --compare --steps 3000 --out runs/cmp",
+        "",
+        "On CPU, fp16 is emulated: fp16/mixed timings are not representative of a GPU (bf16 is native).",
+    ]
     return "\n".join(lines)
 
 
 def add_subcommands(subparsers) -> None:
     """Register the ``pinn`` and ``deeponet`` sub-commands on an argparse subparsers object."""
     for kind in ("pinn", "deeponet"):
-        p = subparsers.add_parser(kind, help=_KIND_HELP[kind], description=_KIND_HELP[kind] + ".",
-                                  epilog=_problem_epilog(kind), formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("problem", help="problem name (listed below)")
-        p.add_argument("--precision", choices=PRECISIONS, default="mixed",
-                       help="precision mode of a single run (default: mixed)")
-        p.add_argument("--compare", action="store_true",
-                       help="run every mode (--modes) on the same seed and print one table")
-        p.add_argument("--modes", default=",".join(COMPARED),
-                       help=f"modes for --compare (default: {','.join(COMPARED)}; also mixed_then_fp32: mixed, "
-                            "then fp32 for the last 10%% of steps)")
+        p = subparsers.add_parser(
+            kind,
+            help=_KIND_HELP[kind],
+            description=_KIND_HELP[kind] + ".",
+            epilog=_problem_epilog(kind),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("problem", help="problem name (listed below; hyphens or underscores)")
+        p.add_argument(
+            "--precision", choices=PRECISIONS, default="mixed", help="training mode of a single run (default: mixed)"
+        )
+        p.add_argument(
+            "--compare", action="store_true", help="run every mode (--modes) on the same seed and print one table"
+        )
+        p.add_argument(
+            "--modes",
+            default=",".join(COMPARED),
+            help=f"modes for --compare (default: {','.join(COMPARED)}; also mixed_then_fp32: mixed, "
+            "then fp32 for the last 10%% of steps)",
+        )
         p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the problem's)")
         p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 1e-3)")
         p.add_argument("--seed", type=int, default=0, help="seed of weights, data and batches (default: 0)")
-        p.add_argument("--seeds", type=int, default=1,
-                       help="with --compare: run seeds SEED .. SEED+N-1 and average the errors (default: 1)")
-        p.add_argument("--lr-decay", type=float, default=None,
-                       help="final lr / initial lr, exponential decay (default: the problem's)")
-        p.add_argument("--out", metavar="DIR", default=None,
-                       help="write table.md, results.json, curves.png and solution.png here")
+        p.add_argument(
+            "--seeds",
+            type=int,
+            default=1,
+            help="with --compare: run seeds SEED .. SEED+N-1 and average the errors (default: 1)",
+        )
+        p.add_argument(
+            "--lr-decay",
+            type=float,
+            default=None,
+            help="final lr / initial lr, exponential decay (default: the problem's)",
+        )
+        p.add_argument(
+            "--out", metavar="DIR", default=None, help="write table.md, results.json, curves.png and solution.png here"
+        )
         p.add_argument("--eval-every", type=int, default=0, help="steps between error evaluations")
-        p.add_argument("--adam-eps", type=float, default=None,
-                       help="Adam epsilon (default: the mode's: 1e-4 for fp16, 1e-8 otherwise)")
-        p.add_argument("--loss-scaling", action=argparse.BooleanOptionalAction, default=None,
-                       help="dynamic loss scaling (default: on for fp16 and mixed)")
-        p.add_argument("--residual-guard", action=argparse.BooleanOptionalAction, default=None,
-                       help="power-of-two residual scaling against fp16 overflow (default: on for fp16 and mixed)")
-        p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
-                       help="problem parameter, repeatable, e.g. --set nu=0.01 --set n_domain=1000")
-        p.add_argument("--peer", action="store_true",
-                       help="with --compare on burgers: also train DeepXDE's PINN (float32 and its mixed); "
-                            "needs pip install 'lowprec[compare]'")
+        p.add_argument(
+            "--adam-eps",
+            type=float,
+            default=None,
+            help="Adam epsilon (default: the mode's: 1e-4 for fp16, 1e-8 otherwise)",
+        )
+        p.add_argument(
+            "--loss-scaling",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="dynamic loss scaling (default: on for fp16 and mixed)",
+        )
+        p.add_argument(
+            "--residual-guard",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="power-of-two residual scaling against fp16 overflow (default: on for fp16 and mixed)",
+        )
+        p.add_argument(
+            "--set",
+            dest="params",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="problem parameter, repeatable, e.g. --set nu=0.01 --set n_domain=1000",
+        )
+        p.add_argument(
+            "--peer",
+            action="store_true",
+            help="with --compare on burgers: also train DeepXDE's PINN (float32 and its mixed); "
+            "needs pip install 'lowprec[compare]'",
+        )
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--log-every", type=int, default=0, help="print progress every N steps (0: quiet)")
-        p.add_argument("--threads", type=int, default=0,
-                       help="CPU threads for torch (default: torch's); 1 avoids thread thrashing when "
-                            "other jobs share the cores")
+        add_threads_flag(p)
         p.set_defaults(func=run, kind=kind)
 
 
@@ -101,22 +146,48 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
                 out[key] = value
         except ValueError:
             raise ValueError(f"--set {key}={value}: {key} takes a {kind}.") from None
+        default = fields[key].default
+        if kind in ("int", "float") and isinstance(default, (int, float)) and default > 0 and not out[key] > 0:
+            raise ValueError(f"--set {key}={value}: {key} must be positive (default {default}).")
     return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import PROBLEMS, get_problem
-    from .base import NonFiniteLossError
-    from .compare import compare, format_table, save
-    from .train import TrainConfig, train
+    from .._hints import problem_key
+    from . import PHYSICS_PROBLEMS, get_problem
+    from .compare import compare, comparison_table, save
+    from .train import PhysicsTrainConfig, train
 
+    args.problem = problem_key(args.problem)
     try:
         problem = get_problem(args.problem, kind=args.kind)  # validates the name first
-        problem = get_problem(args.problem, kind=args.kind, **_parse_params(PROBLEMS[args.problem], args.params))
-        config = TrainConfig(steps=args.steps or problem.default_steps, lr=args.lr or problem.default_lr,
-                             lr_decay=args.lr_decay, seed=args.seed, eval_every=args.eval_every, adam_eps=args.adam_eps,
-                             loss_scaling=args.loss_scaling, residual_guard=args.residual_guard,
-                             log_every=args.log_every, progress=not args.log_every)
+        problem = get_problem(
+            args.problem, kind=args.kind, **_parse_params(PHYSICS_PROBLEMS[args.problem], args.params)
+        )
+        for flag, value in (
+            ("--steps", args.steps),
+            ("--lr", args.lr),
+            ("--lr-decay", args.lr_decay),
+            ("--adam-eps", args.adam_eps),
+        ):
+            if value is not None and not value > 0:
+                raise ValueError(f"{flag} {value}: must be positive (leave it out for the default).")
+        if args.out:
+            from ..config import check_writable
+
+            check_writable(args.out, "--out")
+        config = PhysicsTrainConfig(
+            steps=problem.default_steps if args.steps is None else args.steps,
+            lr=problem.default_lr if args.lr is None else args.lr,
+            lr_decay=args.lr_decay,
+            seed=args.seed,
+            eval_every=args.eval_every,
+            adam_eps=args.adam_eps,
+            loss_scaling=args.loss_scaling,
+            residual_guard=args.residual_guard,
+            log_every=args.log_every,
+            progress=not args.log_every,
+        )
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         bad = [m for m in modes if m not in PRECISIONS]
         if bad:
@@ -129,42 +200,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"lowprec {args.kind}: error: {exc}", file=sys.stderr)
         return 2
 
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
     if args.compare:
         seeds = list(range(args.seed, args.seed + args.seeds))
-        print(f"{problem.describe()}\ntraining {len(modes)} modes x {len(seeds)} seed(s) x {config.steps} steps...",
-              flush=True)
+        print(
+            f"{problem.describe()}\ntraining {len(modes)} modes x {len(seeds)} seed(s) x {config.steps} steps...",
+            flush=True,
+        )
         results, peers = compare(problem, modes, config, device=args.device, peer=args.peer, seeds=seeds)
-        table = format_table(results, peers)
+        table = comparison_table(results, peers)
         print(table)
         if args.out:
             for path in save(results, peers, args.out, table):
                 print(f"wrote {path}")
         return 0
 
-    try:
-        result = train(problem, args.precision, config, device=args.device)
-    except NonFiniteLossError as exc:
-        print(f"lowprec {args.kind}: {exc}", file=sys.stderr)
-        return 1
-    table = format_table([result])
+    # A failed run still reports: its table, metrics and failure record are written like a finished one's.
+    result = train(problem, args.precision, dataclasses.replace(config, on_nonfinite="stop"), device=args.device)
+    table = comparison_table([result])
     print(table)
     if args.out:
         for path in save([result], [], args.out, table):
             print(f"wrote {path}")
+    if result.failure:
+        print(f"lowprec {args.kind}: error: {result.failure}", file=sys.stderr)
+        return 1
     return 0
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lowprec.physics.cli",
-                                     description="PINNs and DeepONets in reduced precision.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_subcommands(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

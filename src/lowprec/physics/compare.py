@@ -1,4 +1,4 @@
-"""Run one problem in every precision mode on the same seeds; print one table, draw the curves.
+"""Run one problem in every training mode on the same seeds; print one table, draw the curves.
 
 Every mode starts from the same fp32 initial weights (cast to its dtypes) and
 sees the same training data and batch order, so the differences in the table
@@ -17,21 +17,27 @@ import json
 import math
 import os
 import statistics
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from .._device import describe_device
-from .base import Problem
+from ..report import format_table, pyplot, save_figure
+from .base import PhysicsProblem
 from .modes import dtype_name, get_mode
-from .train import RunResult, TrainConfig, train
+from .train import PhysicsTrainConfig, RunResult, train
 
 DEFAULT_MODES = ("fp32", "fp16", "mixed", "bf16")
 
 
-def compare(problem: Problem, modes: Sequence = DEFAULT_MODES, config: TrainConfig = TrainConfig(),
-            device: str = "cpu", peer: bool = False, seeds: Optional[Sequence[int]] = None,
-            ) -> tuple[list[RunResult], list[dict]]:
+def compare(
+    problem: PhysicsProblem,
+    modes: Sequence = DEFAULT_MODES,
+    config: PhysicsTrainConfig = PhysicsTrainConfig(),
+    device: str = "cpu",
+    peer: bool = False,
+    seeds: Sequence[int] | None = None,
+) -> tuple[list[RunResult], list[dict]]:
     """Train ``problem`` in each mode for each seed; return (results, peer rows).
 
     ``seeds``: default ``[config.seed]``. Results are ordered seed-major. A
@@ -50,16 +56,20 @@ def compare(problem: Problem, modes: Sequence = DEFAULT_MODES, config: TrainConf
     return results, peers
 
 
-def run_peers(problem: Problem, config: TrainConfig) -> list[dict]:
+def run_peers(problem: PhysicsProblem, config: PhysicsTrainConfig) -> list[dict]:
     from .burgers import Burgers
     from .peer import PEER_PRECISIONS, PeerUnavailable, run_deepxde_burgers
+
     if type(problem) is not Burgers:
         return [{"precision": "-", "failure": f"no DeepXDE peer for {problem.name}; only burgers has one"}]
     rows = []
     for precision in PEER_PRECISIONS:
         try:
-            rows.append(run_deepxde_burgers(precision, config.steps, config.lr, config.seed, problem.nu,
-                                            problem.width, problem.depth))
+            rows.append(
+                run_deepxde_burgers(
+                    precision, config.steps, config.lr, config.seed, problem.nu, problem.width, problem.depth
+                )
+            )
         except PeerUnavailable as exc:
             return [{"precision": "-", "failure": str(exc)}]
     return rows
@@ -69,7 +79,7 @@ def _pct(x: float) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
 
 
-def _num(x: Optional[float], fmt: str) -> str:
+def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
@@ -95,7 +105,7 @@ def mean_error(runs: Sequence[RunResult]) -> float:
     return _mean(r.error for r in runs if not r.failure)
 
 
-def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> str:
+def comparison_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> str:
     """The comparison as a Markdown table with its caption and notes (one row per mode, seeds averaged)."""
     if not results:
         return "(no runs)"
@@ -111,8 +121,19 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
     decay = p.default_lr_decay if cfg.lr_decay is None else cfg.lr_decay
     lr_txt = f"Adam lr {cfg.lr:g}" + (f" decaying to {cfg.lr * decay:g}" if decay != 1 else "")
     head = f"{p.title}: {cfg.steps} steps, {lr_txt}, {seed_txt}; {machine_note(first.device)}"
-    cols = ["mode", f"final {error_name}", "vs fp32", "ms/step", "peak MiB", "state KiB",
-            "grad underflow", "stalled updates", "residual rounding", "skipped", "status"]
+    cols = [
+        "mode",
+        f"final {error_name}",
+        "vs fp32",
+        "ms/step",
+        "peak MiB",
+        "state KiB",
+        "grad underflow",
+        "stalled updates",
+        "residual rounding",
+        "skipped",
+        "status",
+    ]
     rows = []
     for name, runs in groups.items():
         err = mean_error(runs)
@@ -133,13 +154,21 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
             cell += f" ± {statistics.stdev(ok):.4f}" if len(ok) > 1 else ""
         if inverse:
             cell += f" (field {_mean(r.final.get('field_error', math.nan) for r in runs):.3f})"
-        rows.append([name, cell, _num(ratio, ".2f") + ("x" if not math.isnan(ratio) else ""),
-                     _num(statistics.median([r.ms_per_step for r in runs]), ".1f"),
-                     _num(_mean(r.peak_mib for r in runs), ".2f"), _num(runs[0].state_mib * 1024, ".1f"),
-                     _pct(_mean(r.late_mean("underflow") for r in runs)),
-                     _pct(_mean(r.late_mean("stalled") for r in runs)),
-                     _pct(_mean(r.final.get("residual_rounding", math.nan) for r in runs)),
-                     str(sum(r.skipped_steps for r in runs)), status])
+        rows.append(
+            [
+                name,
+                cell,
+                _num(ratio, ".2f") + ("x" if not math.isnan(ratio) else ""),
+                _num(statistics.median([r.ms_per_step for r in runs]), ".1f"),
+                _num(_mean(r.peak_mib for r in runs), ".2f"),
+                _num(runs[0].state_mib * 1024, ".1f"),
+                _pct(_mean(r.late_mean("underflow") for r in runs)),
+                _pct(_mean(r.late_mean("stalled") for r in runs)),
+                _pct(_mean(r.final.get("residual_rounding", math.nan) for r in runs)),
+                str(sum(r.skipped_steps for r in runs)),
+                status,
+            ]
+        )
     for peer in peers:
         name = f"deepxde {peer.get('precision', '-')}"
         if "error" in peer:
@@ -147,14 +176,25 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
             note = "ok" if "failure" not in peer else "non-finite loss"
             if multi:
                 note += f" (seed {seeds[0]} only)"
-            rows.append([name, f"{peer['error']:.4f}", _num(ratio, ".2f") + "x", _num(peer["ms_per_step"], ".1f"),
-                         "-", "-", "-", "-", "-", "-", note])
+            rows.append(
+                [
+                    name,
+                    f"{peer['error']:.4f}",
+                    _num(ratio, ".2f") + "x",
+                    _num(peer["ms_per_step"], ".1f"),
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    note,
+                ]
+            )
         else:
             rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", peer.get("failure", "?")])
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    out = [head, "", line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(row) for row in rows]
+    table = format_table([dict(zip(cols, row)) for row in rows], [(c, c, "") for c in cols], markdown=True)
+    out = [head, "", table]
     modes = "; ".join(runs[0].mode.describe() for runs in groups.values())
     notes = [
         "",
@@ -168,22 +208,30 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         "the loss minimizes the compute dtype cannot resolve; the gradient is off by about as much.",
         "Errors are measured with the working copy in the compute dtype (fp32 after an fp32 finish); "
         "ms/step: median; peak MiB: "
-        + ("CUDA allocator peak." if first.device.startswith("cuda") else
-           "persistent state plus the peak of one profiled training step (CPU)."),
+        + (
+            "CUDA allocator peak."
+            if first.device.startswith("cuda")
+            else "persistent state plus the peak of one profiled training step (CPU)."
+        ),
     ]
     for name, runs in groups.items():
         if runs[0].mode.fp32_finish:
-            notes.append(f"{name} runs its last {runs[0].mode.fp32_finish:.0%} of steps in fp32: its diagnostics "
-                         "(last 10% of steps) show that phase, its ms/step is the median over both phases.")
+            notes.append(
+                f"{name} runs its last {runs[0].mode.fp32_finish:.0%} of steps in fp32: its diagnostics "
+                "(last 10% of steps) show that phase, its ms/step is the median over both phases."
+            )
     if not first.device.startswith("cuda"):
-        notes.append("CPU timings are not representative of a GPU: on CPU, fp16 matrix products run as fp32 "
-                     "products of fp16 operands (a tensor core's arithmetic, not its speed) and elementwise ops in "
-                     "PyTorch's CPU fp16 kernels; bf16 runs natively. "
-                     "The fp16 peaks include those products' fp32 temporaries, which a GPU does not allocate. "
-                     "The paper's speed and memory gains need a GPU.")
+        notes.append(
+            "CPU timings are not representative of a GPU: on CPU, fp16 matrix products run as fp32 "
+            "products of fp16 operands (a tensor core's arithmetic, not its speed) and elementwise ops in "
+            "PyTorch's CPU fp16 kernels; bf16 runs natively. "
+            "The fp16 peaks include those products' fp32 temporaries, which a GPU does not allocate. "
+            "The paper's speed and memory gains need a GPU."
+        )
     if inverse:
-        notes.append("Inverse problem: the error is that of the recovered coefficient; the field error is in "
-                     "parentheses.")
+        notes.append(
+            "Inverse problem: the error is that of the recovered coefficient; the field error is in parentheses."
+        )
     if not math.isnan(ref_err):
         verdict = []
         for name in ("mixed", "mixed_then_fp32"):
@@ -199,21 +247,21 @@ def format_table(results: Sequence[RunResult], peers: Iterable[dict] = ()) -> st
         notes.append("Result: " + "; ".join(verdict) + ".")
         n_seeds = min(len(runs) for runs in groups.values())
         if n_seeds < 3:
-            # Measured: Burgers seed 0 alone gave mixed +33 % on one host and +80 % on another, while the
-            # 3-seed means agreed (+7.2 %, +7.5 %); a verdict on so few seeds says more about the seed.
-            notes.append(f"This verdict rests on {n_seeds} seed{'s' if n_seeds > 1 else ''}: single-run end "
-                         "points of these problems swing by more than 10 % between seeds and hosts; compare "
-                         "means over --seeds 3 or more.")
+            # A single run's end point depends on the seed and even on the CPU (different kernels round
+            # differently), while means over a few seeds agree; a verdict on so few seeds says more about
+            # the seed than about the precision.
+            notes.append(
+                f"This verdict rests on {n_seeds} seed{'s' if n_seeds > 1 else ''}: single-run end "
+                "points of these problems swing by more than 10 % between seeds and hosts; compare "
+                "means over --seeds 3 or more."
+            )
     return "\n".join(out + notes)
 
 
 def plot_curves(results: Sequence[RunResult], path: str) -> None:
     """Loss, error and residual rounding, stalled-update share and gradient underflow against step, one line
     per mode."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
@@ -222,14 +270,18 @@ def plot_curves(results: Sequence[RunResult], path: str) -> None:
         label = r.mode.name + (f" (failed @ {r.failed_step})" if r.failure else "")
         steps = [h.step for h in r.history if not h.skipped]
         ax_loss.semilogy(steps, [h.loss for h in r.history if not h.skipped], lw=0.8, label=label)
-        line, = ax_err.semilogy([e["step"] for e in r.evals], [e["error"] for e in r.evals], "-o", ms=2,
-                                label=label)
-        ax_err.semilogy([e["step"] for e in r.evals], [e.get("residual_rounding", math.nan) for e in r.evals],
-                        "--", lw=0.8, color=line.get_color())
+        (line,) = ax_err.semilogy([e["step"] for e in r.evals], [e["error"] for e in r.evals], "-o", ms=2, label=label)
+        ax_err.semilogy(
+            [e["step"] for e in r.evals],
+            [e.get("residual_rounding", math.nan) for e in r.evals],
+            "--",
+            lw=0.8,
+            color=line.get_color(),
+        )
         for ax, key in ((ax_stall, "stalled"), (ax_uf, "underflow")):
             vals = [getattr(h, key) for h in r.history if not h.skipped]
             k = max(1, len(vals) // 100)  # running mean over 1% of the run, for readability
-            smooth = [sum(vals[max(0, i - k):i + 1]) / len(vals[max(0, i - k):i + 1]) for i in range(len(vals))]
+            smooth = [sum(vals[max(0, i - k) : i + 1]) / len(vals[max(0, i - k) : i + 1]) for i in range(len(vals))]
             ax.plot(steps, [100 * v for v in smooth], lw=1, label=label)
     ax_loss.set(title="training loss", xlabel="step")
     ax_err.set(title="error against the reference (-o), residual rounding (--)", xlabel="step")
@@ -238,19 +290,12 @@ def plot_curves(results: Sequence[RunResult], path: str) -> None:
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    p = results[0].problem
-    fig.suptitle(f"{p.title}, {results[0].config.steps} steps, seed {seed0}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, f"{results[0].problem.title}, {results[0].config.steps} steps, seed {seed0}")
 
 
 def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
     """Each mode's prediction against the reference, one row per mode (first seed; ``data`` is its data)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     seed0 = results[0].config.seed
     results = [r for r in results if r.config.seed == seed0]
     fig = plt.figure(figsize=(12, 3.2 * len(results)), layout="constrained")
@@ -261,20 +306,29 @@ def plot_solutions(results: Sequence[RunResult], path: str, data: dict) -> None:
             sub.text(0.5, 0.5, f"failed at step {r.failed_step}", ha="center")
             continue
         r.problem.plot_solution(sub, r.working, r.mode.compute_dtype, r.mode.name, data)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def save(results: Sequence[RunResult], peers: Sequence[dict], out_dir: str, table: str,
-         data: Optional[dict] = None) -> list[str]:
+def save(
+    results: Sequence[RunResult], peers: Sequence[dict], out_dir: str, table: str, data: dict | None = None
+) -> list[str]:
     """Write table.md, results.json, curves.png and solution.png under ``out_dir``; return the paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, n) for n in ("table.md", "results.json", "curves.png", "solution.png")]
     with open(paths[0], "w") as f:
         f.write(table + "\n")
     with open(paths[1], "w") as f:
-        json.dump({"machine": machine_note(results[0].device), "date": datetime.date.today().isoformat(),
-                   "runs": [r.summary() for r in results], "peers": list(peers)}, f, indent=1, default=str)
+        json.dump(
+            {
+                "machine": machine_note(results[0].device),
+                "date": datetime.date.today().isoformat(),
+                "runs": [r.summary() for r in results],
+                "peers": list(peers),
+            },
+            f,
+            indent=1,
+            default=str,
+        )
     plot_curves(results, paths[2])
     if data is None:
         data = results[0].problem.training_data(results[0].config.seed)
@@ -282,5 +336,14 @@ def save(results: Sequence[RunResult], peers: Sequence[dict], out_dir: str, tabl
     return paths
 
 
-__all__ = ["compare", "format_table", "plot_curves", "plot_solutions", "save", "by_mode", "mean_error",
-           "DEFAULT_MODES", "dtype_name"]
+__all__ = [
+    "compare",
+    "comparison_table",
+    "plot_curves",
+    "plot_solutions",
+    "save",
+    "by_mode",
+    "mean_error",
+    "DEFAULT_MODES",
+    "dtype_name",
+]

@@ -1,4 +1,4 @@
-"""Per-step diagnostics that explain why a precision mode trains or does not.
+"""Per-step diagnostics that explain why a training mode trains or does not.
 
 Three numbers per step (Hayford et al. name the failure modes of fp16 as
 gradients that underflow, and weight updates that go to zero):
@@ -20,14 +20,14 @@ dtype can resolve:
 
 * ``residual_rounding``: the rms of the rounding error in the residuals the loss
   squares, relative to the residuals' rms. A PDE residual is a small difference
-  of large terms (Kovasznay at fp32's step-5000 weights: the terms' magnitudes
-  sum to ~400x the residual at the median point), and fp16 rounds each term to
-  2**-11 of its size, so as training drives the residual down, a fixed rounding
-  error becomes a growing share of it -- and of the gradient (measured there:
-  11 % of the residual, 13.5 % of the gradient; bf16 103 % and 140 %). How much
-  a run suffers from it depends on the problem: Kovasznay's mixed run falls
-  behind fp32 from 4-6 %, Burgers' keeps pace at 10-13 %
-  (benchmarks/results/physics/README.md).
+  of large terms (in Kovasznay's momentum equations the terms' magnitudes sum to
+  hundreds of times the residual once training has converged), and fp16 rounds
+  each term to 2**-11 of its size, so as training drives the residual down, a
+  fixed rounding error becomes a growing share of it -- and of the gradient. It
+  is measured by evaluating the residuals in the compute dtype and in fp64 on
+  the same weights. How large a share a problem tolerates before mixed falls
+  behind fp32 depends on the problem; the ``--compare`` table reports the share
+  beside the error, and the trainer warns past 25 %.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
-from .base import Compute, Problem
-from .modes import PrecisionMode, WeightCopies
+from .base import Compute, PhysicsProblem
+from .modes import TrainingMode, WeightCopies
 
 
 def smallest_subnormal(dtype: torch.dtype) -> float:
@@ -78,8 +78,9 @@ def underflow_share(grads: Iterable[torch.Tensor], dtype: torch.dtype = torch.fl
 
 
 @torch.no_grad()
-def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor],
-                         dtype: torch.dtype = torch.float16) -> float:
+def stalled_update_share(
+    before: Sequence[torch.Tensor], after: Sequence[torch.Tensor], dtype: torch.dtype = torch.float16
+) -> float:
     """Share of weights whose value in ``dtype`` an update ``after - before`` leaves unchanged.
 
     before / after: the weights before and after the optimizer step (any dtype).
@@ -93,7 +94,7 @@ def stalled_update_share(before: Sequence[torch.Tensor], after: Sequence[torch.T
     return stalled / count if count else 0.0
 
 
-def residual_rounding(problem: Problem, master: nn.Module, mode: PrecisionMode, batch: dict) -> float:
+def residual_rounding(problem: PhysicsProblem, master: nn.Module, mode: TrainingMode, batch: dict) -> float:
     """rms of the residuals' rounding in ``mode``'s compute dtype over the rms of the residuals.
 
     At ``master``'s weights, the loss terms are computed twice -- as ``mode`` computes them (its
@@ -117,11 +118,13 @@ def residual_rounding(problem: Problem, master: nn.Module, mode: PrecisionMode, 
     passes = []
     low = WeightCopies(copy.deepcopy(master), mode)
     low.sync()
-    for net, dtype, policy in ((low.working, mode.compute_dtype, mode.policy),
-                               (copy.deepcopy(master).double(), torch.float64, None)):
+    for net, dtype, policy in (
+        (low.working, mode.compute_dtype, mode.policy),
+        (copy.deepcopy(master).double(), torch.float64, None),
+    ):
         c = Compute(net, dtype)
         c.residuals = []
-        with torch.enable_grad(), (policy or contextlib.nullcontext()):
+        with torch.enable_grad(), policy or contextlib.nullcontext():
             problem.loss_terms(c, batch)
         passes.append(c.residuals)
     low_r, ref_r = passes

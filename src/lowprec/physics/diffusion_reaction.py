@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Union
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +26,8 @@ from torch import nn
 
 from lowprec.models.deeponet import DeepONet
 
-from .base import Box, Compute, Problem, mean_relative_l2, predict
+from ..train.losses import mean_relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def source_sigma(n_terms: int, length_scale: float) -> torch.Tensor:
@@ -37,15 +39,22 @@ def source_sigma(n_terms: int, length_scale: float) -> torch.Tensor:
 def source_eval(coeffs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """f at points: coeffs (N, K, 2) [cos, sin]; x (P,) shared or (N, Q) per function -> (N, P) / (N, Q)."""
     k = torch.arange(coeffs.shape[1], dtype=torch.float64)
-    phase = math.pi * x.double().unsqueeze(-1) * k                  # (..., K)
+    phase = math.pi * x.double().unsqueeze(-1) * k  # (..., K)
     c, s = coeffs[..., 0].double(), coeffs[..., 1].double()
     if x.ndim == 1:
         return c @ torch.cos(phase).T + s @ torch.sin(phase).T
     return (c.unsqueeze(1) * torch.cos(phase)).sum(-1) + (s.unsqueeze(1) * torch.sin(phase)).sum(-1)
 
 
-def diffusion_reaction_fd(source: Union[np.ndarray, Callable], D: float = 0.01, k: float = 0.01,
-                          nx: int = 101, nt: int = 101, T: float = 1.0, substeps: int = 4):
+def diffusion_reaction_fd(
+    source: np.ndarray | Callable,
+    D: float = 0.01,
+    k: float = 0.01,
+    nx: int = 101,
+    nt: int = 101,
+    T: float = 1.0,
+    substeps: int = 4,
+):
     """Crank-Nicolson solve with zero initial and boundary values.
 
     Args:
@@ -62,11 +71,12 @@ def diffusion_reaction_fd(source: Union[np.ndarray, Callable], D: float = 0.01, 
     x = np.linspace(0.0, 1.0, nx)
     t = np.linspace(0.0, T, nt)
     dx, dt = x[1] - x[0], (t[1] - t[0]) / substeps
-    f = source if callable(source) else (lambda xx, tt, a=np.atleast_2d(source): a)
+    constant = None if callable(source) else np.atleast_2d(source)
+    f = source if callable(source) else (lambda xx, tt: constant)
     n_fun = f(x, 0.0).shape[0]
     m = nx - 2
-    r = D * dt / (2 * dx ** 2)
-    ab = np.zeros((3, m))                                  # (I - dt/2 D L) in banded form
+    r = D * dt / (2 * dx**2)
+    ab = np.zeros((3, m))  # (I - dt/2 D L) in banded form
     ab[0, 1:], ab[1, :], ab[2, :-1] = -r, 1 + 2 * r, -r
     s = np.zeros((m, n_fun))
     react_prev = np.zeros_like(s)
@@ -77,7 +87,7 @@ def diffusion_reaction_fd(source: Union[np.ndarray, Callable], D: float = 0.01, 
             lap = np.zeros_like(s)
             lap[1:-1] = s[2:] - 2 * s[1:-1] + s[:-2]
             lap[0], lap[-1] = s[1] - 2 * s[0], s[-2] - 2 * s[-1]
-            react = k * s ** 2
+            react = k * s**2
             rhs = s + r * lap + dt * (1.5 * react - 0.5 * react_prev) + dt * f(x, time + dt / 2)[:, 1:-1].T
             s, react_prev = solve_banded((1, 1), ab, rhs), react
             time += dt
@@ -85,13 +95,20 @@ def diffusion_reaction_fd(source: Union[np.ndarray, Callable], D: float = 0.01, 
     return x, t, out
 
 
-def dr_residual(c: Compute, u_sensors: torch.Tensor, Y: torch.Tensor, f_at_points: torch.Tensor,
-                D: float, k: float, key: str = "pde"):
+def dr_residual(
+    c: Compute,
+    u_sensors: torch.Tensor,
+    Y: torch.Tensor,
+    f_at_points: torch.Tensor,
+    D: float,
+    k: float,
+    key: str = "pde",
+):
     """(s * (s_t - D s_xx - k s^2 - f), scale) of a pointwise DeepONet at the points leaf Y (B, Q, 2)."""
     sc = c.scale(key)
-    out = c(u_sensors, Y)                                  # (B, Q)
-    d = c.grad(out, Y, sc)                                 # sc * (s_x, s_t)
-    dxx = c.grad(d[..., 0], Y, D)[..., 0]                  # sc * D * s_xx
+    out = c(u_sensors, Y)  # (B, Q)
+    d = c.grad(out, Y, sc)  # sc * (s_x, s_t)
+    dxx = c.grad(d[..., 0], Y, D)[..., 0]  # sc * D * s_xx
     return d[..., 1] - dxx - (sc * k) * out * out - sc * c.cast(f_at_points), sc
 
 
@@ -102,16 +119,17 @@ def _dr_data(n_terms, length_scale, n_sensors, D, k, n_train, n_test, nx_ref, nt
     coeffs = torch.randn(n_train + n_test, n_terms, 2, generator=gen, dtype=torch.float64) * sigma[:, None]
     sensors = torch.linspace(0, 1, n_sensors, dtype=torch.float64)
     u = source_eval(coeffs, sensors).float()
-    x, t, s = diffusion_reaction_fd(source_eval(coeffs[n_train:], torch.from_numpy(
-        np.linspace(0, 1, nx_ref))).numpy(), D, k, nx_ref, nt_ref)
+    x, t, s = diffusion_reaction_fd(
+        source_eval(coeffs[n_train:], torch.from_numpy(np.linspace(0, 1, nx_ref))).numpy(), D, k, nx_ref, nt_ref
+    )
     X, T = np.meshgrid(x, t, indexing="ij")
-    y = torch.from_numpy(np.stack([X.ravel(), T.ravel()], 1)).float()          # (P, 2), x-major
+    y = torch.from_numpy(np.stack([X.ravel(), T.ravel()], 1)).float()  # (P, 2), x-major
     s_test = torch.from_numpy(s.transpose(0, 2, 1).reshape(n_test, -1)).float()  # (N, P) in y's order
     return {"u": u[:n_train], "coeffs": coeffs[:n_train], "u_test": u[n_train:], "y": y, "s_test": s_test}
 
 
 @dataclass(frozen=True)
-class DiffusionReaction(Problem):
+class DiffusionReaction(PhysicsProblem):
     """Physics-informed DeepONet: source f -> solution s, trained on the residual only.
 
     Args:
@@ -153,12 +171,32 @@ class DiffusionReaction(Problem):
         return Box(("x", "t"), (0.0, 0.0), (1.0, 1.0))
 
     def build_model(self, seed: int) -> nn.Module:
-        return DeepONet(self.n_sensors, 2, self.p, self.width, self.depth, self.width, self.depth,
-                        self.activation, bounds=self.domain.bounds, seed=seed)
+        return DeepONet(
+            self.n_sensors,
+            2,
+            self.p,
+            self.width,
+            self.depth,
+            self.width,
+            self.depth,
+            self.activation,
+            bounds=self.domain.bounds,
+            seed=seed,
+        )
 
     def training_data(self, seed: int) -> dict:
-        return _dr_data(self.n_terms, self.length_scale, self.n_sensors, self.D, self.k, self.n_train,
-                        self.n_test, self.nx_ref, self.nt_ref, seed)
+        return _dr_data(
+            self.n_terms,
+            self.length_scale,
+            self.n_sensors,
+            self.D,
+            self.k,
+            self.n_train,
+            self.n_test,
+            self.nx_ref,
+            self.nt_ref,
+            seed,
+        )
 
     def batch(self, data: dict, step: int, generator: torch.Generator) -> dict:
         B = self.batch_size
@@ -167,27 +205,34 @@ class DiffusionReaction(Problem):
         x_ic = torch.rand(B, self.n_initial, 1, generator=generator)
         t_bc = torch.rand(B, self.n_boundary, 1, generator=generator)
         side = (torch.arange(self.n_boundary) % 2).float().view(1, -1, 1).expand(B, -1, 1)
-        return {"u": data["u"][idx], "y_res": y_res,
-                "f_res": source_eval(data["coeffs"][idx], y_res[..., 0]).float(),
-                "y_ic": torch.cat([x_ic, torch.zeros_like(x_ic)], -1),
-                "y_bc": torch.cat([side, t_bc], -1)}
+        return {
+            "u": data["u"][idx],
+            "y_res": y_res,
+            "f_res": source_eval(data["coeffs"][idx], y_res[..., 0]).float(),
+            "y_ic": torch.cat([x_ic, torch.zeros_like(x_ic)], -1),
+            "y_bc": torch.cat([side, t_bc], -1),
+        }
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:
         u = c.cast(batch["u"])
         r, s = dr_residual(c, u, c.points(batch["y_res"]), batch["f_res"], self.D, self.k)
-        return {"pde": c.mean_square(r, s), "ic": c.mean_square(c(u, batch["y_ic"])),
-                "bc": c.mean_square(c(u, batch["y_bc"]))}
+        return {
+            "pde": c.mean_square(r, s),
+            "ic": c.mean_square(c(u, batch["y_ic"])),
+            "bc": c.mean_square(c(u, batch["y_bc"])),
+        }
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         pred = torch.cat([predict(net, dtype, u, data["y"]) for u in data["u_test"].split(50)])
-        return {"error": mean_relative_l2(pred, data["s_test"])}
+        return {"error": mean_relative_l2_error(pred, data["s_test"])}
 
     def plot_solution(self, fig, net, dtype, label, data):
         pred = predict(net, dtype, data["u_test"][:1], data["y"])[0].reshape(self.nx_ref, self.nt_ref)
         ref = data["s_test"][0].reshape(self.nx_ref, self.nt_ref)
         axes = fig.subplots(1, 3)
-        for ax, img, title in zip(axes, (ref, pred, (pred - ref).abs()),
-                                  ("s, finite differences", f"s, {label}", "|error|")):
+        for ax, img, title in zip(
+            axes, (ref, pred, (pred - ref).abs()), ("s, finite differences", f"s, {label}", "|error|")
+        ):
             im = ax.imshow(img.T.numpy(), origin="lower", extent=(0, 1, 0, 1), aspect="auto")
             ax.set_title(title, fontsize=8)
             ax.set_xlabel("x")

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, LearnedCoefficient, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, LearnedCoefficient, PhysicsProblem, predict
 
 
 def kovasznay_lambda(re: float) -> float:
-    return re / 2 - math.sqrt(re ** 2 / 4 + 4 * math.pi ** 2)
+    return re / 2 - math.sqrt(re**2 / 4 + 4 * math.pi**2)
 
 
 def kovasznay_exact(X: torch.Tensor, re: float = 20.0) -> torch.Tensor:
@@ -50,7 +51,7 @@ def kovasznay_residual(c: Compute, X: torch.Tensor, inv_re, key: str = "pde"):
     s = c.scale(key)
     out = c.net(X)
     u, v, p = out[:, 0:1], out[:, 1:2], out[:, 2:3]
-    du, dv, dp = c.grad(u, X, s), c.grad(v, X, s), c.grad(p, X, s)   # s * (d/dx, d/dy)
+    du, dv, dp = c.grad(u, X, s), c.grad(v, X, s), c.grad(p, X, s)  # s * (d/dx, d/dy)
     seed = inv_re * torch.ones_like(u) if torch.is_tensor(inv_re) else inv_re
     lap_u = c.grad(du[:, 0:1], X, seed)[:, 0:1] + c.grad(du[:, 1:2], X, seed)[:, 1:2]
     lap_v = c.grad(dv[:, 0:1], X, seed)[:, 0:1] + c.grad(dv[:, 1:2], X, seed)[:, 1:2]
@@ -61,7 +62,7 @@ def kovasznay_residual(c: Compute, X: torch.Tensor, inv_re, key: str = "pde"):
 
 
 @dataclass(frozen=True)
-class Kovasznay(Problem):
+class Kovasznay(PhysicsProblem):
     """Kovasznay flow PINN (Re = 20; [2, 100 x 5, 3]).
 
     Args:
@@ -99,28 +100,36 @@ class Kovasznay(Problem):
         d = s * perim
         pts = torch.empty(self.n_boundary, 2, dtype=torch.float64)
         w, h = x1 - x0, y1 - y0
-        for lo, hi, fn in ((0, w, lambda r: (x0 + r, y0)), (w, w + h, lambda r: (x1, y0 + r)),
-                           (w + h, 2 * w + h, lambda r: (x1 - r, y1)), (2 * w + h, perim, lambda r: (x0, y1 - r))):
+        for lo, hi, fn in (
+            (0, w, lambda r: (x0 + r, y0)),
+            (w, w + h, lambda r: (x1, y0 + r)),
+            (w + h, 2 * w + h, lambda r: (x1 - r, y1)),
+            (2 * w + h, perim, lambda r: (x0, y1 - r)),
+        ):
             m = (d >= lo) & (d < hi)
             px, py = fn(d[m] - lo)
             pts[m, 0], pts[m, 1] = px, py
         return pts.float()
 
-    def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, collocation: torch.Tensor | None = None) -> dict:
         if collocation is None:
             collocation = self.domain.sample(self.n_domain, seed)
         self.domain.check(collocation, "collocation points", self.title)
         bnd = self.boundary_points(seed + 1)
-        return {"interior": collocation, "boundary": bnd,
-                "outflow": bnd[bnd[:, 0] >= self.domain.hi[0] - 1e-6]}
+        return {"interior": collocation, "boundary": bnd, "outflow": bnd[bnd[:, 0] >= self.domain.hi[0] - 1e-6]}
 
     def _residual_terms(self, c: Compute, batch: dict, inv_re) -> dict[str, torch.Tensor]:
         (mx, my, div), s = kovasznay_residual(c, c.points(batch["interior"]), inv_re)
         bnd, out = c.cast(batch["boundary"]), c.cast(batch["outflow"])
         ref_b = kovasznay_exact(bnd.double(), self.re)  # targets at the points as the compute dtype rounds them
         ref_o = kovasznay_exact(out.double(), self.re)
-        return {"pde_x": c.mean_square(mx, s), "pde_y": c.mean_square(my, s), "pde_div": c.mean_square(div, s),
-                "bc_uv": c.mse(c(bnd)[:, :2], ref_b[:, :2]), "bc_p": c.mse(c(out)[:, 2], ref_o[:, 2])}
+        return {
+            "pde_x": c.mean_square(mx, s),
+            "pde_y": c.mean_square(my, s),
+            "pde_div": c.mean_square(div, s),
+            "bc_uv": c.mse(c(bnd)[:, :2], ref_b[:, :2]),
+            "bc_p": c.mse(c(out)[:, 2], ref_o[:, 2]),
+        }
 
     def loss_terms(self, c: Compute, batch: dict) -> dict[str, torch.Tensor]:
         return self._residual_terms(c, batch, 1.0 / self.re)
@@ -136,7 +145,10 @@ class Kovasznay(Problem):
         pred = predict(net, dtype, pts, chunk=8192)
         ref = kovasznay_exact(pts.double(), self.re)
         # Error of the velocity (u, v) as DeepXDE reports; p is fixed only up to the outflow condition.
-        return {"error": relative_l2(pred[:, :2], ref[:, :2]), "p_error": relative_l2(pred[:, 2], ref[:, 2])}
+        return {
+            "error": relative_l2_error(pred[:, :2], ref[:, :2]),
+            "p_error": relative_l2_error(pred[:, 2], ref[:, 2]),
+        }
 
     def plot_solution(self, fig, net, dtype, label, data):
         n = int(math.sqrt(self.n_test))
@@ -167,7 +179,7 @@ class KovasznayInverse(Kovasznay):
     def build_model(self, seed: int) -> nn.Module:
         return LearnedCoefficient(super().build_model(seed), 1.0 / self.re_init)
 
-    def training_data(self, seed: int, collocation: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, collocation: torch.Tensor | None = None) -> dict:
         data = super().training_data(seed, collocation)
         obs = self.domain.sample(self.n_observations, seed + 3)
         data["obs_points"], data["obs_values"] = obs, kovasznay_exact(obs.double(), self.re)[:, :2].float()

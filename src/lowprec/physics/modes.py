@@ -1,4 +1,13 @@
-"""Precision modes for PINNs and DeepONets, and the weight copies they keep.
+"""Training modes for PINNs and DeepONets, and the weight copies they keep.
+
+A training mode is not a :class:`lowprec.precision.PrecisionPolicy`. A policy
+says how one forward pass computes (``mixed``: autocast fp16, FFTs in fp32, fp16
+spectral contraction) and leaves the weights where they are; a training mode
+says where the weights, the optimizer state and the update live as well, and
+which dtype every operation of a step computes in. Each mode enters a policy
+while its working copy computes (:attr:`TrainingMode.policy`). The names
+``fp32``/``fp16``/``mixed``/``bf16`` are the paper's and stay the command-line
+spelling (``lowprec pinn burgers --precision mixed``).
 
 Hayford et al. (2024) compare four ways to train SciML models:
 
@@ -22,13 +31,13 @@ gradients back to fp32 for the optimizer. The one exception is the activation
 function, evaluated in fp32 and rounded back (see ``activation_dtype``). *fp16* has only the fp16
 copy: Adam's moments and the update are fp16 too, and updates smaller than
 half an fp16 ulp of a weight are lost. That, with Adam's epsilon rounding to
-zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; we reproduce it rather
+zero in fp16 (1e-8 < 2**-24), is why pure fp16 fails; the mode reproduces it rather
 than hide it, and keep the same safety measures (fp32 loss sums, loss scaling,
 residual guard) in fp16 and mixed so that the only difference between them is
 where the weights and the update live.
 
 *mixed_then_fp32* is mixed with an fp32 finish (the last 10 % of steps): see
-``PrecisionMode.fp32_finish`` for the floor that fp16 working weights set on a
+``TrainingMode.fp32_finish`` for the floor that fp16 working weights set on a
 converging PINN, and what the finish buys.
 """
 
@@ -37,14 +46,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import nn
 
+from lowprec._hints import lookup
 from lowprec.precision import PrecisionPolicy
 from lowprec.precision.emulation import log_once
-from lowprec._hints import lookup
 
 _DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
 
@@ -54,7 +62,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 @dataclass(frozen=True)
-class PrecisionMode:
+class TrainingMode:
     """Where the weights live and what dtype computes, for physics training.
 
     Attributes:
@@ -75,21 +83,15 @@ class PrecisionMode:
             forms tanh' as 1 - tanh(z)^2 from the saved output, and a saturated unit's
             fp16 output (ulp 4.9e-4 near 1) leaves that difference with tens of percent
             error, in exactly the steep units that carry a shock. Matrix products (the
-            cost) stay fp16. Burgers, 3 seeds, 20000 steps: mixed +16 % against fp32 with
-            fp16 activations, +7 % with fp32 ones.
+            cost) stay fp16; only the elementwise activation and its derivative are fp32.
         fp32_finish: fraction of the steps, at the end, run in the master dtype: the working
             copy is dropped and the same master weights and Adam state go on, without loss
             scaling or residual guard. Why: fp16 working weights hold 11 significant bits, and
-            near a PINN's optimum the gradient is that sensitive to them -- at the fp32 run's
-            final Burgers-inverse weights, rounding them to fp16 alone moves the gradient by
-            45 % (benchmarks/pinn_fp16_floor.py), so mixed keeps converging, but
-            slower. A short fp32 finish takes the last steps at fp32's pace, as Tu et al.'s
-            schedule for operators ends in full precision. Measured (6 seeds, 20000 steps): on
-            the inverse problem under DeepXDE's setup, where mixed was +21 % of fp32's error,
-            +4.0 %; where mixed already tracks fp32 (the default inverse setup, +4.5 %; the
-            forward Burgers PINN) it changed nothing beyond the seed-to-seed spread; on Kovasznay
-            at 5 x 100, where mixed's lag builds up at lr 1e-3 before the finish begins, nothing
-            either (seed 0: 0.0395 against mixed's 0.0387 and fp32's 0.0212).
+            near a PINN's optimum the gradient is sensitive to rounding them, so mixed keeps
+            converging, but more slowly than fp32. A short fp32 finish takes the last steps at
+            fp32's pace, as Tu et al.'s schedule for operators ends in full precision. It helps
+            where mixed trails fp32 in the last phase of training; it cannot recover a lag built
+            up earlier at a large learning rate.
     """
 
     name: str
@@ -98,7 +100,7 @@ class PrecisionMode:
     adam_eps: float = 1e-8
     loss_scaling: bool = False
     residual_guard: bool = False
-    activation_dtype: Optional[torch.dtype] = None
+    activation_dtype: torch.dtype | None = None
     fp32_finish: float = 0.0
 
     def __post_init__(self):
@@ -106,26 +108,35 @@ class PrecisionMode:
             if field == "activation_dtype" and self.activation_dtype is None:
                 continue
             if getattr(self, field) not in _DTYPE_NAMES:
-                raise ValueError(f"PrecisionMode.{field}={getattr(self, field)} is not a floating dtype "
-                                 f"lowprec trains in; use one of {list(_DTYPE_NAMES)}.")
+                raise ValueError(
+                    f"TrainingMode.{field}={getattr(self, field)} is not a floating dtype "
+                    f"lowprec trains in; use one of {list(_DTYPE_NAMES)}."
+                )
         if not self.adam_eps > 0:
             raise ValueError(f"adam_eps must be positive, got {self.adam_eps}.")
         if not 0 <= self.fp32_finish < 1:
             raise ValueError(f"fp32_finish is a fraction of the steps in [0, 1), got {self.fp32_finish}.")
         if self.fp32_finish and (not self.is_mixed or self.master_dtype != torch.float32):
-            raise ValueError(f"mode {self.name}: an fp32 finish needs fp32 master weights and a lower compute "
-                             f"dtype (mixed or bf16), not master {dtype_name(self.master_dtype)} / compute "
-                             f"{dtype_name(self.compute_dtype)}.")
+            raise ValueError(
+                f"mode {self.name}: an fp32 finish needs fp32 master weights and a lower compute "
+                f"dtype (mixed or bf16), not master {dtype_name(self.master_dtype)} / compute "
+                f"{dtype_name(self.compute_dtype)}."
+            )
 
-    def finish_step(self, steps: int) -> Optional[int]:
+    def finish_step(self, steps: int) -> int | None:
         """The step at which a run of ``steps`` switches to fp32 (None: it never does)."""
         n = round(steps * self.fp32_finish)
         return steps - n if n > 0 else None
 
-    def finish(self) -> "PrecisionMode":
+    def finish(self) -> TrainingMode:
         """The mode of the fp32 finish: compute in the master dtype, nothing to scale or guard."""
-        return self.replace(compute_dtype=self.master_dtype, loss_scaling=False, residual_guard=False,
-                            activation_dtype=None, fp32_finish=0.0)
+        return self.replace(
+            compute_dtype=self.master_dtype,
+            loss_scaling=False,
+            residual_guard=False,
+            activation_dtype=None,
+            fp32_finish=0.0,
+        )
 
     @property
     def is_mixed(self) -> bool:
@@ -153,37 +164,51 @@ class PrecisionMode:
         so every ``autograd.grad`` derivative with respect to them, in fp32).
         Spectral layers, should a model contain one, contract in the compute dtype.
         """
-        return PrecisionPolicy(name=f"physics_{self.name}", autocast_dtype=None,
-                               transform_dtype=torch.float32, contract_dtype=self.compute_dtype,
-                               loss_scaling=self.loss_scaling)
+        return PrecisionPolicy(
+            name=f"physics_{self.name}",
+            autocast_dtype=None,
+            transform_dtype=torch.float32,
+            contract_dtype=self.compute_dtype,
+            loss_scaling=self.loss_scaling,
+        )
 
-    def replace(self, **changes) -> "PrecisionMode":
+    def replace(self, **changes) -> TrainingMode:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
-        return (f"{self.name}: weights/optimizer {dtype_name(self.master_dtype)}, compute "
-                f"{dtype_name(self.compute_dtype)}, Adam eps {self.adam_eps:g}, loss scaling "
-                f"{'on' if self.loss_scaling else 'off'}, residual guard "
-                f"{'on' if self.residual_guard else 'off'}"
-                + (f", activations {dtype_name(self.activation_dtype)}" if self.activation_dtype else "")
-                + (f"; fp32 for the last {self.fp32_finish:.0%} of steps" if self.fp32_finish else ""))
+        return (
+            f"{self.name}: weights/optimizer {dtype_name(self.master_dtype)}, compute "
+            f"{dtype_name(self.compute_dtype)}, Adam eps {self.adam_eps:g}, loss scaling "
+            f"{'on' if self.loss_scaling else 'off'}, residual guard "
+            f"{'on' if self.residual_guard else 'off'}"
+            + (f", activations {dtype_name(self.activation_dtype)}" if self.activation_dtype else "")
+            + (f"; fp32 for the last {self.fp32_finish:.0%} of steps" if self.fp32_finish else "")
+        )
 
 
-MODES: dict[str, PrecisionMode] = {
-    "fp32": PrecisionMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
-    "fp16": PrecisionMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
-    "mixed": PrecisionMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
-    "bf16": PrecisionMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
-    "mixed_then_fp32": PrecisionMode("mixed_then_fp32", torch.float16, torch.float32, 1e-8, True, True,
-                                     activation_dtype=torch.float32, fp32_finish=0.1),
+TRAINING_MODES: dict[str, TrainingMode] = {
+    "fp32": TrainingMode("fp32", torch.float32, torch.float32, 1e-8, False, False),
+    "fp16": TrainingMode("fp16", torch.float16, torch.float16, 1e-4, True, True),
+    "mixed": TrainingMode("mixed", torch.float16, torch.float32, 1e-8, True, True, activation_dtype=torch.float32),
+    "bf16": TrainingMode("bf16", torch.bfloat16, torch.float32, 1e-8, False, False),
+    "mixed_then_fp32": TrainingMode(
+        "mixed_then_fp32",
+        torch.float16,
+        torch.float32,
+        1e-8,
+        True,
+        True,
+        activation_dtype=torch.float32,
+        fp32_finish=0.1,
+    ),
 }
 
 
-def get_mode(mode: "str | PrecisionMode") -> PrecisionMode:
+def get_mode(mode: str | TrainingMode) -> TrainingMode:
     """Look up a mode by name (a mode object is returned unchanged)."""
-    if isinstance(mode, PrecisionMode):
+    if isinstance(mode, TrainingMode):
         return mode
-    return lookup(MODES, mode, "precision mode", "lowprec.physics.PrecisionMode(...)")
+    return lookup(TRAINING_MODES, mode, "training mode", "lowprec.physics.TrainingMode(...)")
 
 
 class WeightCopies:
@@ -194,18 +219,19 @@ class WeightCopies:
 
     Args:
         model: the model, built in fp32; it is cast to the master dtype in place.
-        mode: the precision mode.
+        mode: the training mode.
     """
 
-    def __init__(self, model: nn.Module, mode: PrecisionMode):
+    def __init__(self, model: nn.Module, mode: TrainingMode):
         self.mode = mode
         self.master = model.to(mode.master_dtype)
         self.working = copy.deepcopy(self.master).to(mode.compute_dtype) if mode.is_mixed else self.master
         if self.working is not self.master:
             # Scalar parameters (an inverse problem's PDE coefficient) keep the master dtype, as
-            # autocast keeps them: they cost no compute, and an fp16 copy of the Burgers viscosity's
-            # log stalled its recovery at a 0.25 % grid (measured) while fp32 went on to 0.17 %.
-            # Where a scalar meets an fp16 field, type promotion rounds it there (5e-4 relative).
+            # autocast keeps them: they cost no compute, and an fp16 copy would confine the
+            # recovered coefficient to fp16's grid (2**-11 relative steps), which is coarser than the
+            # accuracy an inverse problem reaches. Where a scalar meets an fp16 field, type
+            # promotion rounds it there, once per use.
             for w, m in zip(self.working.parameters(), self.master.parameters()):
                 if w.ndim == 0:
                     w.data = w.data.to(m.dtype)
@@ -215,10 +241,12 @@ class WeightCopies:
         self._pairs = list(zip(self.working.parameters(), self.master.parameters()))
         eps16 = torch.tensor(mode.adam_eps, dtype=mode.master_dtype)
         if mode.master_dtype in (torch.float16, torch.bfloat16) and eps16 == 0:
-            log_once(("adam_eps_zero", mode.adam_eps, mode.master_dtype),
-                     f"Adam eps={mode.adam_eps:g} rounds to 0 in {dtype_name(mode.master_dtype)}: any "
-                     "weight whose second moment underflows will get a 0/0 update. Hayford et al. use "
-                     "1e-4 for fp16 (--adam-eps 1e-4).")
+            log_once(
+                ("adam_eps_zero", mode.adam_eps, mode.master_dtype),
+                f"Adam eps={mode.adam_eps:g} rounds to 0 in {dtype_name(mode.master_dtype)}: any "
+                "weight whose second moment underflows will get a 0/0 update. Hayford et al. use "
+                "1e-4 for fp16 (--adam-eps 1e-4).",
+            )
 
     @torch.no_grad()
     def sync(self) -> None:
@@ -243,7 +271,7 @@ class WeightCopies:
         for w, m in self._pairs:
             m.grad = None if w.grad is None else w.grad.to(m.dtype)
 
-    def state_bytes(self, optimizer: Optional[torch.optim.Optimizer] = None) -> int:
+    def state_bytes(self, optimizer: torch.optim.Optimizer | None = None) -> int:
         """Bytes of weights (both copies), gradients and optimizer state: the persistent memory."""
         tensors = list(self.master.parameters()) + list(self.master.buffers())
         if self.working is not self.master:

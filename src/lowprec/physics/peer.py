@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import time
-from typing import Optional
 
 PEER_PRECISIONS = ("float32", "mixed")
 
@@ -32,11 +31,18 @@ class PeerUnavailable(RuntimeError):
 
 def deepxde_available() -> tuple[bool, str]:
     """(True, version) when DeepXDE imports on the PyTorch backend; else (False, reason with the fix)."""
-    code = ("import os; os.environ.setdefault('DDE_BACKEND', 'pytorch'); import deepxde as dde; "
-            "print(dde.__version__, dde.backend.backend_name)")
+    code = (
+        "import os; os.environ.setdefault('DDE_BACKEND', 'pytorch'); import deepxde as dde; "
+        "print(dde.__version__, dde.backend.backend_name)"
+    )
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "DDE_BACKEND": "pytorch"})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "DDE_BACKEND": "pytorch"},
+        )
     except subprocess.TimeoutExpired:
         return False, "importing deepxde timed out"
     if out.returncode != 0:
@@ -50,8 +56,16 @@ def deepxde_available() -> tuple[bool, str]:
     return True, version
 
 
-def run_deepxde_burgers(precision: str, steps: int, lr: float = 1e-3, seed: int = 0, nu: float = None,
-                        width: int = 32, depth: int = 3, timeout: Optional[float] = None) -> dict:
+def run_deepxde_burgers(
+    precision: str,
+    steps: int,
+    lr: float = 1e-3,
+    seed: int = 0,
+    nu: float = None,
+    width: int = 32,
+    depth: int = 3,
+    timeout: float | None = None,
+) -> dict:
     """Train DeepXDE's Burgers PINN in a subprocess; return its error against our Cole-Hopf reference.
 
     Returns a dict: precision, error, ms_per_step, steps, deepxde version, or
@@ -69,12 +83,26 @@ def run_deepxde_burgers(precision: str, steps: int, lr: float = 1e-3, seed: int 
     import torch
 
     from .burgers import NU
+
     threads = torch.get_num_threads()  # the child uses as many threads as we do, for comparable timings
-    args = {"precision": precision, "steps": steps, "lr": lr, "seed": seed, "nu": NU if nu is None else nu,
-            "width": width, "depth": depth, "threads": threads}
+    args = {
+        "precision": precision,
+        "steps": steps,
+        "lr": lr,
+        "seed": seed,
+        "nu": NU if nu is None else nu,
+        "width": width,
+        "depth": depth,
+        "threads": threads,
+    }
     env = {**os.environ, "DDE_BACKEND": "pytorch", "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-m", "lowprec.physics.peer", json.dumps(args)], capture_output=True,
-                         text=True, timeout=timeout, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "lowprec.physics.peer", json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         tail = "\n".join(out.stderr.strip().splitlines()[-5:])
@@ -83,11 +111,11 @@ def run_deepxde_burgers(precision: str, steps: int, lr: float = 1e-3, seed: int 
 
 
 def _child(args: dict) -> dict:  # runs in the subprocess
+    import deepxde as dde
     import numpy as np
     import torch
-    import deepxde as dde
 
-    from .base import relative_l2
+    from ..train.losses import relative_l2_error
     from .burgers import Burgers
 
     nu = args["nu"]
@@ -114,9 +142,14 @@ def _child(args: dict) -> dict:  # runs in the subprocess
     _, _, pts, u = Burgers(nu=nu).reference()
     pred = torch.as_tensor(np.asarray(model.predict(pts.numpy()), dtype=np.float64))[:, 0]
     losses = np.asarray(losshistory.loss_train[-1], dtype=np.float64)
-    out = {"precision": args["precision"], "steps": args["steps"], "error": relative_l2(pred, u),
-           "ms_per_step": 1e3 * seconds / args["steps"], "final_loss": float(losses.sum()),
-           "deepxde": dde.__version__}
+    out = {
+        "precision": args["precision"],
+        "steps": args["steps"],
+        "error": relative_l2_error(pred, u),
+        "ms_per_step": 1e3 * seconds / args["steps"],
+        "final_loss": float(losses.sum()),
+        "deepxde": dde.__version__,
+    }
     if not np.isfinite(losses).all() or not np.isfinite(out["error"]):
         out["failure"] = f"DeepXDE {args['precision']}: non-finite loss {losses.tolist()}"
     return out

@@ -1,20 +1,21 @@
 """Function regression: fit x sin(5x) on [-1, 1] with a [1, 10, 10, 1] tanh network.
 
-No PDE: the smallest problem on which the precision modes differ, and the
+No PDE: the smallest problem on which the training modes differ, and the
 first example of Hayford et al. (2024).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from lowprec.models.pinn import PINN
 
-from .base import Box, Compute, Problem, predict, relative_l2
+from ..train.losses import relative_l2_error
+from .base import Box, Compute, PhysicsProblem, predict
 
 
 def target(x: torch.Tensor) -> torch.Tensor:
@@ -22,7 +23,7 @@ def target(x: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Regression(Problem):
+class Regression(PhysicsProblem):
     """Fit f(x) = x sin(5x) from ``n_train`` samples; error on ``n_test`` uniform points.
 
     Args:
@@ -50,7 +51,7 @@ class Regression(Problem):
     def build_model(self, seed: int) -> nn.Module:
         return PINN(1, 1, self.width, self.depth, self.activation, bounds=self.domain.bounds, seed=seed)
 
-    def training_data(self, seed: int, points: Optional[torch.Tensor] = None) -> dict:
+    def training_data(self, seed: int, points: torch.Tensor | None = None) -> dict:
         x = self.domain.sample(self.n_train, seed) if points is None else points
         self.domain.check(x, "training points", self.title)
         return {"x": x}
@@ -61,7 +62,7 @@ class Regression(Problem):
 
     def evaluate(self, net: nn.Module, dtype: torch.dtype, data: dict) -> dict[str, float]:
         x = torch.linspace(-1, 1, self.n_test, dtype=torch.float64).unsqueeze(1)
-        return {"error": relative_l2(predict(net, dtype, x.float()), target(x))}
+        return {"error": relative_l2_error(predict(net, dtype, x.float()), target(x))}
 
     def plot_solution(self, fig, net, dtype, label, data):
         x = torch.linspace(-1, 1, self.n_test).unsqueeze(1)

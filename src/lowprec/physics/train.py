@@ -1,4 +1,4 @@
-"""The training loop for PINNs and DeepONets in any precision mode.
+"""The training loop for PINNs and DeepONets in any training mode.
 
 One plain loop, no callbacks. Per step::
 
@@ -28,29 +28,28 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lowprec.precision import LossScaler, PrecisionOverflowError
 
-from .base import Compute, NonFiniteLossError, Problem, ResidualGuard
+from .._progress import progress_bar
+from .base import Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
 from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
-from .modes import MODES, PrecisionMode, WeightCopies, dtype_name, get_mode
+from .modes import TRAINING_MODES, TrainingMode, WeightCopies, dtype_name, get_mode
 
 log = logging.getLogger("lowprec")
 
 NONFINITE_ACTIONS = ("raise", "stop")
 #: residual_rounding above which a half-precision run is warned that rounding now blurs its gradient.
-#: Measured (Burgers, seed 0, 20000 steps): fp16 peaks at 13 % and mixed keeps fp32's pace over three
-#: seeds; bf16 passes 25 % at step ~6000, ends at 95 % and 1.7-2.3x fp32's error (two hosts).
+#: Set above the share an fp16 run reaches while mixed keeps fp32's pace (on Burgers, around a tenth),
+#: and well below the share bf16 (8 significant bits) reaches on the same problems.
 RESIDUAL_ROUNDING_WARN = 0.25
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class PhysicsTrainConfig:
     """How long and how to train.
 
     Args:
@@ -75,13 +74,13 @@ class TrainConfig:
 
     steps: int = 1000
     lr: float = 1e-3
-    lr_decay: Optional[float] = None
+    lr_decay: float | None = None
     seed: int = 0
     eval_every: int = 0
-    adam_eps: Optional[float] = None
-    loss_scaling: Optional[bool] = None
-    residual_guard: Optional[bool] = None
-    init_loss_scale: float = 2.0 ** 16
+    adam_eps: float | None = None
+    loss_scaling: bool | None = None
+    residual_guard: bool | None = None
+    init_loss_scale: float = 2.0**16
     scale_growth_interval: int = 1000
     on_nonfinite: str = "raise"
     measure_memory: bool = True
@@ -98,10 +97,17 @@ class TrainConfig:
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise ValueError(f"on_nonfinite={self.on_nonfinite!r}; choose one of {NONFINITE_ACTIONS}.")
 
-    def mode_for(self, mode: PrecisionMode) -> PrecisionMode:
+    def mode_for(self, mode: TrainingMode) -> TrainingMode:
         """The mode with this config's overrides applied."""
-        changes = {k: v for k, v in (("adam_eps", self.adam_eps), ("loss_scaling", self.loss_scaling),
-                                     ("residual_guard", self.residual_guard)) if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("adam_eps", self.adam_eps),
+                ("loss_scaling", self.loss_scaling),
+                ("residual_guard", self.residual_guard),
+            )
+            if v is not None
+        }
         return mode.replace(**changes) if changes else mode
 
 
@@ -122,24 +128,24 @@ class StepRecord:
 class RunResult:
     """Everything a run produced. ``final`` holds the last evaluation (``final["error"]``)."""
 
-    problem: Problem
-    mode: PrecisionMode
-    config: TrainConfig
+    problem: PhysicsProblem
+    mode: TrainingMode
+    config: PhysicsTrainConfig
     device: str
     history: list = field(default_factory=list)
     evals: list = field(default_factory=list)
     final: dict = field(default_factory=dict)
     ms_per_step: float = math.nan
-    peak_mib: Optional[float] = None
+    peak_mib: float | None = None
     state_mib: float = math.nan
-    failure: Optional[str] = None
-    failed_step: Optional[int] = None
+    failure: str | None = None
+    failed_step: int | None = None
     skipped_steps: int = 0
     guard_backoffs: int = 0
     steps_done: int = 0
-    master: Optional[nn.Module] = None
-    working: Optional[nn.Module] = None
-    optimizer: Optional[torch.optim.Optimizer] = None
+    master: nn.Module | None = None
+    working: nn.Module | None = None
+    optimizer: torch.optim.Optimizer | None = None
 
     @property
     def error(self) -> float:
@@ -148,19 +154,31 @@ class RunResult:
     def late_mean(self, key: str, fraction: float = 0.1) -> float:
         """Mean of a per-step diagnostic over the last ``fraction`` of the steps run (nan-aware)."""
         recs = [getattr(r, key) for r in self.history if not r.skipped]
-        recs = [v for v in recs[-max(1, int(len(recs) * fraction)):] if not math.isnan(v)]
+        recs = [v for v in recs[-max(1, int(len(recs) * fraction)) :] if not math.isnan(v)]
         return sum(recs) / len(recs) if recs else math.nan
 
     def summary(self) -> dict:
         """JSON-ready summary."""
-        return {"problem": self.problem.name, "problem_params": self.problem.params(),
-                "mode": self.mode.name, "mode_detail": self.mode.describe(), "device": self.device,
-                "config": dataclasses.asdict(self.config), "final": self.final,
-                "ms_per_step": self.ms_per_step, "peak_mib": self.peak_mib, "state_mib": self.state_mib,
-                "failure": self.failure, "failed_step": self.failed_step, "skipped_steps": self.skipped_steps,
-                "guard_backoffs": self.guard_backoffs, "steps_done": self.steps_done,
-                "late_underflow": self.late_mean("underflow"), "late_stalled": self.late_mean("stalled"),
-                "evals": self.evals}
+        return {
+            "problem": self.problem.name,
+            "problem_params": self.problem.params(),
+            "mode": self.mode.name,
+            "mode_detail": self.mode.describe(),
+            "device": self.device,
+            "config": dataclasses.asdict(self.config),
+            "final": self.final,
+            "ms_per_step": self.ms_per_step,
+            "peak_mib": self.peak_mib,
+            "state_mib": self.state_mib,
+            "failure": self.failure,
+            "failed_step": self.failed_step,
+            "skipped_steps": self.skipped_steps,
+            "guard_backoffs": self.guard_backoffs,
+            "steps_done": self.steps_done,
+            "late_underflow": self.late_mean("underflow"),
+            "late_stalled": self.late_mean("stalled"),
+            "evals": self.evals,
+        }
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -186,7 +204,7 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def _profile_peak_bytes(fn) -> Optional[int]:
+def _profile_peak_bytes(fn) -> int | None:
     """Run ``fn()`` once; return the peak bytes it allocated on CPU (above what was live before).
 
     The profiler records each allocation and free as a signed "[memory]" event;
@@ -195,6 +213,7 @@ def _profile_peak_bytes(fn) -> Optional[int]:
     What ``fn`` raises propagates: only the profiler's own failures are absorbed.
     """
     from torch.profiler import ProfilerActivity, profile
+
     prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
     try:
         with _native_stderr_silenced():
@@ -219,30 +238,48 @@ def _profile_peak_bytes(fn) -> Optional[int]:
     return max(0, max(itertools.accumulate(e.nbytes() for e in events)))
 
 
-def _describe_failure(problem, mode, step, bad, terms, guard, weights) -> str:
+def _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler=None) -> str:
     vals = ", ".join(f"{k}={float(v.detach() if torch.is_tensor(v) else v):.3g}" for k, v in terms.items())
     weights_ok = all(bool(torch.isfinite(p).all()) for p in weights.master.parameters())
     if not weights_ok:
-        why = ("the weights themselves are inf/NaN after the previous update"
-               + (f": in {dtype_name(mode.master_dtype)}, Adam's eps={mode.adam_eps:g} rounds to 0 and an "
-                  "underflowed second moment gives 0/0; use --adam-eps 1e-4"
-                  if mode.master_dtype == torch.float16 and torch.tensor(mode.adam_eps, dtype=torch.float16) == 0
-                  else "; lower the learning rate or use the mixed mode"))
+        why = "the weights themselves are inf/NaN after the previous update" + (
+            f": in {dtype_name(mode.master_dtype)}, Adam's eps={mode.adam_eps:g} rounds to 0 and an "
+            "underflowed second moment gives 0/0; use --adam-eps 1e-4"
+            if mode.master_dtype == torch.float16 and torch.tensor(mode.adam_eps, dtype=torch.float16) == 0
+            else "; lower the learning rate or use the mixed mode"
+        )
+    elif bad == ["gradients"] and scaler is not None and scaler.enabled:
+        why = (
+            f"the gradients overflow even at loss scale {scaler.scale_value:g} (below the minimum "
+            f"{scaler.min_scale:g}), so scaling cannot help; lower the learning rate, or use bf16 or fp32"
+        )
     elif bad == ["gradients"]:
         why = "the gradients overflowed and loss scaling is off; enable it (--loss-scaling) or use bf16"
     elif guard.enabled:
-        why = (f"the residual guard could not bring it into {dtype_name(mode.compute_dtype)} range "
-               f"(scales {guard.scales}); a data term cannot be rescaled: normalize the data, or use bf16")
+        why = (
+            f"the residual guard could not bring it into {dtype_name(mode.compute_dtype)} range "
+            f"(scales {guard.scales}); a data term cannot be rescaled: normalize the data, or use bf16"
+        )
     else:
-        why = ("no residual guard in this mode; enable it (--residual-guard) or lower the learning rate"
-               if mode.compute_dtype == torch.float16 else "lower the learning rate")
-    return (f"{problem.title}, mode {mode.name}: step {step}: loss term(s) {', '.join(repr(b) for b in bad)} "
-            f"not finite ({vals}). Cause: {why}.")
+        why = (
+            "no residual guard in this mode; enable it (--residual-guard) or lower the learning rate"
+            if mode.compute_dtype == torch.float16
+            else "lower the learning rate"
+        )
+    return (
+        f"{problem.title}, mode {mode.name}: step {step}: loss term(s) {', '.join(repr(b) for b in bad)} "
+        f"not finite ({vals}). Cause: {why}."
+    )
 
 
-def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: str = "cpu",
-          data: Optional[dict] = None) -> RunResult:
-    """Train ``problem``'s model in precision ``mode`` (a name or a PrecisionMode); return a RunResult.
+def train(
+    problem: PhysicsProblem,
+    mode,
+    config: PhysicsTrainConfig = PhysicsTrainConfig(),
+    device: str = "cpu",
+    data: dict | None = None,
+) -> RunResult:
+    """Train ``problem``'s model in precision ``mode`` (a name or a TrainingMode); return a RunResult.
 
     Raises:
         NonFiniteLossError: a loss term or the gradients went inf/NaN and could
@@ -258,13 +295,15 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
     weights = WeightCopies(problem.build_model(config.seed).to(dev), mode)
     params = list(weights.master.parameters())
     optimizer = torch.optim.Adam(params, lr=config.lr, eps=mode.adam_eps)
-    scaler = LossScaler(init_scale=config.init_loss_scale, growth_interval=config.scale_growth_interval,
-                        enabled=mode.loss_scaling)
+    scaler = LossScaler(
+        init_scale=config.init_loss_scale, growth_interval=config.scale_growth_interval, enabled=mode.loss_scaling
+    )
     guard = ResidualGuard(enabled=mode.residual_guard)
     loss_weights = problem.loss_weights()
     gen = torch.Generator().manual_seed(config.seed + 1)
-    result = RunResult(problem, mode, config, device=str(dev), master=weights.master, working=weights.working,
-                       optimizer=optimizer)
+    result = RunResult(
+        problem, mode, config, device=str(dev), master=weights.master, working=weights.working, optimizer=optimizer
+    )
     cuda = dev.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(dev)
@@ -279,20 +318,26 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
             metrics = problem.evaluate(weights.working, mode.compute_dtype, data)
         # fp32 runs (and an fp32 finish) report what mixed's fp16 would make of their residuals.
         half = mode.compute_dtype == mode.probe_dtype
-        rounding = residual_rounding(problem, weights.master, mode if half else MODES["mixed"], probe_batch)
+        rounding = residual_rounding(problem, weights.master, mode if half else TRAINING_MODES["mixed"], probe_batch)
         metrics = {"step": step, **metrics, "residual_rounding": rounding}
         if half and rounding > RESIDUAL_ROUNDING_WARN and not rounding_warned:
             rounding_warned = True
-            log.warning("%s, mode %s: at step %d rounding to %s is %.0f%% of the loss residual (rms), and "
-                        "the gradient is off by about as much: from here the run is likely to fall behind fp32. "
-                        "Remedies: fp16 rather than bf16 (3 more bits), an fp32 finish (--precision "
-                        "mixed_then_fp32), or fp32.", problem.title, mode.name, step,
-                        dtype_name(mode.compute_dtype), 100 * rounding)
+            log.warning(
+                "%s, mode %s: at step %d rounding to %s is %.0f%% of the loss residual (rms), and "
+                "the gradient is off by about as much: from here the run is likely to fall behind fp32. "
+                "Remedies: fp16 rather than bf16 (3 more bits), an fp32 finish (--precision "
+                "mixed_then_fp32), or fp32.",
+                problem.title,
+                mode.name,
+                step,
+                dtype_name(mode.compute_dtype),
+                100 * rounding,
+            )
         result.evals.append(metrics)
         return metrics
 
     def fail(step: int, bad: list, terms: dict):
-        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights)
+        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler)
         if config.on_nonfinite == "raise":
             raise NonFiniteLossError(msg, step, bad, mode.name)
         log.warning(msg)
@@ -308,7 +353,7 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
                 return terms, bad
         return terms, bad
 
-    def one_step(step: int, batch: dict) -> Optional[StepRecord]:
+    def one_step(step: int, batch: dict) -> StepRecord | None:
         t0 = time.perf_counter()
         weights.sync()
         weights.zero_grad()
@@ -350,8 +395,17 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
         ms = 1e3 * ((t_diag - t0) + (time.perf_counter() - t1))
         gnorm = math.nan if skipped else grad_norm(p.grad for p in params if p.grad is not None)
         stalled = math.nan if skipped else stalled_update_share(before, params, mode.probe_dtype)
-        return StepRecord(step, float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, gnorm,
-                          underflow, stalled, scaler.scale_value if scaler.enabled else 1.0, skipped, ms)
+        return StepRecord(
+            step,
+            float(loss.detach()),
+            {k: float(v.detach()) for k, v in terms.items()},
+            gnorm,
+            underflow,
+            stalled,
+            scaler.scale_value if scaler.enabled else 1.0,
+            skipped,
+            ms,
+        )
 
     switch = mode.finish_step(config.steps)
     profile_steps = set()
@@ -360,8 +414,14 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
         profile_steps = {1} if switch is None else {1, switch + 1}
     peak_step_bytes, state_before_switch = None, 0
     evaluate(0)
-    bar = tqdm(total=config.steps, desc=f"{problem.name} {mode.name} seed {config.seed}", unit="step",
-               disable=not config.progress, leave=False, mininterval=2.0)
+    bar = progress_bar(
+        total=config.steps,
+        desc=f"{problem.name} {mode.name} seed {config.seed}",
+        unit="step",
+        disable=not config.progress,
+        leave=False,
+        mininterval=2.0,
+    )
     for step in range(config.steps):
         if step == switch:
             # The fp32 finish: same master weights, same Adam state; only the compute changes.
@@ -391,10 +451,13 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
             metrics = evaluate(step + 1)
             bar.set_postfix(error=f"{metrics['error']:.4g}", refresh=False)
             if config.log_every and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
-                print(f"[{problem.name} {mode.name}] step {step + 1}: loss {rec.loss:.3e} error "
-                      f"{metrics['error']:.4f} rounding {metrics['residual_rounding']:.1%} |g| {rec.grad_norm:.2e} "
-                      f"underflow {rec.underflow:.1%} "
-                      f"stalled {rec.stalled:.1%} scale {rec.loss_scale:g} {rec.ms:.1f} ms", flush=True)
+                print(
+                    f"[{problem.name} {mode.name}] step {step + 1}: loss {rec.loss:.3e} error "
+                    f"{metrics['error']:.4f} rounding {metrics['residual_rounding']:.1%} |g| {rec.grad_norm:.2e} "
+                    f"underflow {rec.underflow:.1%} "
+                    f"stalled {rec.stalled:.1%} scale {rec.loss_scale:g} {rec.ms:.1f} ms",
+                    flush=True,
+                )
     bar.close()
     if not result.evals or result.evals[-1]["step"] != result.steps_done:
         evaluate(result.steps_done)
@@ -402,14 +465,15 @@ def train(problem: Problem, mode, config: TrainConfig = TrainConfig(), device: s
     if mode.is_mixed:
         # The master weights evaluated in fp32: shows what the compute-dtype rounding costs at inference.
         result.final["error_fp32_eval"] = problem.evaluate(weights.master, mode.master_dtype, data)["error"]
-    times = [r.ms for r in result.history[5:] if not math.isnan(r.ms)] or \
-        [r.ms for r in result.history if not math.isnan(r.ms)]
+    times = [r.ms for r in result.history[5:] if not math.isnan(r.ms)] or [
+        r.ms for r in result.history if not math.isnan(r.ms)
+    ]
     result.ms_per_step = statistics.median(times) if times else math.nan
     result.guard_backoffs = guard.backoffs
     state = max(state_before_switch, weights.state_bytes(optimizer))
-    result.state_mib = state / 2 ** 20
+    result.state_mib = state / 2**20
     if cuda:
-        result.peak_mib = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+        result.peak_mib = torch.cuda.max_memory_allocated(dev) / 2**20
     elif peak_step_bytes is not None:
-        result.peak_mib = (state + peak_step_bytes) / 2 ** 20
+        result.peak_mib = (state + peak_step_bytes) / 2**20
     return result

@@ -7,7 +7,17 @@ from .schedule import PrecisionSchedule
 from .stabilizers import hardclip, sigma_clip, stabilize
 
 __all__ = [
-    "PRESETS", "PrecisionPolicy", "PrecisionSchedule", "LossScaler", "PrecisionOverflowError",
-    "current_policy", "get_policy", "fft_native", "round_through", "stabilize", "hardclip",
-    "sigma_clip", "first_nonfinite_module",
+    "PRESETS",
+    "PrecisionPolicy",
+    "PrecisionSchedule",
+    "LossScaler",
+    "PrecisionOverflowError",
+    "current_policy",
+    "get_policy",
+    "fft_native",
+    "round_through",
+    "stabilize",
+    "hardclip",
+    "sigma_clip",
+    "first_nonfinite_module",
 ]

@@ -13,7 +13,7 @@ never silently computes something else.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 
@@ -23,7 +23,7 @@ _LOGGED: set = set()
 _HALF = (torch.float16, torch.bfloat16)
 
 
-def log_once(key, message: str, level: int = logging.WARNING) -> None:
+def log_once(key: Hashable, message: str, level: int = logging.WARNING) -> None:
     """Log ``message`` the first time ``key`` is seen in this process."""
     if key not in _LOGGED:
         _LOGGED.add(key)

@@ -18,8 +18,6 @@ Typical use (the trainer does this)::
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
@@ -40,9 +38,15 @@ class LossScaler:
         enabled: when False, ``scale`` is the identity and ``unscale_`` only checks.
     """
 
-    def __init__(self, init_scale: float = 2.0 ** 16, growth_factor: float = 2.0,
-                 backoff_factor: float = 0.5, growth_interval: int = 2000,
-                 min_scale: float = 2.0 ** -14, enabled: bool = True):
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        min_scale: float = 2.0**-14,
+        enabled: bool = True,
+    ):
         self.scale_value = float(init_scale)
         self.growth_factor = growth_factor
         self.backoff_factor = backoff_factor
@@ -77,7 +81,8 @@ class LossScaler:
             if self.scale_value < self.min_scale:
                 raise PrecisionOverflowError(
                     f"loss scale fell below {self.min_scale:g}: gradients overflow even unscaled. "
-                    "Use a stabilizer (tanh), a bf16 policy, or a lower learning rate.")
+                    "Use a stabilizer (tanh), a bf16 policy, or a lower learning rate."
+                )
         else:
             self._clean_steps += 1
             if self._clean_steps >= self.growth_interval:
@@ -99,7 +104,9 @@ def module_of(param_name: str) -> str:
 
 
 @torch.no_grad()
-def first_nonfinite_module(model: nn.Module, *inputs, **named_inputs) -> Optional[tuple[str, str]]:
+def first_nonfinite_module(
+    model: nn.Module, *inputs: torch.Tensor, **named_inputs: torch.Tensor
+) -> tuple[str, str] | None:
     """Re-run ``model(*inputs, **named_inputs)`` and return the innermost module that first emits inf/NaN.
 
     Run under the same policy as the failed step. Returns (module name, module

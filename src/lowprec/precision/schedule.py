@@ -8,12 +8,12 @@ mixed phase ran without the tanh stabilizer (better on Navier-Stokes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 from .policy import PrecisionPolicy, get_policy
 
-PolicyLike = Union[str, PrecisionPolicy]
+PolicyLike = str | PrecisionPolicy
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,18 @@ class PrecisionSchedule:
             parsed.append((float(fraction), get_policy(policy)))
         total = sum(f for f, _ in parsed)
         if abs(total - 1) > 1e-6:
-            raise ValueError(f"schedule fractions sum to {total:g}, not 1: "
-                             + ", ".join(f"{p.name}:{f:g}" for f, p in parsed))
+            raise ValueError(
+                f"schedule fractions sum to {total:g}, not 1: " + ", ".join(f"{p.name}:{f:g}" for f, p in parsed)
+            )
         object.__setattr__(self, "phases", tuple(parsed))
 
     @classmethod
-    def paper(cls) -> "PrecisionSchedule":
+    def paper(cls) -> PrecisionSchedule:
         """Tu et al.'s schedule: half 25%, mixed (no stabilizer) 50%, full 25%."""
         return cls([(0.25, "half"), (0.5, "mixed"), (0.25, "full")])
 
     @classmethod
-    def parse(cls, text: str) -> "PrecisionSchedule":
+    def parse(cls, text: str) -> PrecisionSchedule:
         """Parse ``"half:0.25,mixed:0.5,full:0.25"`` (or ``"paper"``)."""
         if text.strip() == "paper":
             return cls.paper()
@@ -54,8 +55,9 @@ class PrecisionSchedule:
         for item in text.split(","):
             name, sep, fraction = item.strip().rpartition(":")
             if not sep:
-                raise ValueError(f"schedule item {item!r} is not 'policy:fraction', "
-                                 "e.g. 'half:0.25,mixed:0.5,full:0.25'.")
+                raise ValueError(
+                    f"schedule item {item!r} is not 'policy:fraction', e.g. 'half:0.25,mixed:0.5,full:0.25'."
+                )
             phases.append((float(fraction), name))
         return cls(phases)
 

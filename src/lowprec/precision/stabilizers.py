@@ -7,7 +7,7 @@ clipping and 2-sigma clipping as alternatives. All three keep the input shape.
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Callable
 
 import torch
 
@@ -32,9 +32,13 @@ def sigma_clip(x: torch.Tensor, n_sigma: float = 2.0) -> torch.Tensor:
     return torch.maximum(torch.minimum(x, hi), lo)
 
 
-_STABILIZERS = {"tanh": torch.tanh, "hardclip": hardclip, "sigma_clip": sigma_clip}
+_STABILIZERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "hardclip": hardclip,
+    "sigma_clip": sigma_clip,
+}
 
 
-def stabilize(x: torch.Tensor, name: Optional[str]) -> torch.Tensor:
+def stabilize(x: torch.Tensor, name: str | None) -> torch.Tensor:
     """Apply the stabilizer called ``name`` (``None``: identity)."""
     return x if name is None else _STABILIZERS[name](x)

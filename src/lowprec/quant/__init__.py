@@ -21,15 +21,45 @@ from ..spectral.backend import dft_macs, fft_macs
 from .bops import CostReport, LayerCost, bops, cost_vs_resolution
 from .config import PRESETS, QuantConfig, QuantSpec, get_config
 from .fake import FakeQuantizer, NotCalibratedError, fake_quantize
-from .int8 import compare_int8, convert_int8, latency_table, measure_latency
-from .modules import (QuantConv, QuantConvTranspose, QuantLinear, QuantMatMul, QuantSpectralConv, bypass, calibrate,
-                      is_calibrated, quantize_, quantizers, selected_layers)
+from .int8 import compare_int8, convert_int8, latency_table
+from .modules import (
+    QuantConv,
+    QuantConvTranspose,
+    QuantLinear,
+    QuantMatMul,
+    QuantSpectralConv,
+    bypass,
+    calibrate,
+    quantize_,
+    quantizers,
+    selected_layers,
+)
 
 __all__ = [
-    "quantize_", "calibrate", "is_calibrated", "quantizers", "selected_layers", "bypass",
-    "QuantConfig", "QuantSpec", "PRESETS", "get_config",
-    "FakeQuantizer", "NotCalibratedError", "fake_quantize",
-    "QuantLinear", "QuantConv", "QuantConvTranspose", "QuantSpectralConv", "QuantMatMul",
-    "bops", "cost_vs_resolution", "CostReport", "LayerCost", "fft_macs", "dft_macs",
-    "convert_int8", "compare_int8", "latency_table", "measure_latency",
+    "quantize_",
+    "calibrate",
+    "quantizers",
+    "selected_layers",
+    "bypass",
+    "QuantConfig",
+    "QuantSpec",
+    "PRESETS",
+    "get_config",
+    "FakeQuantizer",
+    "NotCalibratedError",
+    "fake_quantize",
+    "QuantLinear",
+    "QuantConv",
+    "QuantConvTranspose",
+    "QuantSpectralConv",
+    "QuantMatMul",
+    "bops",
+    "cost_vs_resolution",
+    "CostReport",
+    "LayerCost",
+    "fft_macs",
+    "dft_macs",
+    "convert_int8",
+    "compare_int8",
+    "latency_table",
 ]

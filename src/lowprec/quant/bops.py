@@ -34,16 +34,26 @@ and is a few percent of the MACs in these models.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from ..precision.policy import PrecisionPolicy, current_policy, get_policy
 from .config import QuantConfig, get_config
-from .modules import (_TRANSPOSED, QuantConv, QuantConvTranspose, QuantLayer, QuantLinear, QuantMatMul,
-                      QuantSpectralConv, bypass, candidates, selected_layers)
+from .modules import (
+    _TRANSPOSED,
+    QuantConv,
+    QuantConvTranspose,
+    QuantLayer,
+    QuantLinear,
+    QuantMatMul,
+    QuantSpectralConv,
+    bypass,
+    candidates,
+    selected_layers,
+)
 
 
 @dataclass
@@ -88,20 +98,54 @@ class CostReport:
     def table(self) -> str:
         from ..report import format_table
 
-        rows = [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": f"{r.bits_a}x{r.bits_b}",
-                 "bops": r.bops, "share": r.bops / max(self.bops, 1), "note": r.note} for r in self.layers]
+        rows = [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "macs": r.macs,
+                "bits": f"{r.bits_a}x{r.bits_b}",
+                "bops": r.bops,
+                "share": r.bops / max(self.bops, 1),
+                "note": r.note,
+            }
+            for r in self.layers
+        ]
         rows.append({"name": "total", "macs": self.macs, "bops": self.bops, "share": 1.0})
-        return format_table(rows, [("name", "layer", ""), ("kind", "kind", ""), ("macs", "MACs", ",d"),
-                                   ("bits", "bits", ""), ("bops", "BOPs", ".3e"), ("share", "share", ".1%"),
-                                   ("note", "note", "")])
+        return format_table(
+            rows,
+            [
+                ("name", "layer", ""),
+                ("kind", "kind", ""),
+                ("macs", "MACs", ",d"),
+                ("bits", "bits", ""),
+                ("bops", "BOPs", ".3e"),
+                ("share", "share", ".1%"),
+                ("note", "note", ""),
+            ],
+        )
 
     def to_dict(self) -> dict:
-        return {"input_shape": list(self.input_shape), "config": self.config, "macs": self.macs, "bops": self.bops,
-                "layers": [{"name": r.name, "kind": r.kind, "macs": r.macs, "bits": [r.bits_a, r.bits_b],
-                            "bops": r.bops, "note": r.note} for r in self.layers]}
+        return {
+            "input_shape": list(self.input_shape),
+            "config": self.config,
+            "macs": self.macs,
+            "bops": self.bops,
+            "layers": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "macs": r.macs,
+                    "bits": [r.bits_a, r.bits_b],
+                    "bops": r.bops,
+                    "note": r.note,
+                }
+                for r in self.layers
+            ],
+        }
 
 
 # -- bits ------------------------------------------------------------------------------------------
+
 
 def _bits(quantizer) -> int:
     return getattr(quantizer, "bits", 32)
@@ -110,7 +154,7 @@ def _bits(quantizer) -> int:
 class _Bits:
     """Bits of each operand of a layer: from its quantizers, or from a config for a float layer."""
 
-    def __init__(self, model: nn.Module, config: Optional[QuantConfig]):
+    def __init__(self, model: nn.Module, config: QuantConfig | None):
         self.config = config
         self.planned = {n for n, _ in selected_layers(model, config)} if config is not None else set()
 
@@ -139,21 +183,32 @@ class _Bits:
                 return {"input": a, "spectrum": a, "weight": w, "mixed": a, "transform": self.config.transform_bits}
             return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
         if isinstance(module, QuantSpectralConv):
-            return {"input": _bits(module.input_quant), "spectrum": _bits(module.spectrum_quant),
-                    "weight": max(_bits(q) for q in module.weight_quants), "mixed": _bits(module.mixed_quant),
-                    "transform": module.config.transform_bits}
+            return {
+                "input": _bits(module.input_quant),
+                "spectrum": _bits(module.spectrum_quant),
+                "weight": max(_bits(q) for q in module.weight_quants),
+                "mixed": _bits(module.mixed_quant),
+                "transform": module.config.transform_bits,
+            }
         return dict.fromkeys(("input", "spectrum", "weight", "mixed", "transform"), 32)
 
 
 # -- the count -------------------------------------------------------------------------------------
+
 
 def _conv_layer(module):
     return module.layer if isinstance(module, QuantLayer) else module
 
 
 @torch.no_grad()
-def bops(model: nn.Module, input_shape: Optional[Sequence[int]] = None, config: Union[str, QuantConfig, None] = None,
-         policy: Union[str, PrecisionPolicy, None] = None, *, inputs: Optional[dict] = None) -> CostReport:
+def bops(
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    config: str | QuantConfig | None = None,
+    policy: str | PrecisionPolicy | None = None,
+    *,
+    inputs: dict | None = None,
+) -> CostReport:
     """Count MACs and BOPs of one forward pass of ``model`` on an input of ``input_shape``.
 
     Args:
@@ -182,7 +237,9 @@ def bops(model: nn.Module, input_shape: Optional[Sequence[int]] = None, config: 
     if (input_shape is None) == (inputs is None):
         raise ValueError("bops() takes input_shape (one tensor input) or inputs= (named inputs), not both or neither.")
     if inputs is not None:
-        inputs = {k: (v if isinstance(v, torch.Tensor) else torch.zeros(tuple(v))).to(device) for k, v in inputs.items()}
+        inputs = {
+            k: (v if isinstance(v, torch.Tensor) else torch.zeros(tuple(v))).to(device) for k, v in inputs.items()
+        }
     shape = tuple(input_shape) if inputs is None else tuple((k, tuple(v.shape)) for k, v in inputs.items())
     report = CostReport(shape, label)
     hooks = []
@@ -199,14 +256,17 @@ def bops(model: nn.Module, input_shape: Optional[Sequence[int]] = None, config: 
             else:
                 macs = output.numel() * (layer.in_channels // layer.groups - coords) * math.prod(layer.kernel_size)
             note = f"+{coords} coordinate channels: once per grid" if coords else ""
-            report.layers.append(LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a,
-                                           note))
+            report.layers.append(
+                LayerCost(name, "linear" if isinstance(layer, nn.Linear) else "conv", macs, w, a, note)
+            )
+
         return hook
 
     def on_matmul(name):
         def hook(module, inputs, output):
             a, b = bits.matmul(name, module)
             report.layers.append(LayerCost(name, "matmul", output.numel() * inputs[0].shape[-1], a, b))
+
         return hook
 
     def on_spectral(name):
@@ -216,13 +276,30 @@ def bops(model: nn.Module, input_shape: Optional[Sequence[int]] = None, config: 
             grid, batch = tuple(x.shape[2:]), x.shape[0]
             b = bits.spectral(name, module)
             forward, label = layer.transform_macs(grid, False, policy, x.dtype, x.device)
-            report.layers.append(LayerCost(f"{name}.forward_{label}", "transform", batch * layer.in_channels * forward,
-                                           b["input"], b["transform"], label))
+            report.layers.append(
+                LayerCost(
+                    f"{name}.forward_{label}",
+                    "transform",
+                    batch * layer.in_channels * forward,
+                    b["input"],
+                    b["transform"],
+                    label,
+                )
+            )
             macs, note = layer.mixing_macs(batch)
             report.layers.append(LayerCost(f"{name}.mixing", "spectral", macs, b["weight"], b["spectrum"], note))
             inverse, label = layer.transform_macs(grid, True, policy, x.dtype, x.device)
-            report.layers.append(LayerCost(f"{name}.inverse_{label}", "transform", batch * layer.out_channels * inverse,
-                                           b["mixed"], b["transform"], label))
+            report.layers.append(
+                LayerCost(
+                    f"{name}.inverse_{label}",
+                    "transform",
+                    batch * layer.out_channels * inverse,
+                    b["mixed"],
+                    b["transform"],
+                    label,
+                )
+            )
+
         return hook
 
     counters = {"linear": on_dense, "conv": on_dense, "matmul": on_matmul, "spectral": on_spectral}
@@ -243,15 +320,26 @@ def bops(model: nn.Module, input_shape: Optional[Sequence[int]] = None, config: 
     return report
 
 
-def cost_vs_resolution(model: nn.Module, in_channels: int, grids: Sequence[Sequence[int]],
-                       configs: Sequence[Union[str, QuantConfig]] = ("float", "w8a8", "w4a4"),
-                       policy=None) -> list[dict]:
+def cost_vs_resolution(
+    model: nn.Module,
+    in_channels: int,
+    grids: Sequence[Sequence[int]],
+    configs: Sequence[str | QuantConfig] = ("float", "w8a8", "w4a4"),
+    policy=None,
+) -> list[dict]:
     """MACs and BOPs per sample at each grid, for each config: rows {grid, config, macs, bops, transform_share}."""
     rows = []
     for grid in grids:
         for config in configs:
             report = bops(model, (1, in_channels, *grid), config, policy)
             transform = sum(r.bops for r in report.layers if r.kind == "transform")
-            rows.append({"grid": "x".join(map(str, grid)), "config": get_config(config).name, "macs": report.macs,
-                         "bops": report.bops, "transform_share": transform / max(report.bops, 1)})
+            rows.append(
+                {
+                    "grid": "x".join(map(str, grid)),
+                    "config": get_config(config).name,
+                    "macs": report.macs,
+                    "bops": report.bops,
+                    "transform_share": transform / max(report.bops, 1),
+                }
+            )
     return rows

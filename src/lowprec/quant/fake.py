@@ -31,7 +31,7 @@ at lr 1e-3; in log space it is a 0.1% change. That also keeps scales positive.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -46,7 +46,7 @@ class _FakeQuantize(torch.autograd.Function):
     """One autograd node: forward rounds, backward applies the straight-through and LSQ rules.
 
     (Written with detach() instead, the same estimator takes eight autograd nodes and saves
-    as many activation-sized tensors; QAT of an FNO ran 2x slower that way.)
+    as many activation-sized tensors, which makes every QAT step markedly slower.)
     """
 
     @staticmethod
@@ -97,7 +97,9 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor
     return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
 
 
-def quantize_levels(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
+def quantize_levels(
+    x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int
+) -> torch.Tensor:
     """The integer levels q = clamp(round(x / s) + z, qmin, qmax), as a float tensor (no gradient)."""
     return torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
 
@@ -123,8 +125,15 @@ class FakeQuantizer(nn.Module):
         calibrated: fake-quantizes; before calibration, running it raises NotCalibratedError.
     """
 
-    def __init__(self, spec: QuantSpec, shape: Optional[Sequence[int]] = None, channel_axes: Sequence[int] = (),
-                 learn: bool = True, label: str = "", is_weight: bool = False):
+    def __init__(
+        self,
+        spec: QuantSpec,
+        shape: Sequence[int] | None = None,
+        channel_axes: Sequence[int] = (),
+        learn: bool = True,
+        label: str = "",
+        is_weight: bool = False,
+    ):
         super().__init__()
         self.spec, self.learn, self.label, self.is_weight = spec, learn, label, is_weight
         if channel_axes and shape is None:
@@ -183,9 +192,11 @@ class FakeQuantizer(nn.Module):
     def set_range(self) -> None:
         """Scale and zero point from the observed range; marks the quantizer calibrated."""
         if self.batches == 0:
-            raise NotCalibratedError(f"quantizer {self.label!r} saw no data during calibration: the layer was not "
-                                     "reached by the calibration batches. Calibrate with inputs that run through "
-                                     "every quantized layer.")
+            raise NotCalibratedError(
+                f"quantizer {self.label!r} saw no data during calibration: the layer was not "
+                "reached by the calibration batches. Calibrate with inputs that run through "
+                "every quantized layer."
+            )
         spec = self.spec
         # The range always holds 0, so zero padding and ReLU/GELU zeros are exact.
         lo, hi = self.min_val.clamp(max=0), self.max_val.clamp(min=0)
@@ -210,7 +221,8 @@ class FakeQuantizer(nn.Module):
             raise NotCalibratedError(
                 f"quantizer {self.label!r} ({self.spec.bits} bit) has no calibrated range: a quantized model was "
                 "run before calibration. Call lowprec.quant.calibrate(model, train_set) after quantize_ and before "
-                "training (QAT) or evaluating it.")
+                "training (QAT) or evaluating it."
+            )
         if not self.learn:
             # Fixed scales: weights track their own min/max (they move during training);
             # moving-average activations keep averaging while training, as torch's QAT does.

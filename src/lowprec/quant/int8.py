@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -145,9 +145,11 @@ class Int8Conv(Int8Layer):
         layer = wrapper.layer
         self.dim = layer.weight.ndim - 2
         if self.dim not in (1, 2) or layer.groups != 1:
-            raise ValueError(f"{wrapper.name}: int8 convolutions support 1D/2D with groups=1, got a "
-                             f"{self.dim}D convolution with groups={layer.groups}; skip this layer in the "
-                             "QuantConfig or keep it fake-quantized.")
+            raise ValueError(
+                f"{wrapper.name}: int8 convolutions support 1D/2D with groups=1, got a "
+                f"{self.dim}D convolution with groups={layer.groups}; skip this layer in the "
+                "QuantConfig or keep it fake-quantized."
+            )
         super().__init__(wrapper, wrapper.data_weight())
         w = self._levels.to(torch.int8)
         del self._levels
@@ -157,19 +159,20 @@ class Int8Conv(Int8Layer):
         self.padding_mode = layer.padding_mode
         if layer.padding == "same":
             pads = []
-            for k, d in zip(self.kernel[-self.dim:], self.dilation[-self.dim:]):
+            for k, d in zip(self.kernel[-self.dim :], self.dilation[-self.dim :]):
                 total = d * (k - 1)
                 pads.append((total // 2, total - total // 2))
         elif layer.padding == "valid":
             pads = [(0, 0)] * self.dim
         else:
-            pads = [(p, p) for p in _pair(layer.padding, self.dim)[-self.dim:]]
+            pads = [(p, p) for p in _pair(layer.padding, self.dim)[-self.dim :]]
         self.pad_spec = [v for lo_hi in reversed(pads) for v in lo_hi]  # F.pad order: last axis first
         self.register_buffer("w_t", _row_major(w.reshape(w.shape[0], -1).t()))  # (C_in * prod(k), C_out)
         self.register_buffer("w_colsum", w.to(torch.int32).reshape(w.shape[0], -1).sum(1))
         self.register_buffer("bias", None if layer.bias is None else layer.bias.detach().float().clone())
-        self.pointwise = (all(k == 1 for k in self.kernel) and all(s == 1 for s in self.stride)
-                          and not any(self.pad_spec))
+        self.pointwise = (
+            all(k == 1 for k in self.kernel) and all(s == 1 for s in self.stride) and not any(self.pad_spec)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         coords = None
@@ -191,13 +194,18 @@ class Int8Conv(Int8Layer):
                 else:
                     q = F.pad(q, self.pad_spec, mode=self.padding_mode)
             q2 = q.unsqueeze(2) if self.dim == 1 else q
-            out_grid = [(n - d * (k - 1) - 1) // s + 1
-                        for n, k, s, d in zip(q2.shape[2:], self.kernel, self.stride, self.dilation)]
+            out_grid = [
+                (n - d * (k - 1) - 1) // s + 1
+                for n, k, s, d in zip(q2.shape[2:], self.kernel, self.stride, self.dilation)
+            ]
             cols = F.unfold(q2, self.kernel, dilation=self.dilation, stride=self.stride)  # (B, C k, L)
             acc = self.gemm(cols.transpose(1, 2).reshape(-1, cols.shape[1]), self.w_t, self.w_colsum)
             y = (acc.float() * (self.x_scale * self.w_scale)).reshape(b, -1, self.out_channels).transpose(1, 2)
-            y = y.reshape(b, self.out_channels, *out_grid[-self.dim:]) if self.dim == 2 else \
-                y.reshape(b, self.out_channels, out_grid[-1])
+            y = (
+                y.reshape(b, self.out_channels, *out_grid[-self.dim :])
+                if self.dim == 2
+                else y.reshape(b, self.out_channels, out_grid[-1])
+            )
         if self.bias is not None:
             y = y + self.bias.view(1, -1, *([1] * self.dim))
         if coords is not None:
@@ -212,8 +220,10 @@ class Int8ConvTranspose(Int8Layer):
         layer = wrapper.layer
         self.dim = layer.weight.ndim - 2
         if self.dim not in (1, 2) or layer.groups != 1:
-            raise ValueError(f"{wrapper.name}: int8 transposed convolutions support 1D/2D with groups=1; skip this "
-                             "layer in the QuantConfig or keep it fake-quantized.")
+            raise ValueError(
+                f"{wrapper.name}: int8 transposed convolutions support 1D/2D with groups=1; skip this "
+                "layer in the QuantConfig or keep it fake-quantized."
+            )
         super().__init__(wrapper, layer.weight)
         w = self._levels.to(torch.int8)  # (C_in, C_out, *k)
         del self._levels
@@ -225,8 +235,9 @@ class Int8ConvTranspose(Int8Layer):
         k = w[0, 0].numel()
         self.register_buffer("w_t", _row_major(w.reshape(w.shape[0], -1)))  # (C_in, C_out * prod(k))
         self.register_buffer("w_colsum", w.to(torch.int32).reshape(w.shape[0], -1).sum(0))
-        self.register_buffer("col_scale", self.w_scale.repeat_interleave(k) if self.w_scale.numel() > 1
-                             else self.w_scale)
+        self.register_buffer(
+            "col_scale", self.w_scale.repeat_interleave(k) if self.w_scale.numel() > 1 else self.w_scale
+        )
         self.register_buffer("bias", None if layer.bias is None else layer.bias.detach().float().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -235,8 +246,12 @@ class Int8ConvTranspose(Int8Layer):
         b, c, h, w = q2.shape
         acc = self.gemm(q2.flatten(2).transpose(1, 2).reshape(-1, c), self.w_t, self.w_colsum)  # (B HW, C_out k)
         cols = (acc.float() * (self.x_scale * self.col_scale)).reshape(b, h * w, -1).transpose(1, 2)
-        out = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
-               zip((h, w), self.stride, self.padding, self.dilation, self.kernel, self.output_padding)]
+        out = [
+            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for n, s, p, d, k, op in zip(
+                (h, w), self.stride, self.padding, self.dilation, self.kernel, self.output_padding
+            )
+        ]
         y = F.fold(cols, out, self.kernel, dilation=self.dilation, padding=self.padding, stride=self.stride)
         y = y.squeeze(2) if self.dim == 1 else y
         if self.bias is not None:
@@ -247,7 +262,7 @@ class Int8ConvTranspose(Int8Layer):
 _CONVERTERS = {QuantLinear: Int8Linear, QuantConv: Int8Conv, QuantConvTranspose: Int8ConvTranspose}
 
 
-def _convertible(wrapper: QuantLayer) -> Optional[str]:
+def _convertible(wrapper: QuantLayer) -> str | None:
     """None if the wrapper can run on int8 kernels, else why not."""
     w, a = getattr(wrapper, "weight_quant", None), getattr(wrapper, "input_quant", None)
     if not isinstance(w, FakeQuantizer) or not isinstance(a, FakeQuantizer):
@@ -291,8 +306,10 @@ def convert_int8(model: nn.Module, inplace: bool = False) -> tuple[nn.Module, li
         converted.append(name)
     if not converted:
         detail = reasons[0] if reasons else "the model has no quantized Linear/Conv layers (call quantize_ first)"
-        raise ValueError(f"convert_int8: no layer can run on int8 kernels ({detail}). Use a preset with at most "
-                         "8-bit weights and activations (w8a8, w4a8, w4a4), quantize_ and calibrate first.")
+        raise ValueError(
+            f"convert_int8: no layer can run on int8 kernels ({detail}). Use a preset with at most "
+            "8-bit weights and activations (w8a8, w4a8, w4a4), quantize_ and calibrate first."
+        )
     return model.eval(), converted
 
 
@@ -331,21 +348,27 @@ def compare_int8(quantized: nn.Module, x: torch.Tensor, repeats: int = 10) -> di
     int8_model, names = convert_int8(quantized)
     fake_out = quantized(x)
     int8_out = int8_model(x)
-    result = {"converted": names,
-              "max_rel_diff": ((int8_out - fake_out).abs().max() / fake_out.abs().max().clamp(min=1e-30)).item()}
+    result = {
+        "converted": names,
+        "max_rel_diff": ((int8_out - fake_out).abs().max() / fake_out.abs().max().clamp(min=1e-30)).item(),
+    }
 
     def run_float():
         with bypass(quantized):
             quantized(x)
 
-    result["seconds"] = {"float": measure_latency(run_float, repeats), "fake": measure_latency(lambda: quantized(x), repeats),
-                         "int8": measure_latency(lambda: int8_model(x), repeats)}
+    result["seconds"] = {
+        "float": measure_latency(run_float, repeats),
+        "fake": measure_latency(lambda: quantized(x), repeats),
+        "int8": measure_latency(lambda: int8_model(x), repeats),
+    }
     # Per layer: capture each converted layer's input inside the model, then time the three versions on it.
     inputs, hooks = {}, []
 
     def keeper(name):
         def hook(module, args, output):
             inputs.setdefault(name, args[0])  # returns None: the output is left alone
+
         return hook
 
     for name in names:
@@ -357,17 +380,24 @@ def compare_int8(quantized: nn.Module, x: torch.Tensor, repeats: int = 10) -> di
     rows = []
     for name in names:
         fake_layer, int8_layer, inp = quantized.get_submodule(name), int8_model.get_submodule(name), inputs[name]
-        row = {"name": name, "macs": cost[name].macs, "bops_float": cost[name].macs * 1024, "bops": cost[name].bops,
-               "float_s": measure_latency(lambda: fake_layer.layer(inp), repeats),
-               "fake_s": measure_latency(lambda: fake_layer(inp), repeats),
-               "int8_s": measure_latency(lambda: int8_layer(inp), repeats)}
+        row = {
+            "name": name,
+            "macs": cost[name].macs,
+            "bops_float": cost[name].macs * 1024,
+            "bops": cost[name].bops,
+            "float_s": measure_latency(lambda: fake_layer.layer(inp), repeats),
+            "fake_s": measure_latency(lambda: fake_layer(inp), repeats),
+            "int8_s": measure_latency(lambda: int8_layer(inp), repeats),
+        }
         # The products alone, at the layer's GEMM shape: what BOPs model, without the quantize,
         # layout and dequantize passes around them.
         k, n = int8_layer.w_t.shape
         a = torch.randint(-100, 100, (cost[name].macs // (k * n), k), dtype=torch.int8)
         a_float, w_float = a.float(), int8_layer.w_t.float()
-        row.update(gemm_float_s=measure_latency(lambda: a_float @ w_float, repeats),
-                   gemm_int8_s=measure_latency(lambda: torch._int_mm(a, int8_layer.w_t), repeats))
+        row.update(
+            gemm_float_s=measure_latency(lambda: a_float @ w_float, repeats),
+            gemm_int8_s=measure_latency(lambda: torch._int_mm(a, int8_layer.w_t), repeats),
+        )
         rows.append(row)
     result["layers"] = rows
     quantized.train(was_training)
@@ -382,10 +412,25 @@ def latency_table(result: dict) -> str:
     keys = ("macs", "bops_float", "bops", "float_s", "fake_s", "int8_s", "gemm_float_s", "gemm_int8_s")
     rows.append({"name": "total (converted layers)", **{k: sum(r[k] for r in rows) for k in keys}})
     for r in rows:
-        r.update(float_ms=r["float_s"] * 1e3, fake_ms=r["fake_s"] * 1e3, int8_ms=r["int8_s"] * 1e3,
-                 bops_ratio=r["bops_float"] / max(r["bops"], 1), time_ratio=r["float_s"] / max(r["int8_s"], 1e-12),
-                 gemm_ratio=r["gemm_float_s"] / max(r["gemm_int8_s"], 1e-12))
-    return format_table(rows, [("name", "layer", ""), ("macs", "MACs", ",d"), ("bops", "BOPs int", ".2e"),
-                               ("bops_ratio", "BOPs fp32/int", ".0f"), ("float_ms", "fp32 ms", ".3f"),
-                               ("fake_ms", "fake-quant ms", ".3f"), ("int8_ms", "int8 ms", ".3f"),
-                               ("time_ratio", "layer fp32/int8", ".2f"), ("gemm_ratio", "GEMM fp32/int8", ".2f")])
+        r.update(
+            float_ms=r["float_s"] * 1e3,
+            fake_ms=r["fake_s"] * 1e3,
+            int8_ms=r["int8_s"] * 1e3,
+            bops_ratio=r["bops_float"] / max(r["bops"], 1),
+            time_ratio=r["float_s"] / max(r["int8_s"], 1e-12),
+            gemm_ratio=r["gemm_float_s"] / max(r["gemm_int8_s"], 1e-12),
+        )
+    return format_table(
+        rows,
+        [
+            ("name", "layer", ""),
+            ("macs", "MACs", ",d"),
+            ("bops", "BOPs int", ".2e"),
+            ("bops_ratio", "BOPs fp32/int", ".0f"),
+            ("float_ms", "fp32 ms", ".3f"),
+            ("fake_ms", "fake-quant ms", ".3f"),
+            ("int8_ms", "int8 ms", ".3f"),
+            ("time_ratio", "layer fp32/int8", ".2f"),
+            ("gemm_ratio", "GEMM fp32/int8", ".2f"),
+        ],
+    )

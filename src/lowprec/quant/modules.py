@@ -38,7 +38,7 @@ Usage::
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable, Mapping, Optional, Union
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -54,13 +54,13 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
-def layer_kind(module: nn.Module) -> Optional[str]:
+def layer_kind(module: nn.Module) -> str | None:
     """``"linear"``, ``"conv"``, ``"spectral"``, ``"matmul"`` for a quantizable float layer, else None."""
     handler = _handler(module)
     return handler[0] if handler else None
 
 
-def _handler(module: nn.Module) -> Optional[tuple[str, type]]:
+def _handler(module: nn.Module) -> tuple[str, type] | None:
     """(kind, wrapper class) for a quantizable float layer: by its type (or a base's), else by protocol."""
     if isinstance(module, QuantLayer):
         return None
@@ -79,8 +79,9 @@ class Identity(nn.Module):
         return x
 
 
-def _quantizer(spec: Optional[QuantSpec], config: QuantConfig, label: str, shape=None, axes=(),
-               is_weight: bool = False) -> nn.Module:
+def _quantizer(
+    spec: QuantSpec | None, config: QuantConfig, label: str, shape=None, axes=(), is_weight: bool = False
+) -> nn.Module:
     if spec is None:
         return Identity()
     if is_weight and not spec.per_channel:
@@ -105,7 +106,7 @@ class QuantLayer(nn.Module):
     def data_weight(self) -> torch.Tensor:
         """The weight's columns that multiply data channels (all of them without coordinate channels)."""
         w = self.layer.weight
-        return w[:, :w.shape[1] - self.coordinate_channels]
+        return w[:, : w.shape[1] - self.coordinate_channels]
 
     def extra_repr(self) -> str:
         return f"{self.name!r}, {self.config.name}"
@@ -123,7 +124,9 @@ class QuantLinear(QuantLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, w = self.coordinate_channels, self.layer.weight
-        y = F.linear(self.input_quant(x[..., :x.shape[-1] - d]), self.weight_quant(self.data_weight()), self.layer.bias)
+        y = F.linear(
+            self.input_quant(x[..., : x.shape[-1] - d]), self.weight_quant(self.data_weight()), self.layer.bias
+        )
         return y + F.linear(x[..., -d:], w[:, -d:]) if d else y
 
 
@@ -141,8 +144,9 @@ class QuantConv(QuantLayer):
         # _conv_forward applies the layer's own padding mode (circular, reflect...) and settings;
         # a convolution is a sum over input channels, so data and coordinates can run apart.
         d, layer = self.coordinate_channels, self.layer
-        y = layer._conv_forward(self.input_quant(x[:, :x.shape[1] - d]), self.weight_quant(self.data_weight()),
-                                layer.bias)
+        y = layer._conv_forward(
+            self.input_quant(x[:, : x.shape[1] - d]), self.weight_quant(self.data_weight()), layer.bias
+        )
         return y + layer._conv_forward(x[:, -d:], layer.weight[:, -d:], None) if d else y
 
 
@@ -164,8 +168,16 @@ class QuantConvTranspose(QuantLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layer = self.layer
         dim = layer.weight.ndim - 2
-        return self._FUNCTIONS[dim](self.input_quant(x), self.weight_quant(layer.weight), layer.bias, layer.stride,
-                                    layer.padding, layer.output_padding, layer.groups, layer.dilation)
+        return self._FUNCTIONS[dim](
+            self.input_quant(x),
+            self.weight_quant(layer.weight),
+            layer.bias,
+            layer.stride,
+            layer.padding,
+            layer.output_padding,
+            layer.groups,
+            layer.dilation,
+        )
 
 
 class QuantMatMul(QuantLayer):
@@ -216,8 +228,9 @@ class QuantSpectralConv(QuantLayer):
         quants = []
         for k, (subscripts, tensor) in enumerate(layer.weight_factors()):
             axes = ((subscripts.index("o"),) if "o" in subscripts else ()) + (-1,)
-            quants.append(_quantizer(config.weight, config, f"{name} weight factor {k} ({subscripts})",
-                                     tensor.shape, axes, True))
+            quants.append(
+                _quantizer(config.weight, config, f"{name} weight factor {k} ({subscripts})", tensor.shape, axes, True)
+            )
         self.weight_quants = nn.ModuleList(quants)
 
     def quantized_factors(self) -> list[tuple[str, torch.Tensor]]:
@@ -225,8 +238,12 @@ class QuantSpectralConv(QuantLayer):
         return [(s, q(t)) for (s, t), q in zip(self.layer.weight_factors(), self.weight_quants)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stages = {"input": self.input_quant, "spectrum": self.spectrum_quant, "mixed": self.mixed_quant,
-                  "output": self.output_quant}
+        stages = {
+            "input": self.input_quant,
+            "spectrum": self.spectrum_quant,
+            "mixed": self.mixed_quant,
+            "output": self.output_quant,
+        }
         return self.layer(x, factors=self.quantized_factors(), tap=lambda stage, t: stages[stage](t))
 
 
@@ -273,12 +290,14 @@ def selected_layers(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn
     for pattern in config.skip:
         if not any(fnmatch.fnmatchcase(n, pattern) for n, _, _ in found):
             names = ", ".join(n for n, _, _ in found[:12]) + (", ..." if len(found) > 12 else "")
-            raise ValueError(f"QuantConfig.skip pattern {pattern!r} matches no quantizable layer; check the "
-                             f"name (fnmatch syntax, e.g. 'model.projection.*'). Quantizable layers: {names}.")
+            raise ValueError(
+                f"QuantConfig.skip pattern {pattern!r} matches no quantizable layer; check the "
+                f"name (fnmatch syntax, e.g. 'model.projection.*'). Quantizable layers: {names}."
+            )
     return [(n, m) for n, m, kind in found if kind in config.layers and not _skipped(n, config.skip)]
 
 
-def quantize_(model: nn.Module, config: Union[str, QuantConfig]) -> nn.Module:
+def quantize_(model: nn.Module, config: str | QuantConfig) -> nn.Module:
     """Replace ``model``'s quantizable layers by fake-quantized wrappers, in place; returns ``model``.
 
     Args:
@@ -296,8 +315,10 @@ def quantize_(model: nn.Module, config: Union[str, QuantConfig]) -> nn.Module:
     """
     config = get_config(config)
     if any(isinstance(m, QuantLayer) for m in model.modules()):
-        raise ValueError("this model is already quantized (it holds Quant* layers); quantize a fresh float model, "
-                         "e.g. copy.deepcopy of the float one, once.")
+        raise ValueError(
+            "this model is already quantized (it holds Quant* layers); quantize a fresh float model, "
+            "e.g. copy.deepcopy of the float one, once."
+        )
     for name, layer in selected_layers(model, config):
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
@@ -320,11 +341,11 @@ def _batches(data, batch_size: int, n_batches: int):
         for start in range(0, min(len(data), batch_size * n_batches), batch_size):
             yield {k: v for k, v in data.batch(slice(start, start + batch_size)).items() if k != "y"}
         return
-    if hasattr(data, "x") and isinstance(getattr(data, "x"), torch.Tensor):
+    if hasattr(data, "x") and isinstance(data.x, torch.Tensor):
         data = data.x
     if isinstance(data, torch.Tensor):
         for start in range(0, min(len(data), batch_size * n_batches), batch_size):
-            yield data[start:start + batch_size]
+            yield data[start : start + batch_size]
         return
     for k, batch in enumerate(data):
         if k >= n_batches:
@@ -336,8 +357,9 @@ def _batches(data, batch_size: int, n_batches: int):
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
-              policy: Union[str, PrecisionPolicy, None] = None) -> nn.Module:
+def calibrate(
+    model: nn.Module, data, n_batches: int = 8, batch_size: int = 16, policy: str | PrecisionPolicy | None = None
+) -> nn.Module:
     """Observe activation (and weight) ranges on a few batches and set every quantizer's scale.
 
     Args:
@@ -354,8 +376,10 @@ def calibrate(model: nn.Module, data, n_batches: int = 8, batch_size: int = 16,
     """
     found = quantizers(model)
     if not found:
-        raise ValueError("calibrate() found no quantizers in this model; call lowprec.quant.quantize_(model, config) "
-                         "first (a 'float' config adds none, and needs no calibration).")
+        raise ValueError(
+            "calibrate() found no quantizers in this model; call lowprec.quant.quantize_(model, config) "
+            "first (a 'float' config adds none, and needs no calibration)."
+        )
     device = next(model.parameters()).device
     policy = get_policy(policy) if policy is not None else current_policy()
     was_training = model.training
@@ -400,10 +424,19 @@ class bypass:
             q.enabled = enabled
 
 
-def is_calibrated(model: nn.Module) -> bool:
-    return all(bool(q.calibrated) for q in quantizers(model))
-
-
-__all__ = ["quantize_", "calibrate", "selected_layers", "candidates", "bypass", "layer_kind", "quantizers", "is_calibrated",
-           "QuantLayer", "QuantLinear", "QuantConv", "QuantConvTranspose", "QuantSpectralConv", "QuantMatMul",
-           "NotCalibratedError"]
+__all__ = [
+    "quantize_",
+    "calibrate",
+    "selected_layers",
+    "candidates",
+    "bypass",
+    "layer_kind",
+    "quantizers",
+    "QuantLayer",
+    "QuantLinear",
+    "QuantConv",
+    "QuantConvTranspose",
+    "QuantSpectralConv",
+    "QuantMatMul",
+    "NotCalibratedError",
+]

@@ -34,7 +34,7 @@ the hardware lacks is emulated, see :mod:`lowprec.precision.emulation`).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -46,10 +46,16 @@ from ..precision.policy import BACKENDS
 # on tensor cores). CPU: a few AVX-512 cores (bf16 through oneDNN; fp16 has no fast path
 # on most CPUs).
 _RATES = {
-    "cuda": {"gemm": {torch.float64: 5e13, torch.float32: 4e13, torch.bfloat16: 4e14, torch.float16: 4e14},
-             "fft": 2e13, "bandwidth": 2.5e12},
-    "cpu": {"gemm": {torch.float64: 3e10, torch.float32: 6e10, torch.bfloat16: 1e11, torch.float16: 1e10},
-            "fft": 1e10, "bandwidth": 1e10},
+    "cuda": {
+        "gemm": {torch.float64: 5e13, torch.float32: 4e13, torch.bfloat16: 4e14, torch.float16: 4e14},
+        "fft": 2e13,
+        "bandwidth": 2.5e12,
+    },
+    "cpu": {
+        "gemm": {torch.float64: 3e10, torch.float32: 6e10, torch.bfloat16: 1e11, torch.float16: 1e10},
+        "fft": 1e10,
+        "bandwidth": 1e10,
+    },
 }
 
 
@@ -57,8 +63,9 @@ def _rates(device_type: str) -> dict:
     return _RATES.get(device_type, _RATES["cuda"])
 
 
-def transform_costs(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                    device: "torch.device | str") -> dict[str, float]:
+def transform_costs(
+    grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, device: torch.device | str
+) -> dict[str, float]:
     """Modelled seconds for one truncated transform of one (batch, channel) field, per backend."""
     rates = _rates(torch.device(device).type)
     size = torch.empty((), dtype=dtype).element_size()
@@ -81,8 +88,7 @@ def transform_costs(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtyp
     return {"fft": fft, "dft": dft}
 
 
-def choose_backend(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                   device: "torch.device | str") -> str:
+def choose_backend(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, device: torch.device | str) -> str:
     """``"fft"`` or ``"dft"`` for a truncated transform over ``grid`` keeping ``modes``, in ``dtype`` on ``device``.
 
     Pure Python on shapes: it can be asked about a CUDA device on a machine without one.
@@ -94,8 +100,9 @@ def choose_backend(grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype
     return "dft" if costs["dft"] <= costs["fft"] else "fft"
 
 
-def resolve_backend(backend: str, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                    device: "torch.device | str") -> str:
+def resolve_backend(
+    backend: str, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, device: torch.device | str
+) -> str:
     """A policy's ``backend`` made concrete: ``"fft"`` and ``"dft"`` as given, ``"auto"`` by :func:`choose_backend`."""
     if backend == "auto":
         return choose_backend(grid, modes, dtype, device)
@@ -105,6 +112,7 @@ def resolve_backend(backend: str, grid: Sequence[int], modes: Sequence[int], dty
 
 
 # -- MAC counts (what lowprec.quant.bops reports for SpectralConv) --------------------------------
+
 
 def fft_macs(grid: Sequence[int]) -> int:
     """Real MACs of one real FFT (or its inverse) of a field on ``grid``: 1.25 P log2 P."""

@@ -24,8 +24,8 @@ cannot be traced (it graph-breaks on every call), a list of einsums can.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import opt_einsum
 import torch
@@ -41,7 +41,7 @@ def complex_matrix(t: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=256)
-def _plan(equation: str, shapes: tuple[tuple[int, ...], ...]):
+def _plan(equation: str, shapes: tuple[tuple[int, ...], ...]) -> opt_einsum.contract.ContractExpression:
     optimize = "optimal" if len(shapes) <= 5 else "auto"
     return opt_einsum.contract_expression(equation, *shapes, optimize=optimize)
 
@@ -52,7 +52,7 @@ def _steps(equation: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[tu
     return tuple((tuple(inds), eq) for inds, _, eq, *_ in _plan(equation, shapes).contraction_list)
 
 
-def _execute(steps, operands: list[torch.Tensor]) -> torch.Tensor:
+def _execute(steps: Sequence[tuple[tuple[int, ...], str]], operands: list[torch.Tensor]) -> torch.Tensor:
     # Each step takes the operands at `positions` out of the list and appends their product,
     # as opt_einsum's executor does.
     for positions, eq in steps:
@@ -70,8 +70,13 @@ def contract_equation(x_subscripts: str, factors: Sequence[str], out_subscripts:
     return ",".join(terms + [x_subscripts + chain[-1]]) + "->" + out_subscripts + chain[0]
 
 
-def complex_contract(x: torch.Tensor, x_subscripts: str, factors: Sequence[tuple[str, torch.Tensor]],
-                     out_subscripts: str, dtype: torch.dtype) -> torch.Tensor:
+def complex_contract(
+    x: torch.Tensor,
+    x_subscripts: str,
+    factors: Sequence[tuple[str, torch.Tensor]],
+    out_subscripts: str,
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """Contract a complex input with complex weight factors, all held as real (..., 2) tensors.
 
     Args:
@@ -89,8 +94,9 @@ def complex_contract(x: torch.Tensor, x_subscripts: str, factors: Sequence[tuple
     return _execute(_steps(equation, tuple(tuple(op.shape) for op in operands)), operands)
 
 
-def plan_info(x_shape: Sequence[int], x_subscripts: str, factors: Sequence[tuple[str, Sequence[int]]],
-              out_subscripts: str) -> opt_einsum.contract.PathInfo:
+def plan_info(
+    x_shape: Sequence[int], x_subscripts: str, factors: Sequence[tuple[str, Sequence[int]]], out_subscripts: str
+) -> opt_einsum.contract.PathInfo:
     """opt_einsum's PathInfo (order, FLOPs, largest intermediate) for a contraction of these shapes.
 
     ``x_shape`` includes the trailing [re, im] axis; ``factors`` holds (subscripts, shape of

@@ -27,7 +27,7 @@ no complex tensor and Inductor compiles all of it.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -56,8 +56,14 @@ class SpectralConv(nn.Module):
     It implements :class:`lowprec.spectral.SpectralLayer`, which :mod:`lowprec.quant` reads.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: Union[int, Sequence[int]],
-                 factorization: str = "dense", rank: Rank = 0.05):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: int | Sequence[int],
+        factorization: str = "dense",
+        rank: Rank = 0.05,
+    ):
         super().__init__()
         n_modes = (n_modes,) if isinstance(n_modes, int) else tuple(int(m) for m in n_modes)
         if not 1 <= len(n_modes) <= 3:
@@ -83,8 +89,9 @@ class SpectralConv(nn.Module):
         """The weight's (einsum subscripts, real (..., 2) tensor) factors (:mod:`lowprec.spectral.weights`)."""
         return self.weight.factors()
 
-    def transform_macs(self, grid: Sequence[int], inverse: bool, policy: PrecisionPolicy, dtype: torch.dtype,
-                       device: torch.device) -> tuple[int, str]:
+    def transform_macs(
+        self, grid: Sequence[int], inverse: bool, policy: PrecisionPolicy, dtype: torch.dtype, device: torch.device
+    ) -> tuple[int, str]:
         """Real MACs of one transform of one field on ``grid`` by the backend ``policy`` picks, and that backend.
 
         The forward transform runs in the policy's transform dtype, the inverse in its contraction
@@ -103,8 +110,12 @@ class SpectralConv(nn.Module):
         kept, factors = self.spectrum_shape, self.weight_factors()
         if len(factors) == 1:
             return 4 * batch * self.in_channels * self.out_channels * math.prod(kept), ""
-        info = plan_info((batch, self.in_channels, *kept, 2), self._x_subscripts,
-                         [(s, tuple(t.shape[:-1])) for s, t in factors], self._out_subscripts)
+        info = plan_info(
+            (batch, self.in_channels, *kept, 2),
+            self._x_subscripts,
+            [(s, tuple(t.shape[:-1])) for s, t in factors],
+            self._out_subscripts,
+        )
         return int(info.opt_cost) // 2, "factorized: opt_einsum count"
 
     def extra_repr(self) -> str:
@@ -112,11 +123,18 @@ class SpectralConv(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, "
-                             f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, {self.in_channels}, "
+                f"{', '.join('N' + str(k + 1) for k in range(self.dim))}), got {tuple(x.shape)}."
+            )
         check_modes(self.n_modes, x.shape[2:])
 
-    def forward(self, x: torch.Tensor, factors=None, tap=None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        factors: Sequence[tuple[str, torch.Tensor]] | None = None,
+        tap: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """(batch, in, *grid) -> (batch, out, *grid) under the active policy.
 
         ``factors`` replaces the weight's own (subscripts, tensor) factors, and ``tap(stage,
@@ -133,7 +151,11 @@ class SpectralConv(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             h = tap("input", stabilize(x, policy.stabilizer))
             spectrum = tap("spectrum", forward_transform(h, self.n_modes, transform_dtype, policy.backend))
-            mixed = tap("mixed", complex_contract(spectrum, self._x_subscripts, factors or self.weight_factors(),
-                                                  self._out_subscripts, contract_dtype))
+            mixed = tap(
+                "mixed",
+                complex_contract(
+                    spectrum, self._x_subscripts, factors or self.weight_factors(), self._out_subscripts, contract_dtype
+                ),
+            )
             y = tap("output", inverse_transform(mixed, grid, self.n_modes, contract_dtype, policy.backend))
         return y.to(x.dtype)

@@ -29,7 +29,7 @@ Matrices are built once in fp64 and cached per (kind, N, m, dtype, device).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -57,7 +57,7 @@ def _complex_block(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
     n_in, n_out = re.shape
     m = torch.empty(n_in, 2, n_out, 2, dtype=re.dtype)
     m[:, 0, :, 0], m[:, 1, :, 0] = re, -im  # out_re = x_re re - x_im im
-    m[:, 0, :, 1], m[:, 1, :, 1] = im, re   # out_im = x_re im + x_im re
+    m[:, 0, :, 1], m[:, 1, :, 1] = im, re  # out_im = x_re im + x_im re
     return m.reshape(2 * n_in, 2 * n_out)
 
 
@@ -80,6 +80,11 @@ def dft_matrix(kind: str, n: int, m: int, dtype: torch.dtype, device: torch.devi
     if key not in _MATRICES:
         _MATRICES[key] = _build(kind, n, m).to(device=device, dtype=dtype)
     return _MATRICES[key]
+
+
+def cached_storages() -> set[int]:
+    """Storage addresses of every cached matrix: constants that autograd may save but never adds up."""
+    return {m.untyped_storage().data_ptr() for m in _MATRICES.values()}
 
 
 def _build(kind: str, n: int, m: int) -> torch.Tensor:
@@ -130,8 +135,7 @@ def dft_rfft(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype) -> torch
     return t
 
 
-def dft_irfft(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int],
-              dtype: torch.dtype) -> torch.Tensor:
+def dft_irfft(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
     """Same result as :func:`lowprec.spectral.transforms.truncated_irfft`, by matrix products in ``dtype``.
 
     spectrum: real view (batch, channels, *kept_modes(modes), 2) -> real (batch, channels, *grid).

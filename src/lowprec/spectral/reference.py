@@ -7,7 +7,7 @@ backend against it. O(N * m) per axis, fine at test sizes.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -47,14 +47,14 @@ def spectral_conv_reference(x: torch.Tensor, weight: torch.Tensor, n_modes: Sequ
     # Forward: X[k] = (1/N) sum_j x[j] exp(-2 pi i k j / N), one axis at a time.
     for a, (m, n) in enumerate(zip(n_modes, grid)):
         f = _phase(frequencies(m, n, a == d - 1), n) / n
-        eq = f"bi{spatial[:a]}{letters[a]}{letters[a + 1:]},K{letters[a]}->bi{spatial[:a]}K{letters[a + 1:]}"
+        eq = f"bi{spatial[:a]}{letters[a]}{letters[a + 1 :]},K{letters[a]}->bi{spatial[:a]}K{letters[a + 1 :]}"
         xc = torch.einsum(eq.replace("K", spatial[a]), xc, f)
     assert tuple(xc.shape[2:]) == kept_modes(n_modes)
     yc = torch.einsum(f"bi{spatial},io{spatial}->bo{spatial}", xc, weight.to(torch.complex128))
     # Inverse along all axes but the last: complex sums over the kept frequencies.
     for a, (m, n) in enumerate(zip(n_modes[:-1], grid[:-1])):
         g = _phase(frequencies(m, n, False), n).conj()  # (K, n)
-        eq = f"bo{letters[:a]}{spatial[a]}{spatial[a + 1:]},{spatial[a]}{letters[a]}->bo{letters[:a + 1]}{spatial[a + 1:]}"
+        eq = f"bo{letters[:a]}{spatial[a]}{spatial[a + 1 :]},{spatial[a]}{letters[a]}->bo{letters[: a + 1]}{spatial[a + 1 :]}"
         yc = torch.einsum(eq, yc, g)
     # Last axis: a real signal from half a spectrum. Frequency 0 and Nyquist count once and
     # lose their imaginary part; the others count twice (their conjugate twins).

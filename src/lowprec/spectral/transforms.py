@@ -22,7 +22,7 @@ tensors in any dtype.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,9 +44,11 @@ def check_modes(modes: Sequence[int], grid: Sequence[int]) -> None:
     too_many = [(k, m, n) for k, (m, n) in enumerate(zip(modes, grid)) if m > n]
     if too_many:
         k, m, n = too_many[0]
-        raise ValueError(f"{m} modes along spatial axis {k} need a grid of at least {m} points, got {n} "
-                         f"(grid {tuple(grid)}, modes {tuple(modes)}). Use a finer grid or fewer modes "
-                         f"(n_modes <= grid size on every axis).")
+        raise ValueError(
+            f"{m} modes along spatial axis {k} need a grid of at least {m} points, got {n} "
+            f"(grid {tuple(grid)}, modes {tuple(modes)}). Use a finer grid or fewer modes "
+            f"(n_modes <= grid size on every axis)."
+        )
 
 
 def compute_dtype(policy_dtype: torch.dtype, input_dtype: torch.dtype) -> torch.dtype:
@@ -66,10 +68,12 @@ def _carrier(dtype: torch.dtype) -> torch.dtype:
 
 
 def _emulation_note(dtype, device, reason, what):
-    log_once(("emulate", what, dtype, str(device), reason),
-             f"lowprec: {what} in {str(dtype).replace('torch.', '')} is emulated ({reason}): "
-             "it runs in float32 with its input and output rounded through "
-             f"{str(dtype).replace('torch.', '')}.")
+    log_once(
+        ("emulate", what, dtype, str(device), reason),
+        f"lowprec: {what} in {str(dtype).replace('torch.', '')} is emulated ({reason}): "
+        "it runs in float32 with its input and output rounded through "
+        f"{str(dtype).replace('torch.', '')}.",
+    )
 
 
 def prescale(dtype: torch.dtype, native: bool, grid: Sequence[int]) -> float:
@@ -124,8 +128,9 @@ def truncated_rfft(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype) ->
     return spectrum if native else round_through(spectrum, dtype)
 
 
-def truncated_irfft(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int],
-                    dtype: torch.dtype) -> torch.Tensor:
+def truncated_irfft(
+    spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype
+) -> torch.Tensor:
     """Inverse of :func:`truncated_rfft`: a real field on ``grid`` from its lowest modes.
 
     Args:
@@ -154,22 +159,23 @@ def truncated_irfft(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence
             spectrum = torch.cat([spectrum.narrow(dim, 0, pos), zeros, spectrum.narrow(dim, pos, neg)], dim=dim)
     # Zero-pad the last frequency axis (dim -2 of the real view) up to grid[-1]//2 + 1.
     spectrum = F.pad(spectrum, (0, 0, 0, grid[-1] // 2 + 1 - spectrum.shape[-2]))
-    out = torch.fft.irfftn(torch.view_as_complex(spectrum.contiguous()), s=tuple(grid),
-                           dim=tuple(range(-d, 0)), norm="forward")
+    out = torch.fft.irfftn(
+        torch.view_as_complex(spectrum.contiguous()), s=tuple(grid), dim=tuple(range(-d, 0)), norm="forward"
+    )
     return out if native else round_through(out, dtype)
 
 
-def forward_transform(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype,
-                      backend: str = "auto") -> torch.Tensor:
+def forward_transform(x: torch.Tensor, modes: Sequence[int], dtype: torch.dtype, backend: str = "auto") -> torch.Tensor:
     """:func:`truncated_rfft` by the given backend (``"auto"``, ``"fft"`` or ``"dft"``); same shapes."""
-    grid = x.shape[-len(modes):]
+    grid = x.shape[-len(modes) :]
     if resolve_backend(backend, grid, modes, dtype, x.device) == "dft":
         return dft_rfft(x, modes, dtype)
     return truncated_rfft(x, modes, dtype)
 
 
-def inverse_transform(spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype,
-                      backend: str = "auto") -> torch.Tensor:
+def inverse_transform(
+    spectrum: torch.Tensor, grid: Sequence[int], modes: Sequence[int], dtype: torch.dtype, backend: str = "auto"
+) -> torch.Tensor:
     """:func:`truncated_irfft` by the given backend (``"auto"``, ``"fft"`` or ``"dft"``); same shapes."""
     if resolve_backend(backend, grid, modes, dtype, spectrum.device) == "dft":
         return dft_irfft(spectrum, grid, modes, dtype)

@@ -24,13 +24,13 @@ Shapes (d spatial axes, ``kept`` = modes kept per axis, see
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 SPATIAL = "xyz"
-Rank = Union[int, float, Sequence[int]]
+Rank = int | float | Sequence[int]
 
 
 def _complex_normal(shape: Sequence[int], std: float) -> nn.Parameter:
@@ -65,13 +65,17 @@ def tucker_ranks(shape: Sequence[int], rank: Rank) -> tuple[int, ...]:
     (at least 1), with s chosen by bisection so that core plus factors hold
     about f times the dense tensor's entries.
     """
-    if isinstance(rank, (list, tuple)):
+    if isinstance(rank, Sequence):
         if len(rank) != len(shape) or any(int(r) < 1 for r in rank):
-            raise ValueError(f"Tucker ranks {tuple(rank)} must be {len(shape)} positive integers for shape {tuple(shape)}.")
+            raise ValueError(
+                f"Tucker ranks {tuple(rank)} must be {len(shape)} positive integers for shape {tuple(shape)}."
+            )
         return tuple(min(int(r), n) for r, n in zip(rank, shape))
     if not 0 < float(rank) <= 1:
-        raise ValueError(f"a Tucker rank given as a fraction must lie in (0, 1], got {rank}; "
-                         "pass a list of integers for explicit ranks.")
+        raise ValueError(
+            f"a Tucker rank given as a fraction must lie in (0, 1], got {rank}; "
+            "pass a list of integers for explicit ranks."
+        )
     target = float(rank) * math.prod(shape)
 
     def ranks_for(s):
@@ -93,8 +97,15 @@ def cp_rank(shape: Sequence[int], rank: Rank) -> int:
         if rank < 1:
             raise ValueError(f"CP rank must be >= 1, got {rank}.")
         return rank
+    if isinstance(rank, Sequence):
+        raise ValueError(
+            f"CP takes one rank (an integer, or a fraction of the dense size), got {tuple(rank)}; "
+            "per-axis ranks are for factorization='tucker'."
+        )
     if not 0 < float(rank) <= 1:
-        raise ValueError(f"a CP rank given as a fraction must lie in (0, 1], got {rank}; pass an integer for an explicit rank.")
+        raise ValueError(
+            f"a CP rank given as a fraction must lie in (0, 1], got {rank}; pass an integer for an explicit rank."
+        )
     return max(1, round(float(rank) * math.prod(shape) / sum(shape)))
 
 
@@ -108,10 +119,11 @@ class TuckerSpectralWeight(nn.Module):
         # Each entry of W sums prod(ranks) products of len(shape)+1 factors; spread the
         # variance evenly so W's entries have about std**2.
         n = len(self.shape) + 1
-        factor_std = (std ** 2 / math.prod(self.ranks)) ** (1 / (2 * n))
+        factor_std = (std**2 / math.prod(self.ranks)) ** (1 / (2 * n))
         self.core = _complex_normal(self.ranks, factor_std)
         self.factor_list = nn.ParameterList(
-            [_complex_normal((size, r), factor_std) for size, r in zip(self.shape, self.ranks)])
+            [_complex_normal((size, r), factor_std) for size, r in zip(self.shape, self.ranks)]
+        )
 
     def _letters(self) -> tuple[str, str]:
         d = len(self.shape) - 2
@@ -136,7 +148,7 @@ class CPSpectralWeight(nn.Module):
         self.shape = (in_channels, out_channels, *kept)
         self.rank = cp_rank(self.shape, rank)
         n = len(self.shape)
-        factor_std = (std ** 2 / self.rank) ** (1 / (2 * n))
+        factor_std = (std**2 / self.rank) ** (1 / (2 * n))
         self.factor_list = nn.ParameterList([_complex_normal((size, self.rank), factor_std) for size in self.shape])
 
     def factors(self) -> list[tuple[str, torch.Tensor]]:
@@ -149,11 +161,13 @@ class CPSpectralWeight(nn.Module):
         return torch.einsum(eq, *[_to_complex(t) for _, t in self.factors()])
 
 
+SpectralWeight = DenseSpectralWeight | TuckerSpectralWeight | CPSpectralWeight
 FACTORIZATIONS = {"dense": DenseSpectralWeight, "tucker": TuckerSpectralWeight, "cp": CPSpectralWeight}
 
 
-def make_weight(factorization: str, in_channels: int, out_channels: int, kept: Sequence[int],
-                rank: Rank = 0.05) -> nn.Module:
+def make_weight(
+    factorization: str, in_channels: int, out_channels: int, kept: Sequence[int], rank: Rank = 0.05
+) -> SpectralWeight:
     """Build a spectral weight. ``factorization``: ``"dense"``, ``"tucker"`` or ``"cp"``."""
     key = (factorization or "dense").lower()
     if key not in FACTORIZATIONS:

@@ -8,7 +8,7 @@ accurately measured loss.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -20,6 +20,23 @@ def relative_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     diff = (pred.float() - target.float()).flatten(1)
     ref = target.float().flatten(1)
     return diff.norm(dim=1) / ref.norm(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
+
+
+def relative_l2_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
+    """||pred - ref|| / ||ref|| over all entries, in fp64, as a float: the error a run reports.
+
+    :func:`relative_l2` is the per-sample fp32 tensor a loss averages.
+    """
+    pred, ref = pred.detach().double(), ref.detach().double()
+    return float(torch.linalg.vector_norm(pred - ref) / torch.linalg.vector_norm(ref))
+
+
+def mean_relative_l2_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
+    """Mean over rows (functions) of ||pred_i - ref_i|| / ||ref_i||, in fp64: the usual DeepONet metric."""
+    pred, ref = pred.detach().double(), ref.detach().double()
+    num = torch.linalg.vector_norm(pred - ref, dim=-1)
+    den = torch.linalg.vector_norm(ref, dim=-1).clamp_min(1e-300)
+    return float((num / den).mean())
 
 
 def _gradients(u: torch.Tensor, dim: int, lengths: Sequence[float], periodic: bool) -> list[torch.Tensor]:
@@ -36,8 +53,9 @@ def _gradients(u: torch.Tensor, dim: int, lengths: Sequence[float], periodic: bo
     return out
 
 
-def relative_h1(pred: torch.Tensor, target: torch.Tensor, dim: int, lengths: Sequence[float] = None,
-                periodic: bool = False) -> torch.Tensor:
+def relative_h1(
+    pred: torch.Tensor, target: torch.Tensor, dim: int, lengths: Sequence[float] = None, periodic: bool = False
+) -> torch.Tensor:
     """Per-sample relative H1 error; shape (batch,).
 
     sqrt(||e||^2 + ||grad e||^2) / sqrt(||v||^2 + ||grad v||^2), with e = pred - target,

@@ -41,9 +41,9 @@ class SavedTensorMeter:
 
     @property
     def mib(self) -> float:
-        return self.bytes / 2 ** 20
+        return self.bytes / 2**20
 
-    def __enter__(self) -> "SavedTensorMeter":
+    def __enter__(self) -> SavedTensorMeter:
         self._hooks.__enter__()
         return self
 
@@ -60,12 +60,12 @@ def reset_peak_memory(device: torch.device) -> None:
 def peak_memory_mib(device: torch.device):
     """Peak allocated CUDA memory since the last reset, in MiB; None elsewhere."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+        return torch.cuda.max_memory_allocated(device) / 2**20
     return None
 
 
-def write_jsonl(path: "str | Path", records: list[dict]) -> None:
+def write_jsonl(path: str | Path, records: list[dict]) -> None:
     """Write ``records`` as JSON lines, replacing the file."""
-    from .checkpoint import atomic_write
+    from .._atomic import atomic_write
 
     atomic_write(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in records).encode()))

@@ -23,26 +23,29 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._progress import progress_bar
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, load_latest, rng_state, save_checkpoint, save_rotating, set_rng_state
+from .distributed import current_ranks, previous_world_size
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
 
 log = logging.getLogger("lowprec")
 
-Precision = Union[str, PrecisionPolicy, PrecisionSchedule]
+Precision = str | PrecisionPolicy | PrecisionSchedule
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class TrainConfig:
     ``precision`` is a policy name (``"mixed"``), a policy object, a schedule
     string (``"half:0.25,mixed:0.5,full:0.25"``, or ``"paper"`` for Tu et al.'s)
     or a :class:`PrecisionSchedule`. ``on_overflow`` overrides the policies' own
-    choice (``"skip"`` or ``"raise"``).
+    choice (``"skip"`` or ``"raise"``). ``scheduler_t_max`` is the cosine schedule's length in
+    epochs (its ``T_max``; None: ``epochs``): a run shorter than the schedule stops part-way down it,
+    as the first epochs of a longer run would.
     """
 
     epochs: int = 20
@@ -63,12 +68,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     adam_eps: float = 1e-8
     scheduler: str = "cosine"
+    scheduler_t_max: int | None = None
     step_size: int = 100
     gamma: float = 0.5
     loss: str = "l2"
     precision: Precision = "full"
-    on_overflow: Optional[str] = None
-    init_loss_scale: float = 2.0 ** 16
+    on_overflow: str | None = None
+    init_loss_scale: float = 2.0**16
     max_skipped_steps: int = 25
     seed: int = 0
     device: str = "auto"
@@ -77,10 +83,20 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs, batch_size and eval_batch_size must be positive.")
+        if not self.lr > 0 or self.weight_decay < 0 or not self.adam_eps > 0 or not self.init_loss_scale > 0:
+            raise ValueError(
+                f"lr={self.lr}, adam_eps={self.adam_eps} and init_loss_scale={self.init_loss_scale} "
+                f"must be positive, weight_decay={self.weight_decay} non-negative."
+            )
         if self.optimizer not in ("adam", "adamw"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'adamw'.")
         if self.scheduler not in ("cosine", "step", "none"):
             raise ValueError(f"unknown scheduler {self.scheduler!r}; choose 'cosine', 'step' or 'none'.")
+        if self.scheduler_t_max is not None and self.scheduler_t_max < 1:
+            raise ValueError(
+                f"scheduler_t_max={self.scheduler_t_max}: the cosine schedule's length in epochs "
+                "must be >= 1 (unset: the number of epochs)."
+            )
         if self.on_overflow not in (None, "skip", "raise"):
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
         make_loss(self.loss, 1)
@@ -96,6 +112,7 @@ def as_schedule(precision: Precision) -> PrecisionSchedule:
 
 
 # -- batches -------------------------------------------------------------------------------------
+
 
 def take(dataset, index) -> tuple[torch.Tensor, torch.Tensor] | dict[str, torch.Tensor]:
     """Samples ``index`` (slice or index tensor) of a data set: ``dataset.batch(index)`` where it has one
@@ -121,8 +138,13 @@ def on_grid(dataset) -> bool:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, policy: "str | PrecisionPolicy" = "full", batch_size: int = 64,
-             device: Optional[torch.device] = None) -> dict:
+def evaluate(
+    model: nn.Module,
+    dataset,
+    policy: str | PrecisionPolicy = "full",
+    batch_size: int = 64,
+    device: torch.device | None = None,
+) -> dict:
     """Mean relative L2 and (for targets on a grid) H1 errors of ``model`` on ``dataset`` under ``policy``.
 
     The H1 derivatives wrap round when ``dataset.grid == "periodic"``.
@@ -180,24 +202,42 @@ class Trainer:
         train_set: has tensors ``x`` and ``y``, or ``batch(index)`` giving dicts with ``"y"`` (module docstring).
         test_sets: name -> dataset (e.g. ``{"test_32": ..., "test_64": ...}``).
         config: a :class:`TrainConfig`.
-        out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (None: keep nothing on disk).
+        out_dir: where ``metrics.jsonl`` and the checkpoints go (None: keep nothing on disk).
+        keep_checkpoints: how many of the latest epochs' checkpoints ``out_dir`` keeps
+            (``checkpoint.pt``, ``checkpoint.1.pt``, ...; see :mod:`lowprec.train.checkpoint`).
     """
 
-    def __init__(self, model: nn.Module, train_set, test_sets: Mapping[str, object] = None,
-                 config: TrainConfig = TrainConfig(), out_dir: "str | Path | None" = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set,
+        test_sets: Mapping[str, object] = None,
+        config: TrainConfig = TrainConfig(),
+        out_dir: str | Path | None = None,
+        keep_checkpoints: int = 2,
+    ):
         self.config = config
+        self.keep_checkpoints = keep_checkpoints
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
+        # One process, or this rank of a torchrun job (lowprec.train.distributed): the model it trains
+        # (DDP-wrapped when there are several ranks), its batches, and who writes.
+        self.ranks = current_ranks(self.device)
+        self.ranks.check_dataset(len(train_set.y))
+        self.train_model = self.ranks.wrap(self.model)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
         if config.loss == "h1" and not on_grid(train_set):
-            raise ValueError("loss 'h1' needs targets on a grid, and this data set has grid=None (points); use "
-                             "loss 'l2', or give the data set its grid ('nodes' or 'periodic').")
+            raise ValueError(
+                "loss 'h1' needs targets on a grid, and this data set has grid=None (points); use "
+                "loss 'l2', or give the data set its grid ('nodes' or 'periodic')."
+            )
         self.loss_fn = make_loss(config.loss, train_set.y.ndim - 2, periodic=is_periodic(train_set))
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(parameter_groups(model, config.weight_decay), lr=config.lr, eps=config.adam_eps)
         if config.scheduler == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+            t_max = config.scheduler_t_max or config.epochs
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=t_max)
         elif config.scheduler == "step":
             self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size, config.gamma)
         else:
@@ -213,70 +253,105 @@ class Trainer:
         policy = self.schedule.policy_at(epoch, self.config.epochs)
         return policy.replace(on_overflow=self.config.on_overflow) if self.config.on_overflow else policy
 
-    def _step(self, args: tuple, named: dict, y, policy: PrecisionPolicy, meter) -> Optional[float]:
+    def _step(self, args: tuple, named: dict, y, policy: PrecisionPolicy, meter) -> float | None:
         """One optimizer step on ``model(*args, **named)`` against ``y``; returns the loss, or None when skipped."""
         self.scaler.enabled = policy.loss_scaling
         self.optimizer.zero_grad(set_to_none=True)
         with meter, policy:
-            out = self.model(*args, **named)
+            out = self.train_model(*args, **named)
         loss = self.loss_fn(out, y)
         self.scaler.scale(loss).backward()
         bad_params = self.scaler.unscale_(self.model)
         loss_value = loss.item()
-        if bad_params or not torch.isfinite(loss):
+        forward = not torch.isfinite(loss)
+        # All ranks skip together, and back off the loss scale together: no rank may step or move its
+        # scale alone. The scale backs off when some rank's overflow was in the gradients only.
+        if self.ranks.any(bool(bad_params) or forward):
+            gradient_only = self.ranks.any(bool(bad_params) and not forward)
             self._overflow(args, named, policy, bad_params, loss_value)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.update(overflow=True)
+            if gradient_only:
+                # Only a gradient overflow is a scaling problem; the scale cannot fix the forward pass.
+                self.scaler.update(overflow=True)
             return None
         self.optimizer.step()
         self.scaler.update(overflow=False)
         self._consecutive_skips = 0
         return loss_value
 
-    def _overflow(self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str],
-                  loss_value: float) -> None:
-        where = f"epoch {self.epoch} step {self._step_in_epoch}"
-        if not torch.isfinite(torch.tensor(loss_value)):
+    def _overflow(
+        self, args: tuple, named: dict, policy: PrecisionPolicy, bad_params: list[str], loss_value: float
+    ) -> None:
+        """Name the layer, the cause (forward or backward pass) and the remedies that fit it; skip or raise."""
+        where = f"epoch {self.epoch + 1} step {self._step_in_epoch + 1}"
+        scaling = self.scaler.enabled
+        state = f"at loss scale {self.scaler.scale_value:g}" if scaling else "without loss scaling"
+        if not bad_params and math.isfinite(loss_value):
+            message = f"{where}: under policy '{policy.name}' ({state}), the step overflowed on another rank."
+            remedy = " See that rank's log for the layer and the remedies."
+            action = "every rank skips it"
+        elif not math.isfinite(loss_value):
             with policy:
                 found = first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
-            what = f"forward pass produced inf/NaN in {layer}"
+            message = f"{where}: under policy '{policy.name}' ({state}), the forward pass produced inf/NaN in {layer}."
+            remedy = (
+                " Loss scaling cannot fix a forward overflow. Remedies: normalize the input (data.normalize:"
+                " true, or a UnitGaussianNormalizer), a stabilizer (policy.replace(stabilizer='tanh')), or a"
+                " wider dtype (a bf16 policy such as 'mixed_bf16', or 'full')."
+            )
+            action = f"keeping the loss scale at {self.scaler.scale_value:g}" if scaling else "nothing to rescale"
         else:
             modules = list(dict.fromkeys(module_of(n) for n in bad_params))
-            what = (f"backward pass produced inf/NaN gradients in {modules[-1]} (first reached by the backward"
-                    f" pass; {len(modules)} module(s) affected: {', '.join(modules[:4])}{'...' if len(modules) > 4 else ''})")
-        scale = f" at loss scale {self.scaler.scale_value:g}" if self.scaler.enabled else ""
-        message = f"{where}: under policy '{policy.name}'{scale}, the {what}."
-        remedy = (" Remedies: a stabilizer (policy.replace(stabilizer='tanh')), a bf16 policy, loss scaling,"
-                  " or a lower learning rate.")
+            listed = f"{', '.join(modules[:4])}{'...' if len(modules) > 4 else ''}"
+            message = (
+                f"{where}: under policy '{policy.name}' ({state}), the backward pass produced inf/NaN "
+                f"gradients in {modules[-1]} (first reached by the backward pass; {len(modules)} module(s) "
+                f"affected: {listed})."
+            )
+            if scaling:
+                remedy = (
+                    " Remedies: a lower init_loss_scale or learning rate, a stabilizer "
+                    "(policy.replace(stabilizer='tanh')), or a bf16 policy."
+                )
+                action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}"
+            else:
+                remedy = (
+                    " Remedies: loss scaling (policy.replace(loss_scaling=True), or the 'mixed'/'amp' "
+                    "policies), a lower learning rate, or a bf16 policy."
+                )
+                action = "loss scaling is off"
         self._consecutive_skips += 1
         self._skipped += 1
         if policy.on_overflow == "raise" or self._consecutive_skips > self.config.max_skipped_steps:
             if policy.on_overflow != "raise":
                 message += f" {self._consecutive_skips} steps in a row overflowed."
             raise PrecisionOverflowError(message + remedy)
-        action = f"lowering the loss scale to {self.scaler.scale_value * self.scaler.backoff_factor:g}" \
-            if self.scaler.enabled else "no loss scale to lower"
-        log.warning("%s Skipping the step (%s).", message, action)
+        log.warning("%s Skipping the step (%s).%s", message, action, remedy)
 
     # -- epochs --------------------------------------------------------------------------------
-    def fit(self, max_epochs: Optional[int] = None) -> list[dict]:
+    def fit(self, max_epochs: int | None = None) -> list[dict]:
         """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
         cfg, data = self.config, self.train_set
         n = len(data.y)
-        steps_per_epoch = -(-n // cfg.batch_size)
+        steps_per_epoch = -(-(n // self.ranks.world_size) // cfg.batch_size)
         last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
-        bar = tqdm(total=(last - self.epoch) * steps_per_epoch, desc="train", unit="step",
-                   disable=not cfg.progress, dynamic_ncols=True)
+        bar = progress_bar(
+            total=(last - self.epoch) * steps_per_epoch,
+            desc="train",
+            unit="step",
+            disable=not cfg.progress or not self.ranks.is_writer,
+        )
         self._consecutive_skips = 0
         try:
             while self.epoch < last:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
-                if self.out_dir is not None:
-                    self.save(self.out_dir / "checkpoint.pt")
+                if self.out_dir is not None and self.ranks.is_writer:
+                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
                     write_jsonl(self.out_dir / "metrics.jsonl", self.history)
-                (bar.write if cfg.progress else log.info)(format_record(record))
+                if self.ranks.is_writer:
+                    (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
             bar.close()
         return self.history
@@ -284,18 +359,16 @@ class Trainer:
     def _epoch(self, bar, steps_per_epoch: int) -> dict:
         cfg, data = self.config, self.train_set
         policy = self.policy_at(self.epoch)
-        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
-        order = torch.randperm(len(data.y), generator=generator)
         self.model.train()
         reset_peak_memory(self.device)
         self._skipped, losses, seen = 0, [], 0
         meter = SavedTensorMeter()
         start = time.perf_counter()
         bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs} [{policy.name}]")
-        for self._step_in_epoch, idx in enumerate(order.split(cfg.batch_size)):
+        batches = self.ranks.batches(len(data.y), cfg.batch_size, cfg.seed, self.epoch)
+        for self._step_in_epoch, idx in enumerate(batches):
             args, named, y = unpack(take(data, idx), self.device)
-            loss = self._step(args, named, y, policy,
-                              meter if self._step_in_epoch == 0 else contextlib.nullcontext())
+            loss = self._step(args, named, y, policy, meter if self._step_in_epoch == 0 else contextlib.nullcontext())
             if loss is not None:
                 losses.append(loss * len(idx))
                 seen += len(idx)
@@ -304,17 +377,19 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
+        loss_sum, seen = self.ranks.sum([sum(losses), seen])
         record = {
             "epoch": self.epoch + 1,
             "policy": policy.name,
             "lr": self.optimizer.param_groups[0]["lr"],
-            "train_loss": sum(losses) / seen if seen else float("nan"),
+            "train_loss": loss_sum / seen if seen else float("nan"),
             "seconds": seconds,
             "samples_per_s": len(data.y) / seconds,
             "activation_mib": meter.mib,
             "peak_memory_mib": peak_memory_mib(self.device),
             "loss_scale": self.scaler.scale_value if policy.loss_scaling else None,
             "skipped_steps": self._skipped,
+            "world_size": self.ranks.world_size,
         }
         if self.scheduler is not None:
             with warnings.catch_warnings():
@@ -322,7 +397,7 @@ class Trainer:
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                 self.scheduler.step()
         for name, test_set in self.test_sets.items():
-            scores = evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device)
+            scores = self.ranks.evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device)
             record.update({f"{name}_{k}": v for k, v in scores.items()})
         self.epoch += 1
         return record
@@ -340,22 +415,38 @@ class Trainer:
             "history": self.history,
         }
 
-    def save(self, path: "str | Path") -> None:
-        """Write a checkpoint atomically (temporary file, fsync, rename)."""
-        save_checkpoint(path, self.state_dict())
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint atomically (temporary file, fsync, rename).
 
-    def resume(self, path: "str | Path") -> "Trainer":
-        """Load a checkpoint written by :meth:`save` (or a run directory holding ``checkpoint.pt``)."""
+        A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
+        kept checkpoints, with the manifest updated; any other path gets one file.
+        """
+        path = Path(path)
+        if path.is_dir() or path.name == "checkpoint.pt":
+            save_rotating(path if path.is_dir() else path.parent, self.state_dict(), self.keep_checkpoints)
+        else:
+            save_checkpoint(path, self.state_dict())
+
+    def resume(self, path: str | Path) -> Trainer:
+        """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
+
+        Loading runs no code (weights only). In a run directory a damaged newest checkpoint is
+        named in a warning and the previous one is used; :class:`~lowprec.train.checkpoint.CheckpointError`
+        when none is usable.
+        """
         path = Path(path)
         if path.is_dir():
-            path = path / "checkpoint.pt"
-        state = load_checkpoint(path, map_location=self.device)
+            state, path = load_latest(path, map_location=self.device)
+        else:
+            state = load_checkpoint(path, map_location=self.device)
         saved, current = state["config"], _label(self.config)
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
-            raise ValueError(f"checkpoint {path} was written with a different configuration ({diffs}); "
-                             "resume with the original settings, or start a new run in another directory.")
+            raise ValueError(
+                f"checkpoint {path} was written with a different configuration ({diffs}); "
+                "resume with the original settings, or start a new run in another directory."
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -363,7 +454,20 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.epoch, self.history = state["epoch"], state["history"]
-        if self.out_dir is not None:
+        before = previous_world_size(self.history)
+        if before not in (None, self.ranks.world_size):
+            # The model and optimizer states are whole on every rank, so any world size can resume; only the
+            # global batch (batch_size per rank times the world size) changes, and with it the result.
+            log.warning(
+                "resuming %s, trained on %d process(es), on %d: the global batch changes from %d to %d "
+                "samples, so the run will not match an uninterrupted one.",
+                path,
+                before,
+                self.ranks.world_size,
+                before * self.config.batch_size,
+                self.ranks.world_size * self.config.batch_size,
+            )
+        if self.out_dir is not None and self.ranks.is_writer:
             write_jsonl(self.out_dir / "metrics.jsonl", self.history)
         return self
 
@@ -372,10 +476,12 @@ def format_record(record: dict) -> str:
     """One line per epoch for the console."""
     tests = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.endswith("_l2") or k.endswith("_h1"))
     skipped = f" skipped={record['skipped_steps']}" if record.get("skipped_steps") else ""
-    return (f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
-            f"{record['seconds']:.1f}s{skipped}")
+    return (
+        f"epoch {record['epoch']:>3} [{record['policy']}] loss={record['train_loss']:.4f} {tests} "
+        f"{record['seconds']:.1f}s{skipped}"
+    )
 
 
-def read_metrics(path: "str | Path") -> list[dict]:
+def read_metrics(path: str | Path) -> list[dict]:
     """Read a ``metrics.jsonl`` file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
