@@ -148,9 +148,10 @@ def main(argv=None) -> int:
         help="policies or schedules ('paper': Tu et al.'s, or 'half:0.25,mixed:0.5,full:0.25'); one model each",
     )
     parser.add_argument("--steps", type=int, default=12, help="rollout steps")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: the config's train.seed)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, {} if args.seed is None else {"seed": args.seed})
     results = rollout_study(cfg, args.precisions, args.steps, progress=cfg.train.progress)
     for name, r in results.items():
         curve = " ".join(f"{e:.3g}" for e in r["l2"])
