@@ -17,6 +17,8 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``pareto_fronts FILE.jsonl ...``: each sweep's front: its points, their kind, its span in BOPs.
 * ``runs FILE.jsonl ...``: training runs' ``metrics.jsonl``: test error at the first, middle and last
   epoch, saved activations, median seconds per epoch; one row per file.
+* ``rollout FILE.json``: ``python -m lowprec.train.rollout`` per seed (``{"seeds": {seed: results}}``): the
+  one-step test error and the rollout error after k steps per precision, mean and range over the seeds.
 * ``memory FILE.json``: saved activations and CPU time per step, stored against recomputed, from
   ``benchmarks/memory_cpu.py``; ratios against neuraloperator fp32 and against the same policy stored.
 * ``int8 FILE.json``: the int8 kernels of ``lowprec quantize --int8``, as the command prints them.
@@ -200,6 +202,23 @@ def pareto_fronts(*paths: Path) -> str:
         ],
         body,
     )
+
+
+def rollout(path: Path) -> str:
+    seeds = json.loads(path.read_text())["seeds"]
+    precisions = list(next(iter(seeds.values())))
+    steps = [k for k in (1, 2, 4, 6, 9, 12) if k <= len(next(iter(seeds.values()))[precisions[0]]["l2"])]
+
+    def cell(values: list[float]) -> str:
+        return f"{_mean(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{values[0]:.3f}"
+
+    body = []
+    for name in precisions:
+        runs = [r[name] for r in seeds.values()]
+        one_step = [next(iter(r["test_l2"].values())) for r in runs]
+        body.append([name, cell(one_step)] + [cell([r["l2"][k - 1] for r in runs]) for k in steps])
+    header = ["precision", "one-step test L2"] + [f"after {k} h" for k in steps]
+    return f"{len(seeds)} seed(s): {', '.join(seeds)}; mean (min-max) over seeds\n\n" + _markdown(header, body)
 
 
 def runs(*paths: Path) -> str:
@@ -457,6 +476,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "int8": int8,
     "memory": memory,
     "runs": runs,
+    "rollout": rollout,
     "physics_errors": physics_errors,
     "physics_hosts": physics_hosts,
     "physics_seeds": physics_seeds,

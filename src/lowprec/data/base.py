@@ -225,6 +225,15 @@ class ProblemParams:
         """The grid of every cached array (its last ``spatial_dims`` axes); (resolution,) * spatial_dims."""
         return (getattr(self, "resolution", None),) * self.spatial_dims
 
+    def write_arrays(self, path: PathLike, arrays: dict[str, torch.Tensor]) -> Path:
+        """Write a cache file of ``arrays`` atomically (:func:`write_cache`); a problem whose arrays are not
+        all (n, ...) sample stacks overrides this and :meth:`read_arrays` together."""
+        return write_cache(path, self, arrays)
+
+    def read_arrays(self, path: PathLike) -> dict[str, torch.Tensor]:
+        """The first ``n`` samples of each array of a cache file, checked (:func:`read_cache_arrays`)."""
+        return read_cache_arrays(path, self)
+
     def meta(self) -> dict[str, Any]:
         return {"problem": self.problem, "generator_version": self.version, "params": self.as_dict()}
 
@@ -256,11 +265,11 @@ def _fill(f: h5py.File, params: ProblemParams, arrays: dict[str, torch.Tensor]) 
 # ---------------------------------------------------------------------------------------- reading
 
 
-def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.Tensor]:
-    """The first ``params.n`` samples of each array in a cache file, checked against ``params``.
+@contextlib.contextmanager
+def open_cache(path: PathLike, params: ProblemParams) -> Iterator[tuple[h5py.File, dict[str, Any]]]:
+    """Open a cache file for reading, its stored parameters checked against ``params``: yields (file, attrs).
 
-    Raises CacheMismatchError if a stored parameter differs from the requested one, and
-    CacheError if the file is unreadable, too short, mis-shaped or non-finite.
+    Raises CacheError if it is not readable HDF5 and CacheMismatchError if a parameter differs.
     """
     path = Path(path)
     fix = f"Delete {path} and it will be regenerated."
@@ -286,6 +295,18 @@ def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.
                     f"was requested. The file name should make this impossible, so the file was "
                     f"renamed, copied or edited by hand. {fix} Or pass another cache_dir."
                 )
+        yield f, attrs
+
+
+def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.Tensor]:
+    """The first ``params.n`` samples of each array in a cache file, checked against ``params``.
+
+    Raises CacheMismatchError if a stored parameter differs from the requested one, and
+    CacheError if the file is unreadable, too short, mis-shaped or non-finite.
+    """
+    path = Path(path)
+    fix = f"Delete {path} and it will be regenerated."
+    with open_cache(path, params) as (f, attrs):
         n_cached = int(attrs.get("n", -1))
         arrays = {}
         for name in params.arrays:
@@ -318,7 +339,7 @@ def read_cache_arrays(path: PathLike, params: ProblemParams) -> dict[str, torch.
 
 def read_cache(path: PathLike, params: ProblemParams):
     """Load the first ``params.n`` samples of a cache file as ``params.to_dataset`` presents them."""
-    arrays = read_cache_arrays(path, params)
+    arrays = params.read_arrays(path)
     return params.to_dataset(arrays, {**params.meta(), "source": str(path)})
 
 
@@ -337,7 +358,13 @@ def cached_count(path: PathLike) -> int:
 
 
 def load_or_generate(
-    params: ProblemParams, cache_dir: PathLike | None = None, *, cache: bool = True, progress: bool = True, **speed
+    params: ProblemParams,
+    cache_dir: PathLike | None = None,
+    *,
+    cache: bool = True,
+    progress: bool = True,
+    workers: int | None = 1,
+    **speed,
 ):
     """The data set described by ``params``: read from the cache, or generated and cached.
 
@@ -346,8 +373,10 @@ def load_or_generate(
         cache_dir: directory of cache files; default ``$LOWPREC_CACHE`` or ``~/.cache/lowprec``.
         cache: False to generate without reading or writing any file.
         progress: show a progress bar while generating.
-        speed: passed to ``params.generate`` (device, batch_size, workers): they change how
-            fast the data is made, not what it is.
+        workers: processes that share the samples when they are generated
+            (:mod:`lowprec.data.parallel`); the entry written is the one a single process writes.
+        speed: passed to ``params.generate`` (device, batch_size): they change how fast the
+            data is made, not what it is.
     Returns:
         ``params.to_dataset(...)``: a PDEDataset, or Trajectories for time series.
     """
@@ -367,8 +396,14 @@ def load_or_generate(
             return read_cache(path, params)
         if n_cached:
             log.info("%s holds %d samples, %d requested: regenerating", path, n_cached, params.n)
-        arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
-        write_cache(path, params, arrays)
+        if (workers or 1) > 1:
+            from .parallel import generate_parallel
+
+            log.info("generating %d %s samples in %d processes", params.n, params.problem, workers)
+            arrays = dict(zip(params.arrays, generate_parallel(params, workers, **speed)))
+        else:
+            arrays = dict(zip(params.arrays, params.generate(progress=progress, **speed)))
+        params.write_arrays(path, arrays)
     log.info("wrote %s", path)
     return params.to_dataset(arrays, {**params.meta(), "source": str(path)})
 

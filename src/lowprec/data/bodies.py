@@ -42,12 +42,12 @@ import torch
 
 from .base import (
     CacheError,
-    CacheMismatchError,
     PathLike,
     ProblemParams,
     _plain,
     atomic_write,
-    cached_count,
+    load_or_generate,
+    open_cache,
 )
 from .dict_dataset import DictDataset
 
@@ -143,6 +143,13 @@ class BodiesParams(ProblemParams):
     def to_dataset(self, arrays: dict[str, torch.Tensor], meta: dict[str, Any]) -> DictDataset:
         return as_dict_dataset(arrays, meta)
 
+    # The cache stores the faces once (every body shares them), so not every array is a stack of samples.
+    def write_arrays(self, path: PathLike, arrays: dict[str, torch.Tensor]) -> Path:
+        return write_bodies(path, self, arrays)
+
+    def read_arrays(self, path: PathLike) -> dict[str, torch.Tensor]:
+        return read_bodies(path, self)
+
 
 def as_dict_dataset(arrays: dict[str, torch.Tensor], meta: dict[str, Any]) -> DictDataset:
     """GINO's fields (coords, latent, y) from the stored arrays; faces and normals go to ``meta``."""
@@ -166,23 +173,7 @@ def read_bodies(path: PathLike, params: BodiesParams) -> dict[str, torch.Tensor]
     """The first ``params.n`` bodies of a cache file, checked: parameters, shapes, finite, face indices."""
     path = Path(path)
     fix = f"Delete {path} and it will be regenerated."
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise CacheError(f"cache file {path} cannot be read as HDF5 ({e}). {fix}") from e
-    with f:
-        attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        expected = {
-            "problem": params.problem,
-            "generator_version": params.version,
-            **{k: _plain(v) for k, v in params.as_dict().items() if k != "n"},
-        }
-        for key, want in expected.items():
-            if attrs.get(key) != want:
-                raise CacheMismatchError(
-                    f"cache file {path} was written with {key}={attrs.get(key)!r}, but "
-                    f"{key}={want!r} was requested. {fix}"
-                )
+    with open_cache(path, params) as (f, attrs):
         missing = [k for k in ARRAYS if k not in f]
         if missing:
             raise CacheError(f"cache file {path} lacks {missing}. {fix}")
@@ -203,21 +194,6 @@ def read_bodies(path: PathLike, params: BodiesParams) -> dict[str, torch.Tensor]
     return arrays
 
 
-def load_or_generate_bodies(
-    params: BodiesParams, cache_dir: PathLike | None = None, *, cache: bool = True, progress: bool = True
-) -> DictDataset:
-    """The bodies of ``params``, read from the cache or generated and cached (as load_or_generate)."""
-    if not cache:
-        return as_dict_dataset(dict(zip(ARRAYS, params.generate(progress))), params.meta())
-    path = params.cache_path(cache_dir)
-    if cached_count(path) >= params.n:
-        log.info("loading %d bodies from %s", params.n, path)
-        return as_dict_dataset(read_bodies(path, params), {**params.meta(), "source": str(path)})
-    arrays = dict(zip(ARRAYS, params.generate(progress)))
-    write_bodies(path, params, arrays)
-    return as_dict_dataset(arrays, {**params.meta(), "source": str(path)})
-
-
 def bodies_dataset(
     resolution: int = 16,
     n: int = 100,
@@ -230,7 +206,7 @@ def bodies_dataset(
 ) -> DictDataset:
     """Generated bodies with Cp (module docstring); ``params`` are :class:`BodiesParams` fields."""
     params.pop("device", None), params.pop("batch_size", None)  # speed settings of the torch solvers
-    return load_or_generate_bodies(
+    return load_or_generate(
         BodiesParams.from_kwargs(resolution=resolution, n=n, seed=seed, **params),
         cache_dir,
         cache=cache,
@@ -382,7 +358,6 @@ __all__ = [
     "bodies_dataset",
     "load_bodies",
     "load_car_cfd",
-    "load_or_generate_bodies",
     "read_bodies",
     "save_bodies",
     "write_bodies",

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from .base import ProblemParams, cached_count, read_cache, write_cache
+from .base import ProblemParams, load_or_generate
 
 log = logging.getLogger("lowprec")
 
@@ -70,15 +70,6 @@ def generate_parallel(params: ProblemParams, workers: int, **speed) -> tuple[tor
 
 
 def load_or_generate_parallel(params: ProblemParams, workers: int, cache_dir=None, **speed):
-    """:func:`lowprec.data.base.load_or_generate` with the generation split over ``workers`` processes.
-
-    Reads the cache entry if it holds enough samples; otherwise generates all ``params.n`` in parallel and
-    writes the entry (atomically) that one process would have written.
-    """
-    path = params.cache_path(cache_dir)
-    if cached_count(path) < params.n:
-        log.info("generating %d %s samples in %d processes", params.n, params.problem, len(blocks(params.n, workers)))
-        arrays = dict(zip(params.arrays, generate_parallel(params, workers, **speed)))
-        write_cache(path, params, arrays)
-        log.info("wrote %s", path)
-    return read_cache(path, params)
+    """:func:`lowprec.data.base.load_or_generate` with the generation split over ``workers`` processes:
+    the same cache lock, the same entry."""
+    return load_or_generate(params, cache_dir, progress=False, workers=workers, **speed)
