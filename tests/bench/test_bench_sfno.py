@@ -45,5 +45,5 @@ def test_sfno_rows_are_finite_and_near_fp64(tmp_path, capsys, mode):
 
 
 def test_sfno_needs_two_dimensions():
-    with pytest.raises(ValueError, match="sfno with dim 2"):
+    with pytest.raises(ValueError, match="sfno with --dim 2"):
         BenchConfig(model="sfno", dim=1)

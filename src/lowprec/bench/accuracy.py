@@ -40,18 +40,20 @@ def model_reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def layer_error(layer: SpectralConv, policy: PrecisionPolicy, x: torch.Tensor) -> float:
+def layer_error(layer: nn.Module, policy: PrecisionPolicy, x: torch.Tensor) -> float:
     """Error of ``layer`` under ``policy`` on x (fp32; fed in the policy's activation dtype).
 
-    A spherical layer's reference is its fp64 copy under ``full`` (exact to ~1e-13 against
-    scipy's harmonics, tests/spectral/test_sconv.py).
+    A Fourier layer's reference is the naive fp64 DFT; any other layer's is its fp64 copy under
+    ``full``, fed the stabilized input where the layer stabilizes (a spherical layer: exact to
+    ~1e-13 against scipy's harmonics, tests/spectral/test_sconv.py).
     """
-    h = stabilize(x.double(), policy.stabilizer)
-    if isinstance(layer, SphericalConv):
+    if isinstance(layer, SpectralConv):
+        h = stabilize(x.double(), policy.stabilizer)
+        reference = spectral_conv_reference(h, layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
+    else:
+        h = stabilize(x.double(), policy.stabilizer) if isinstance(layer, SphericalConv) else x.double()
         with get_policy("full"):
             reference = fp64_copy(layer)(h)
-    else:
-        reference = spectral_conv_reference(h, layer.weight.to_dense().detach().to(torch.complex128), layer.n_modes)
     with policy:
         y = layer(x.to(policy.autocast_dtype or torch.float32))
     return relative_l2_error(y, reference)

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import FNO, SFNO
+from ..geometry import GNOLayer, radius_neighbors
+from ..models import FNO, GINO, SFNO
 from ..precision import LossScaler, PrecisionPolicy
 from ..spectral import SpectralConv, SphericalConv
 
@@ -58,6 +59,11 @@ class Shape:
         return (self.grid, 2 * self.grid) if self.model == "sfno" else (self.grid,) * self.dim
 
     @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Axes after the channels of the model's output: the input grid, or GINO's surface points."""
+        return (surface_points(self.grid).shape[0],) if self.model == "gino" else self.grid_shape
+
+    @property
     def transform_axes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(grid, modes) of the FFT-or-DFT step: every axis (FNO), longitude only (SFNO, orders 0..modes-1)."""
         if self.model == "sfno":
@@ -78,6 +84,8 @@ def neuralop_version() -> str | None:
 
 # -- models -------------------------------------------------------------------------------------
 def our_fno(shape: Shape) -> nn.Module:
+    if shape.model == "gino":
+        return GinoOnSurface(shape)
     if shape.model == "sfno":
         return SFNO(
             shape.n_modes,
@@ -118,7 +126,62 @@ def neuralop_fno(shape: Shape, precision: str) -> nn.Module:
     )
 
 
+def surface_points(resolution: int) -> torch.Tensor:
+    """14 R^2 points spread over an ellipsoid (semi-axes 0.8, 0.45, 0.35) in GINO's latent cube [-1, 1]^3: about
+    3.6k at R = 16, the size of the paper's car meshes. (n, 3) float32."""
+    n = 14 * resolution**2
+    k = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1 - 2 * k / n
+    phi = torch.pi * (1 + 5**0.5) * k
+    rho = (1 - z * z).sqrt()
+    unit = torch.stack([rho * torch.cos(phi), rho * torch.sin(phi), z], -1)
+    return (unit * torch.tensor([0.8, 0.45, 0.35], dtype=torch.float64)).float()
+
+
+class GinoOnSurface(nn.Module):
+    """GINO as a tensor-in, tensor-out model for the bench: the latent geometry feature (B, 1, R, R, R) ->
+    pressure (B, 1, V) at :func:`surface_points` (fixed, so every policy sees the same neighbour pairs)."""
+
+    def __init__(self, shape: Shape):
+        super().__init__()
+        self.gino = GINO(
+            n_modes=shape.modes,
+            latent_resolution=shape.grid,
+            hidden_channels=shape.width,
+            n_layers=shape.layers,
+            gno_channels=shape.width,
+        )
+        self.gino.fno.recompute = shape.recompute
+        self.register_buffer("coords", surface_points(shape.grid), persistent=False)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        coords = self.get_buffer("coords").to(latent.dtype)
+        return self.gino(coords=coords.expand(latent.shape[0], -1, -1), latent=latent)
+
+
+class GnoToSurface(nn.Module):
+    """GINO's decoder GNO layer alone, for the bench: features on the latent grid (B, C, R, R, R) -> (B, C, V)
+    at :func:`surface_points`, the neighbour search included (as GINO runs it)."""
+
+    def __init__(self, shape: Shape):
+        super().__init__()
+        self.layer = GNOLayer(3, shape.width, shape.width, (64, 64), "linear", "mean")
+        axis = torch.linspace(-1, 1, shape.grid)
+        grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
+        self.register_buffer("grid", grid, persistent=False)
+        self.register_buffer("coords", surface_points(shape.grid), persistent=False)
+        self.radius = 1.5 * 2 / (shape.grid - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid, coords = self.get_buffer("grid").to(x.dtype), self.get_buffer("coords").to(x.dtype)
+        near = radius_neighbors(grid, coords, self.radius)
+        out = [self.layer(grid, coords, near, f.flatten(1).transpose(0, 1)) for f in x]
+        return torch.stack(out).transpose(1, 2)
+
+
 def our_layer(shape: Shape) -> nn.Module:
+    if shape.model == "gino":
+        return GnoToSurface(shape)
     if shape.model == "sfno":
         return SphericalConv(
             shape.width,
@@ -192,13 +255,14 @@ def training_step(
 def layer_step(layer: nn.Module, context: Callable[[], object], x: torch.Tensor) -> Callable[[], torch.Tensor]:
     """One forward and backward of a layer alone; returns the output's mean square (for the NaN check)."""
     x = x.detach().requires_grad_()
-    grad = torch.randn_like(x)
+    grads: dict[tuple, torch.Tensor] = {}  # one fixed output gradient (the output's shape may differ from x's)
 
     def step() -> torch.Tensor:
         x.grad = None
         layer.zero_grad(set_to_none=True)
         with context():
             out = layer(x)
+        grad = grads.setdefault(tuple(out.shape), torch.randn(out.shape, device=out.device))
         out.backward(grad.to(out.dtype))
         return out.detach().float().square().mean()
 

@@ -54,9 +54,10 @@ def add_subcommands(subparsers) -> None:
     )
     p.add_argument(
         "--model",
-        choices=("fno", "sfno"),
+        choices=("fno", "sfno", "gino"),
         default="fno",
-        help="fno, or sfno (spherical layers on a Gauss grid of N x 2N; needs --dim 2)",
+        help="fno; sfno (spherical layers on a Gauss grid of N x 2N; needs --dim 2); gino (latent grid N^3, "
+        "14 N^2 surface points; needs --dim 3; --mode layer times its GNO layer)",
     )
     p.add_argument(
         "--grids",

@@ -100,8 +100,14 @@ class BenchConfig:
             raise ValueError(f"{', '.join(bad)}: sizes and counts must be positive (warm-up at least 0).")
         if not 1 <= self.dim <= 3:
             raise ValueError(f"dim must be 1, 2 or 3, got {self.dim}.")
-        if self.model not in ("fno", "sfno") or (self.model == "sfno" and self.dim != 2):
-            raise ValueError(f"bench model {self.model!r} (dim {self.dim}): choose fno, or sfno with dim 2.")
+        if (
+            self.model not in ("fno", "sfno", "gino")
+            or (self.model, self.dim) in (("sfno", 1), ("sfno", 3))
+            or (self.model == "gino" and self.dim != 3)
+        ):
+            raise ValueError(
+                f"bench model {self.model!r} (dim {self.dim}): choose fno, sfno with --dim 2, or gino with --dim 3."
+            )
         too_small = [g for g in self.grids if g < self.modes]
         if too_small:
             raise ValueError(
@@ -228,7 +234,7 @@ def _inputs(config: BenchConfig, shape: Shape, device: torch.device) -> _Grid:
     generator = torch.Generator().manual_seed(config.seed)
     channels = shape.width if config.mode == "layer" else 1
     x = torch.randn(shape.batch, channels, *shape.grid_shape, generator=generator).to(device)
-    y = torch.randn(shape.batch, 1, *shape.grid_shape, generator=generator).to(device)
+    y = torch.randn(shape.batch, 1, *shape.output_shape, generator=generator).to(device)
     return _Grid(shape, x, y)
 
 
