@@ -17,6 +17,8 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``pareto_fronts FILE.jsonl ...``: each sweep's front: its points, their kind, its span in BOPs.
 * ``runs FILE.jsonl ...``: training runs' ``metrics.jsonl``: test error at the first, middle and last
   epoch, saved activations, median seconds per epoch; one row per file.
+* ``runs_by_policy FILE.jsonl ...``: the same runs grouped by policy (seeds): mean (min-max) of the last
+  test error, its ratio to ``full``'s mean, and the saved activations.
 * ``rollout FILE.json``: ``python -m lowprec.train.rollout`` per seed (``{"seeds": {seed: results}}``): the
   one-step test error and the rollout error after k steps per precision, mean and range over the seeds.
 * ``memory FILE.json``: saved activations and CPU time per step, stored against recomputed, from
@@ -251,6 +253,31 @@ def runs(*paths: Path) -> str:
     return _markdown(header, body)
 
 
+def runs_by_policy(*paths: Path) -> str:
+    groups: dict[str, list[dict]] = {}
+    for path in paths:
+        epochs = _jsonl(path)
+        # A schedule's runs are named by the policies they went through, in order.
+        groups.setdefault(" > ".join(dict.fromkeys(e["policy"] for e in epochs)), []).append(epochs)
+    test = next(k for k in groups[next(iter(groups))][0][0] if k.startswith("test") and k.endswith("_l2"))
+    last = {p: [runs[-1][test] for runs in g] for p, g in groups.items()}
+    base = _mean(last["full"]) if "full" in last else None
+    body = []
+    for policy, runs in groups.items():
+        values = last[policy]
+        body.append(
+            [
+                policy,
+                str(len(values)),
+                f"{_mean(values):.4f} ({min(values):.4f}-{max(values):.4f})",
+                f"{_mean(values) / base:.3f}" if base else "-",
+                f"{_mean([r[0]['activation_mib'] for r in runs]):.1f}",
+            ]
+        )
+    header = ["policy", "seeds", f"final {test} mean (min-max)", "vs full", "saved activations MiB"]
+    return _markdown(header, body)
+
+
 def memory(path: Path) -> str:
     result = json.loads(path.read_text())
     rows = result["rows"]
@@ -476,6 +503,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "int8": int8,
     "memory": memory,
     "runs": runs,
+    "runs_by_policy": runs_by_policy,
     "rollout": rollout,
     "physics_errors": physics_errors,
     "physics_hosts": physics_hosts,
@@ -486,7 +514,12 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "mode_sweep": mode_sweep,
     "accuracy_claims": accuracy_claims,
 }
-MANY_FILES = {"pareto_vs_float", "pareto_fronts", "runs"}  # generators whose every argument is a data file
+MANY_FILES = {
+    "pareto_vs_float",
+    "pareto_fronts",
+    "runs",
+    "runs_by_policy",
+}  # generators whose every argument is a data file
 
 
 def render(markdown: Path) -> str:
