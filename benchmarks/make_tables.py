@@ -272,9 +272,10 @@ def runs_by_policy(*paths: Path) -> str:
                 f"{_mean(values):.4f} ({min(values):.4f}-{max(values):.4f})",
                 f"{_mean(values) / base:.3f}" if base else "-",
                 f"{_mean([r[0]['activation_mib'] for r in runs]):.1f}",
+                f"{_mean([sorted(e['seconds'] for e in r)[len(r) // 2] for r in runs]):.0f}",
             ]
         )
-    header = ["policy", "seeds", f"final {test} mean (min-max)", "vs full", "saved activations MiB"]
+    header = ["policy", "seeds", f"final {test} mean (min-max)", "vs full", "saved activations MiB", "median s/epoch"]
     return _markdown(header, body)
 
 
