@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 try:
     import lowprec  # noqa: F401
@@ -34,27 +33,20 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from lowprec._device import describe_device
-from lowprec.bench.cases import Shape, neuralop_fno, neuralop_version, our_fno
+from lowprec.bench.cases import Shape, neuralop_fno, neuralop_version, our_fno, training_step
+from lowprec.bench.timing import saved_mib
 from lowprec.precision import get_policy
-from lowprec.train.metrics import SavedTensorMeter
 
 
-def _case(model, context):
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+def _case(model, context, x, y):
+    """The bench's own training step (forward in ``context``, fp32 MSE, backward, Adam) and saved-MiB count."""
+    step, _ = training_step(model, context, None, x, y)
+    return step, lambda: saved_mib(lambda: _forward(model, context, x))
 
-    def step(x, y):
-        optimizer.zero_grad(set_to_none=True)
-        with context():
-            out = model(x)
-        F.mse_loss(out.float(), y).backward()
-        optimizer.step()
 
-    def saved(x):
-        with context(), SavedTensorMeter() as meter:
-            model(x)
-        return meter.mib
-
-    return step, saved
+def _forward(model, context, x):
+    with context():
+        return model(x)
 
 
 def measure(
@@ -71,19 +63,19 @@ def measure(
             shape = Shape(2, width, layers, modes, grid, batch, recompute=recompute)
             torch.manual_seed(seed)
             policy = get_policy(name)
-            cases[("lowprec", name, recompute)] = _case(our_fno(shape), lambda p=policy: p)
+            cases[("lowprec", name, recompute)] = _case(our_fno(shape), lambda p=policy: p, x, y)
     if neuralop_version():
         torch.manual_seed(seed)
         cases[("neuralop", "full", False)] = _case(
-            neuralop_fno(Shape(2, width, layers, modes, grid, batch), "full"), contextlib.nullcontext
+            neuralop_fno(Shape(2, width, layers, modes, grid, batch), "full"), contextlib.nullcontext, x, y
         )
     seconds: dict = {key: [] for key in cases}
     for step, _ in cases.values():  # warm-up: allocations, cached matrices and plans
-        step(x, y)
+        step()
     for _ in range(repeats):
         for key, (step, _) in cases.items():
             start = time.process_time()
-            step(x, y)
+            step()
             seconds[key].append(time.process_time() - start)
     return [
         {
@@ -92,7 +84,7 @@ def measure(
             "impl": impl,
             "policy": policy,
             "recompute": recompute,
-            "saved_mib": saved(x),
+            "saved_mib": saved(),
             "cpu_s": statistics.median(seconds[(impl, policy, recompute)]),
         }
         for (impl, policy, recompute), (_, saved) in cases.items()
