@@ -36,7 +36,8 @@ def test_compare_prints_one_table_and_writes_outputs(tmp_path, capsys):
     for mode in ("fp32", "fp16", "mixed", "bf16"):
         assert f"| {mode}" in text
     assert "not representative" in text
-    assert sorted(os.listdir(out)) == ["curves.png", "results.json", "solution.png", "table.md"]
+    assert sorted(os.listdir(out)) == ["curves.png", "results.json", "runs", "solution.png", "table.md"]
+    assert sorted(os.listdir(out / "runs")) == ["bf16_seed0", "fp16_seed0", "fp32_seed0", "mixed_seed0"]
     saved = json.loads((out / "results.json").read_text())
     assert [r["mode"] for r in saved["runs"]] == ["fp32", "fp16", "mixed", "bf16"]
     # The CPU's model is recorded: the same seed trains differently on different CPUs.
@@ -76,3 +77,22 @@ def test_compare_over_seeds_averages(capsys):
     assert "mean of 2 seeds" in text and "seeds 0, 1" in text and " ± " in text
     assert text.count("| mixed") == 1
     assert "This verdict rests on 2 seeds" in text
+
+
+def test_resume_continues_the_runs_in_out(tmp_path, capsys):
+    """A finished run resumed from --out repeats nothing and reports the same result; a longer one is refused."""
+    args = ["pinn", "regression", "--precision", "mixed", "--steps", "20", "--eval-every", "10", "--out", str(tmp_path)]
+    assert main(args) == 0
+    first = json.loads((tmp_path / "results.json").read_text())["runs"][0]["final"]
+    metrics = (tmp_path / "runs" / "mixed_seed0" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in metrics] == [10, 20]
+    assert main([*args, "--resume"]) == 0
+    assert json.loads((tmp_path / "results.json").read_text())["runs"][0]["final"] == first
+    capsys.readouterr()
+    assert main([*args[:-2], "--out", str(tmp_path), "--lr", "0.01", "--resume"]) == 2
+    assert "different run (lr: 0.001 -> 0.01)" in capsys.readouterr().err
+
+
+def test_resume_needs_out(capsys):
+    assert main(["pinn", "regression", "--resume"]) == 2
+    assert "--resume continues the runs saved in --out DIR" in capsys.readouterr().err

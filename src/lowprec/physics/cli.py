@@ -81,7 +81,16 @@ def add_subcommands(subparsers) -> None:
             help="final lr / initial lr, exponential decay (default: the problem's)",
         )
         p.add_argument(
-            "--out", metavar="DIR", default=None, help="write table.md, results.json, curves.png and solution.png here"
+            "--out",
+            metavar="DIR",
+            default=None,
+            help="write table.md, results.json, curves.png and solution.png here, and each run's checkpoints "
+            "and metrics.jsonl under DIR/runs/MODE_seedSEED",
+        )
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the runs in --out DIR from their checkpoints (same problem and settings)",
         )
         p.add_argument("--eval-every", type=int, default=0, help="steps between error evaluations")
         p.add_argument(
@@ -155,7 +164,7 @@ def _parse_params(cls, items: Sequence[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from .._hints import problem_key
     from . import PHYSICS_PROBLEMS, get_problem
-    from .compare import compare, comparison_table, save
+    from .compare import compare, comparison_table, run_dir, save
     from .train import PhysicsTrainConfig, train
 
     args.problem = problem_key(args.problem)
@@ -194,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--modes: unknown mode(s) {bad}; choose from {', '.join(PRECISIONS)}.")
         if args.seeds < 1:
             raise ValueError(f"--seeds {args.seeds}: run at least one seed.")
+        if args.resume and not args.out:
+            raise ValueError("--resume continues the runs saved in --out DIR; give the --out of the run to resume.")
         if args.peer and not args.compare:
             raise ValueError("--peer adds DeepXDE rows to the --compare table; add --compare.")
     except ValueError as exc:
@@ -206,7 +217,16 @@ def run(args: argparse.Namespace) -> int:
             f"{problem.describe()}\ntraining {len(modes)} modes x {len(seeds)} seed(s) x {config.steps} steps...",
             flush=True,
         )
-        results, peers = compare(problem, modes, config, device=args.device, peer=args.peer, seeds=seeds)
+        results, peers = compare(
+            problem,
+            modes,
+            config,
+            device=args.device,
+            peer=args.peer,
+            seeds=seeds,
+            out_dir=args.out,
+            resume=args.resume,
+        )
         table = comparison_table(results, peers)
         print(table)
         if args.out:
@@ -215,7 +235,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     # A failed run still reports: its table, metrics and failure record are written like a finished one's.
-    result = train(problem, args.precision, dataclasses.replace(config, on_nonfinite="stop"), device=args.device)
+    result = train(
+        problem,
+        args.precision,
+        dataclasses.replace(config, on_nonfinite="stop"),
+        device=args.device,
+        out_dir=run_dir(args.out, args.precision, args.seed) if args.out else None,
+        resume=args.resume,
+    )
     table = comparison_table([result])
     print(table)
     if args.out:

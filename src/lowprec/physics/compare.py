@@ -18,6 +18,7 @@ import math
 import os
 import statistics
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -37,6 +38,8 @@ def compare(
     device: str = "cpu",
     peer: bool = False,
     seeds: Sequence[int] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> tuple[list[RunResult], list[dict]]:
     """Train ``problem`` in each mode for each seed; return (results, peer rows).
 
@@ -44,6 +47,8 @@ def compare(
     failing mode (non-finite loss) is recorded, not raised: the table shows
     where it failed. ``peer``: also run DeepXDE's Burgers in float32 and its
     "mixed" (Burgers only; see :mod:`lowprec.physics.peer`), on the first seed.
+    ``out_dir``: each run checkpoints in its :func:`run_dir`; with ``resume`` an
+    interrupted comparison continues each run from its checkpoint (finished runs are not repeated).
     """
     seeds = [config.seed] if seeds is None else list(seeds)
     results = []
@@ -51,9 +56,15 @@ def compare(
         cfg = dataclasses.replace(config, on_nonfinite="stop", seed=seed)
         data = problem.training_data(seed)
         for mode in modes:
-            results.append(train(problem, get_mode(mode), cfg, device=device, data=data))
+            where = None if out_dir is None else run_dir(out_dir, get_mode(mode).name, seed)
+            results.append(train(problem, get_mode(mode), cfg, device=device, data=data, out_dir=where, resume=resume))
     peers = run_peers(problem, dataclasses.replace(config, seed=seeds[0])) if peer else []
     return results, peers
+
+
+def run_dir(out_dir: str | os.PathLike, mode: str, seed: int) -> Path:
+    """Where one run of a comparison (or a single run) under ``out_dir`` keeps its checkpoints and metrics."""
+    return Path(out_dir) / "runs" / f"{mode}_seed{seed}"
 
 
 def run_peers(problem: PhysicsProblem, config: PhysicsTrainConfig) -> list[dict]:

@@ -1,6 +1,8 @@
-"""The training loop for PINNs and DeepONets in any training mode.
+"""Training PINNs and DeepONets in any training mode, through the shared engine.
 
-One plain loop, no callbacks. Per step::
+:class:`PhysicsTask` is the PINN side of :mod:`lowprec.train.engine` (the operator trainer is the other):
+the engine runs the steps, calls the callbacks, evaluates every ``eval_every`` steps and checkpoints
+after each evaluation. Per step::
 
     master -> working copy        (mixed, bf16: round the fp32 weights to the compute dtype)
     loss terms on the working copy, in the compute dtype, derivatives included
@@ -27,6 +29,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -34,7 +37,8 @@ from torch import nn
 
 from lowprec.precision import LossScaler, PrecisionOverflowError
 
-from .._progress import progress_bar
+from ..train.checkpoint import has_checkpoint
+from ..train.engine import Callback, Engine, OptimizerFactory, StopTraining
 from .base import Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
 from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
 from .modes import TRAINING_MODES, TrainingMode, WeightCopies, dtype_name, get_mode
@@ -272,56 +276,80 @@ def _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler=No
     )
 
 
-def train(
-    problem: PhysicsProblem,
-    mode,
-    config: PhysicsTrainConfig = PhysicsTrainConfig(),
-    device: str = "cpu",
-    data: dict | None = None,
-) -> RunResult:
-    """Train ``problem``'s model in precision ``mode`` (a name or a TrainingMode); return a RunResult.
+class PhysicsTask:
+    """A PINN/DeepONet run as a :class:`~lowprec.train.engine.Task`: a round is the ``eval_every`` steps
+    between two evaluations, and each round's record is that evaluation.
 
-    Raises:
-        NonFiniteLossError: a loss term or the gradients went inf/NaN and could
-            not be rescued, with ``config.on_nonfinite="raise"`` (the message names
-            the step, the term and the likely cause).
+    Built by :func:`train`, which runs it through the shared :class:`~lowprec.train.engine.Engine`.
+    ``result`` (a :class:`RunResult`) fills as it runs; :meth:`finish` completes it.
     """
-    mode = config.mode_for(get_mode(mode))
-    dev = torch.device(device)
-    eval_every = config.eval_every or problem.default_eval_every
-    lr_decay = problem.default_lr_decay if config.lr_decay is None else config.lr_decay
-    torch.manual_seed(config.seed)
-    data = problem.training_data(config.seed) if data is None else data
-    weights = WeightCopies(problem.build_model(config.seed).to(dev), mode)
-    params = list(weights.master.parameters())
-    optimizer = torch.optim.Adam(params, lr=config.lr, eps=mode.adam_eps)
-    scaler = LossScaler(
-        init_scale=config.init_loss_scale, growth_interval=config.scale_growth_interval, enabled=mode.loss_scaling
-    )
-    guard = ResidualGuard(enabled=mode.residual_guard)
-    loss_weights = problem.loss_weights()
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    result = RunResult(
-        problem, mode, config, device=str(dev), master=weights.master, working=weights.working, optimizer=optimizer
-    )
-    cuda = dev.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(dev)
 
-    probe_batch = _to(problem.batch(data, 0, torch.Generator().manual_seed(config.seed)), dev)
-    rounding_warned = False
+    def __init__(
+        self,
+        problem: PhysicsProblem,
+        mode,
+        config: PhysicsTrainConfig,
+        device: str = "cpu",
+        data: dict | None = None,
+        optimizer_factory: OptimizerFactory | None = None,
+    ):
+        mode = config.mode_for(get_mode(mode))
+        self.problem, self.mode, self.config = problem, mode, config
+        self.dev = dev = torch.device(device)
+        self.eval_every = config.eval_every or problem.default_eval_every
+        self.lr_decay = problem.default_lr_decay if config.lr_decay is None else config.lr_decay
+        self.rounds = -(-config.steps // self.eval_every)
+        torch.manual_seed(config.seed)
+        self.data = problem.training_data(config.seed) if data is None else data
+        self.weights = WeightCopies(problem.build_model(config.seed).to(dev), mode)
+        self.model = self.weights.master
+        self.params = list(self.weights.master.parameters())
+        factory = optimizer_factory or default_optimizer
+        self.optimizer = factory([{"params": self.params}], config.lr, mode.adam_eps)
+        self.scaler = LossScaler(
+            init_scale=config.init_loss_scale, growth_interval=config.scale_growth_interval, enabled=mode.loss_scaling
+        )
+        self.guard = ResidualGuard(enabled=mode.residual_guard)
+        self.loss_weights = problem.loss_weights()
+        self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.result = RunResult(
+            problem,
+            mode,
+            config,
+            device=str(dev),
+            master=self.weights.master,
+            working=self.weights.working,
+            optimizer=self.optimizer,
+        )
+        self.cuda = dev.type == "cuda"
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
+        self.probe_batch = _to(problem.batch(self.data, 0, torch.Generator().manual_seed(config.seed)), dev)
+        self.rounding_warned = False
+        self.switch = mode.finish_step(config.steps)
+        self.profile_steps: set[int] = set()
+        if config.measure_memory and not self.cuda and config.steps > 2:
+            # The first step of each phase: fp16 and fp32 compute have different peaks.
+            self.profile_steps = {1} if self.switch is None else {1, self.switch + 1}
+        self.peak_step_bytes: int | None = None
+        self.state_before_switch = 0
+        self.evaluate(0)
 
-    def evaluate(step: int) -> dict:
-        nonlocal rounding_warned
+    # -- evaluation --------------------------------------------------------------------------------
+    def evaluate(self, step: int) -> dict:
+        """The problem's error metrics at ``step`` (appended to ``result.evals``), and the rounding share."""
+        problem, mode, weights = self.problem, self.mode, self.weights
         weights.sync()
         with mode.policy:
-            metrics = problem.evaluate(weights.working, mode.compute_dtype, data)
+            metrics = problem.evaluate(weights.working, mode.compute_dtype, self.data)
         # fp32 runs (and an fp32 finish) report what mixed's fp16 would make of their residuals.
         half = mode.compute_dtype == mode.probe_dtype
-        rounding = residual_rounding(problem, weights.master, mode if half else TRAINING_MODES["mixed"], probe_batch)
+        rounding = residual_rounding(
+            problem, weights.master, mode if half else TRAINING_MODES["mixed"], self.probe_batch
+        )
         metrics = {"step": step, **metrics, "residual_rounding": rounding}
-        if half and rounding > RESIDUAL_ROUNDING_WARN and not rounding_warned:
-            rounding_warned = True
+        if half and rounding > RESIDUAL_ROUNDING_WARN and not self.rounding_warned:
+            self.rounding_warned = True
             log.warning(
                 "%s, mode %s: at step %d rounding to %s is %.0f%% of the loss residual (rms), and "
                 "the gradient is off by about as much: from here the run is likely to fall behind fp32. "
@@ -333,39 +361,76 @@ def train(
                 dtype_name(mode.compute_dtype),
                 100 * rounding,
             )
-        result.evals.append(metrics)
+        self.result.evals.append(metrics)
         return metrics
 
-    def fail(step: int, bad: list, terms: dict):
-        msg = _describe_failure(problem, mode, step, bad, terms, guard, weights, scaler)
-        if config.on_nonfinite == "raise":
-            raise NonFiniteLossError(msg, step, bad, mode.name)
+    def fail(self, step: int, bad: list, terms: dict) -> None:
+        """Report a loss or gradient that cannot be rescued: raise, or (``on_nonfinite="stop"``) record it."""
+        msg = _describe_failure(self.problem, self.mode, step, bad, terms, self.guard, self.weights, self.scaler)
+        if self.config.on_nonfinite == "raise":
+            raise NonFiniteLossError(msg, step, bad, self.mode.name)
         log.warning(msg)
-        result.failure, result.failed_step = msg, step
+        self.result.failure, self.result.failed_step = msg, step
 
-    def loss_terms(batch) -> tuple[dict, list]:
+    def loss_terms(self, batch) -> tuple[dict, list]:
         """The loss terms, recomputed with smaller residual scales while a guarded term overflows."""
+        mode, guard = self.mode, self.guard
         for _ in range(guard.max_retries + 1):
             with mode.policy:
-                terms = problem.loss_terms(Compute(weights.working, mode.compute_dtype, guard), batch)
+                terms = self.problem.loss_terms(Compute(self.weights.working, mode.compute_dtype, guard), batch)
             bad = [k for k, v in terms.items() if not bool(torch.isfinite(v))]
             if not bad or guard.back_off(bad):
                 return terms, bad
         return terms, bad
 
-    def one_step(step: int, batch: dict) -> StepRecord | None:
+    # -- the engine's task -------------------------------------------------------------------------
+    def start_round(self, round: int) -> None:
+        pass
+
+    def steps(self, round: int) -> range:
+        return range(round * self.eval_every, min((round + 1) * self.eval_every, self.config.steps))
+
+    def _finish_in_fp32(self) -> None:
+        """The fp32 finish: same master weights, same Adam state; only the compute changes."""
+        self.state_before_switch = self.weights.state_bytes(self.optimizer)
+        self.mode = self.mode.finish()
+        self.weights = WeightCopies(self.weights.master, self.mode)
+        self.result.working = self.weights.working
+        self.scaler = LossScaler(enabled=False)
+        self.guard.enabled = False  # every scale 1 from now on; its back-off count stays in the record
+
+    def step(self, step: int) -> tuple[float | None, StepRecord]:
+        """Step ``step`` (from 0): draw its batch, train on it; the loss (None when skipped) and its record."""
+        if step == self.switch:
+            self._finish_in_fp32()
+        batch = _to(self.problem.batch(self.data, step, self.gen), self.dev)
+        if step in self.profile_steps:
+            holder = []
+            peak = _profile_peak_bytes(lambda: holder.append(self._one_step(step, batch)))
+            if peak is not None:
+                self.peak_step_bytes = max(peak, self.peak_step_bytes or 0)
+            rec = holder[0]
+            rec.ms = math.nan  # profiler overhead: not a timing
+        else:
+            rec = self._one_step(step, batch)
+        self.result.history.append(rec)
+        self.result.steps_done = step + 1
+        return (None if rec.skipped else rec.loss), rec
+
+    def _one_step(self, step: int, batch: dict) -> StepRecord:
+        mode, weights, scaler, params, config = self.mode, self.weights, self.scaler, self.params, self.config
         t0 = time.perf_counter()
         weights.sync()
         weights.zero_grad()
-        terms, bad = loss_terms(batch)
+        terms, bad = self.loss_terms(batch)
         if bad:
-            fail(step, bad, terms)
-            return None
-        loss = sum(loss_weights.get(k, 1.0) * v for k, v in terms.items())
+            self.fail(step, bad, terms)
+            raise StopTraining
+        loss = sum(self.loss_weights.get(k, 1.0) * v for k, v in terms.items())
         scaler.scale(loss).backward()
         weights.grads_to_master()
-        if cuda:
-            torch.cuda.synchronize(dev)
+        if self.cuda:
+            torch.cuda.synchronize(self.dev)
         t_diag = time.perf_counter()
         # Measured on the gradient as computed (compute dtype, loss scale still in): what had to fit.
         underflow = underflow_share(weights.working_grads(), mode.probe_dtype)
@@ -375,23 +440,23 @@ def train(
         skipped = bool(nonfinite)
         if skipped:
             if not scaler.enabled:
-                fail(step, ["gradients"], terms)
-                return None
+                self.fail(step, ["gradients"], terms)
+                raise StopTraining
             try:
                 scaler.update(overflow=True)
             except PrecisionOverflowError as exc:
-                fail(step, ["gradients"], {**terms, "loss_scale": scaler.scale_value})
+                self.fail(step, ["gradients"], {**terms, "loss_scale": scaler.scale_value})
                 log.warning("%s", exc)
-                return None
-            result.skipped_steps += 1
+                raise StopTraining from None
+            self.result.skipped_steps += 1
         else:
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_decay ** (step / max(1, config.steps - 1))
-            optimizer.step()
+            for group in self.optimizer.param_groups:
+                group["lr"] = config.lr * self.lr_decay ** (step / max(1, config.steps - 1))
+            self.optimizer.step()
             scaler.update(overflow=False)
-            guard.update()
-        if cuda:
-            torch.cuda.synchronize(dev)
+            self.guard.update()
+        if self.cuda:
+            torch.cuda.synchronize(self.dev)
         ms = 1e3 * ((t_diag - t0) + (time.perf_counter() - t1))
         gnorm = math.nan if skipped else grad_norm(p.grad for p in params if p.grad is not None)
         stalled = math.nan if skipped else stalled_update_share(before, params, mode.probe_dtype)
@@ -407,73 +472,159 @@ def train(
             ms,
         )
 
-    switch = mode.finish_step(config.steps)
-    profile_steps = set()
-    if config.measure_memory and not cuda and config.steps > 2:
-        # The first step of each phase: fp16 and fp32 compute have different peaks.
-        profile_steps = {1} if switch is None else {1, switch + 1}
-    peak_step_bytes, state_before_switch = None, 0
-    evaluate(0)
-    bar = progress_bar(
-        total=config.steps,
-        desc=f"{problem.name} {mode.name} seed {config.seed}",
-        unit="step",
-        disable=not config.progress,
+    def end_round(self, round: int) -> dict:
+        """Evaluate after the round's last step; the evaluation is the round's record."""
+        step = self.result.steps_done
+        metrics = self.evaluate(step)
+        config = self.config
+        if config.log_every and (step % config.log_every == 0 or step == config.steps):
+            rec = self.result.history[-1]
+            print(
+                f"[{self.problem.name} {self.mode.name}] step {step}: loss {rec.loss:.3e} error "
+                f"{metrics['error']:.4f} rounding {metrics['residual_rounding']:.1%} |g| {rec.grad_norm:.2e} "
+                f"underflow {rec.underflow:.1%} "
+                f"stalled {rec.stalled:.1%} scale {rec.loss_scale:g} {rec.ms:.1f} ms",
+                flush=True,
+            )
+        return metrics
+
+    def finish(self) -> None:
+        """Evaluate where the run stopped (if not yet), then fill in the result's summary figures."""
+        result, weights, mode = self.result, self.weights, self.mode
+        if not result.evals or result.evals[-1]["step"] != result.steps_done:
+            self.evaluate(result.steps_done)
+        result.final = dict(result.evals[-1])
+        if mode.is_mixed:
+            # The master weights evaluated in fp32: shows what the compute-dtype rounding costs at inference.
+            result.final["error_fp32_eval"] = self.problem.evaluate(weights.master, mode.master_dtype, self.data)[
+                "error"
+            ]
+        times = [r.ms for r in result.history[5:] if not math.isnan(r.ms)] or [
+            r.ms for r in result.history if not math.isnan(r.ms)
+        ]
+        result.ms_per_step = statistics.median(times) if times else math.nan
+        result.guard_backoffs = self.guard.backoffs
+        state = max(self.state_before_switch, weights.state_bytes(self.optimizer))
+        result.state_mib = state / 2**20
+        if self.cuda:
+            result.peak_mib = torch.cuda.max_memory_allocated(self.dev) / 2**20
+        elif self.peak_step_bytes is not None:
+            result.peak_mib = (state + self.peak_step_bytes) / 2**20
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def _label(self) -> dict:
+        """What a checkpoint must match to resume: problem, mode and every setting that changes the result."""
+        config = dataclasses.asdict(self.config)
+        for key in _RESUMABLE_CHANGES:
+            config.pop(key)
+        return {"problem": self.problem.name, "params": self.problem.params(), "mode": self.result.mode.name, **config}
+
+    def state_dict(self) -> dict:
+        result = self.result
+        return {
+            "config": _plain(self._label()),
+            "master": self.weights.master.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "guard": {"scales": dict(self.guard.scales), "backoffs": self.guard.backoffs, "clean": self.guard._clean},
+            "generator": self.gen.get_state(),
+            "result": {
+                "history": [dataclasses.astuple(r) for r in result.history],
+                "evals": result.evals,
+                "skipped_steps": result.skipped_steps,
+                "steps_done": result.steps_done,
+                "state_before_switch": self.state_before_switch,
+                "peak_step_bytes": self.peak_step_bytes,
+                "rounding_warned": self.rounding_warned,
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        saved, current = state["config"], _plain(self._label())
+        changed = sorted(k for k in current if saved.get(k) != current[k])
+        if changed:
+            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+            raise ValueError(
+                f"checkpoint {state.get('_path', '')} was written by a different run ({diffs}); resume with the "
+                "original problem, mode and settings, or start a new run in another directory."
+            )
+        saved_result, result = state["result"], self.result
+        self.weights.master.load_state_dict(state["master"])
+        if self.switch is not None and saved_result["steps_done"] > self.switch:
+            self._finish_in_fp32()
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.guard.scales = dict(state["guard"]["scales"])
+        self.guard.backoffs, self.guard._clean = int(state["guard"]["backoffs"]), int(state["guard"]["clean"])
+        self.gen.set_state(state["generator"])
+        result.history = [StepRecord(*r) for r in saved_result["history"]]
+        result.evals = list(saved_result["evals"])
+        result.skipped_steps, result.steps_done = saved_result["skipped_steps"], saved_result["steps_done"]
+        self.state_before_switch = saved_result["state_before_switch"]
+        self.peak_step_bytes = saved_result["peak_step_bytes"]
+        self.rounding_warned = saved_result["rounding_warned"]
+
+
+# Settings a resumed run may change without changing the result.
+_RESUMABLE_CHANGES = ("measure_memory", "log_every", "progress")
+
+
+def _plain(value):
+    """Tuples as lists (a checkpoint holds lists), so that a saved label compares equal to a fresh one."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def default_optimizer(groups: list[dict], lr: float, eps: float) -> torch.optim.Optimizer:
+    """Adam, as Hayford et al. train (with the mode's eps: larger for fp16)."""
+    return torch.optim.Adam(groups, lr=lr, eps=eps)
+
+
+def train(
+    problem: PhysicsProblem,
+    mode,
+    config: PhysicsTrainConfig = PhysicsTrainConfig(),
+    device: str = "cpu",
+    data: dict | None = None,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    optimizer_factory: OptimizerFactory | None = None,
+) -> RunResult:
+    """Train ``problem``'s model in precision ``mode`` (a name or a TrainingMode); return a RunResult.
+
+    Runs through the same :class:`~lowprec.train.engine.Engine` as the operator trainer.
+
+    Args:
+        out_dir: write ``metrics.jsonl`` (one evaluation per line) and an atomic checkpoint after every
+            evaluation here (the last two kept, with checksums); None: nothing on disk.
+        resume: continue from ``out_dir``'s newest good checkpoint (if it has one); the run ends with the
+            same weights and records as an uninterrupted one.
+        callbacks: each called with a :class:`~lowprec.train.engine.StepEvent` after every step
+            (its ``record`` is the step's :class:`StepRecord`).
+        optimizer_factory: ``(parameter groups, lr, eps) -> optimizer`` (default: Adam); the loop sets
+            each group's learning rate every step (the exponential decay).
+
+    Raises:
+        NonFiniteLossError: a loss term or the gradients went inf/NaN and could
+            not be rescued, with ``config.on_nonfinite="raise"`` (the message names
+            the step, the term and the likely cause).
+    """
+    task = PhysicsTask(problem, mode, config, device, data, optimizer_factory)
+    engine = Engine(
+        task,
+        out_dir=out_dir,
+        callbacks=callbacks,
+        progress=config.progress,
+        desc=f"{problem.name} {task.mode.name} seed {config.seed}",
         leave=False,
-        mininterval=2.0,
+        steps_per_round=lambda r: len(task.steps(r)),
     )
-    for step in range(config.steps):
-        if step == switch:
-            # The fp32 finish: same master weights, same Adam state; only the compute changes.
-            state_before_switch = weights.state_bytes(optimizer)
-            mode = mode.finish()
-            weights = WeightCopies(weights.master, mode)
-            result.working = weights.working
-            scaler = LossScaler(enabled=False)
-            guard.enabled = False  # every scale 1 from now on; its back-off count stays in the record
-        batch = _to(problem.batch(data, step, gen), dev)
-        if step in profile_steps:
-            holder = []
-            peak = _profile_peak_bytes(lambda: holder.append(one_step(step, batch)))
-            if peak is not None:
-                peak_step_bytes = max(peak, peak_step_bytes or 0)
-            rec = holder[0] if holder else None
-        else:
-            rec = one_step(step, batch)
-        if rec is None:
-            break
-        if step in profile_steps:
-            rec.ms = math.nan  # profiler overhead: not a timing
-        result.history.append(rec)
-        result.steps_done = step + 1
-        bar.update(1)
-        if (step + 1) % eval_every == 0 or step + 1 == config.steps:
-            metrics = evaluate(step + 1)
-            bar.set_postfix(error=f"{metrics['error']:.4g}", refresh=False)
-            if config.log_every and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
-                print(
-                    f"[{problem.name} {mode.name}] step {step + 1}: loss {rec.loss:.3e} error "
-                    f"{metrics['error']:.4f} rounding {metrics['residual_rounding']:.1%} |g| {rec.grad_norm:.2e} "
-                    f"underflow {rec.underflow:.1%} "
-                    f"stalled {rec.stalled:.1%} scale {rec.loss_scale:g} {rec.ms:.1f} ms",
-                    flush=True,
-                )
-    bar.close()
-    if not result.evals or result.evals[-1]["step"] != result.steps_done:
-        evaluate(result.steps_done)
-    result.final = dict(result.evals[-1])
-    if mode.is_mixed:
-        # The master weights evaluated in fp32: shows what the compute-dtype rounding costs at inference.
-        result.final["error_fp32_eval"] = problem.evaluate(weights.master, mode.master_dtype, data)["error"]
-    times = [r.ms for r in result.history[5:] if not math.isnan(r.ms)] or [
-        r.ms for r in result.history if not math.isnan(r.ms)
-    ]
-    result.ms_per_step = statistics.median(times) if times else math.nan
-    result.guard_backoffs = guard.backoffs
-    state = max(state_before_switch, weights.state_bytes(optimizer))
-    result.state_mib = state / 2**20
-    if cuda:
-        result.peak_mib = torch.cuda.max_memory_allocated(dev) / 2**20
-    elif peak_step_bytes is not None:
-        result.peak_mib = (state + peak_step_bytes) / 2**20
-    return result
+    if resume and out_dir is not None and has_checkpoint(out_dir):
+        engine.resume(out_dir, map_location=task.dev)
+    engine.run()
+    return task.result

@@ -1,11 +1,15 @@
-"""Training: the loop, losses, metrics and atomic checkpoints."""
+"""Training: the engine and the operator trainer, losses, metrics and atomic checkpoints."""
 
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, save_rotating
+from .engine import Engine, StepEvent, StopTraining
 from .losses import RelativeH1Loss, RelativeL2Loss, make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter
 from .trainer import TrainConfig, Trainer, evaluate, read_metrics
 
 __all__ = [
+    "Engine",
+    "StepEvent",
+    "StopTraining",
     "TrainConfig",
     "Trainer",
     "evaluate",

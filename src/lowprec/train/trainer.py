@@ -26,7 +26,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,10 @@ import torch
 from torch import nn
 
 from .._device import resolve_device
-from .._progress import progress_bar
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
 from ..precision.scaling import first_nonfinite_module, module_of
-from .checkpoint import load_checkpoint, load_latest, rng_state, save_checkpoint, save_rotating, set_rng_state
 from .distributed import current_ranks, previous_world_size
+from .engine import Callback, Engine, OptimizerFactory
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
 
@@ -194,8 +193,20 @@ def _label(config: TrainConfig) -> dict:
 _RESUMABLE_CHANGES = {"device", "progress", "eval_batch_size"}
 
 
+def default_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """The config's per-epoch learning-rate schedule: cosine, step, or None."""
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.scheduler_t_max or config.epochs)
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+    return None
+
+
 class Trainer:
     """Train ``model`` on ``train_set``, evaluating on each of ``test_sets`` every epoch.
+
+    A :class:`~lowprec.train.engine.Task` whose rounds are epochs: :meth:`fit` runs it through the
+    shared :class:`~lowprec.train.engine.Engine` (the PINN loop runs through the same one).
 
     Args:
         model: maps (B, C_in, *grid) to (B, C_out, *grid), or named inputs to a prediction of ``y``.
@@ -205,6 +216,11 @@ class Trainer:
         out_dir: where ``metrics.jsonl`` and the checkpoints go (None: keep nothing on disk).
         keep_checkpoints: how many of the latest epochs' checkpoints ``out_dir`` keeps
             (``checkpoint.pt``, ``checkpoint.1.pt``, ...; see :mod:`lowprec.train.checkpoint`).
+        callbacks: each called with a :class:`~lowprec.train.engine.StepEvent` after every step.
+        optimizer_factory: ``(parameter groups, lr, eps) -> optimizer`` (default: ``config.optimizer``,
+            Adam or AdamW); the groups are :func:`parameter_groups`, weight decay already set.
+        scheduler_factory: ``(optimizer, config) -> scheduler or None``, stepped once per epoch
+            (default :func:`default_scheduler`).
     """
 
     def __init__(
@@ -215,9 +231,11 @@ class Trainer:
         config: TrainConfig = TrainConfig(),
         out_dir: str | Path | None = None,
         keep_checkpoints: int = 2,
+        callbacks: Sequence[Callback] = (),
+        optimizer_factory: OptimizerFactory | None = None,
+        scheduler_factory: Callable[[torch.optim.Optimizer, TrainConfig], Any] = default_scheduler,
     ):
         self.config = config
-        self.keep_checkpoints = keep_checkpoints
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         # One process, or this rank of a torchrun job (lowprec.train.distributed): the model it trains
@@ -233,25 +251,66 @@ class Trainer:
                 "loss 'l2', or give the data set its grid ('nodes' or 'periodic')."
             )
         self.loss_fn = make_loss(config.loss, train_set.y.ndim - 2, periodic=is_periodic(train_set))
-        opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt(parameter_groups(model, config.weight_decay), lr=config.lr, eps=config.adam_eps)
-        if config.scheduler == "cosine":
-            t_max = config.scheduler_t_max or config.epochs
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=t_max)
-        elif config.scheduler == "step":
-            self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size, config.gamma)
-        else:
-            self.scheduler = None
+        if optimizer_factory is None:
+            adam = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+            optimizer_factory = lambda groups, lr, eps: adam(groups, lr=lr, eps=eps)  # noqa: E731
+        self.optimizer = optimizer_factory(parameter_groups(model, config.weight_decay), config.lr, config.adam_eps)
+        self.scheduler = scheduler_factory(self.optimizer, config)
         self.scaler = LossScaler(init_scale=config.init_loss_scale)
-        self.epoch = 0
-        self.history: list[dict] = []
+        self.rounds = config.epochs
+        self.steps_per_epoch = -(-(len(train_set.y) // self.ranks.world_size) // config.batch_size)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.engine = Engine(
+            self,
+            out_dir=self.out_dir,
+            keep_checkpoints=keep_checkpoints,
+            callbacks=callbacks,
+            progress=config.progress,
+            is_writer=self.ranks.is_writer,
+            log_record=format_record,
+            steps_per_round=lambda epoch: self.steps_per_epoch,
+            round_label=lambda epoch: f"epoch {epoch + 1}/{config.epochs} [{self.policy_at(epoch).name}]",
+        )
+        self._consecutive_skips = 0
         torch.manual_seed(config.seed)
 
-    # -- one step ------------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return self.engine.round
+
+    @property
+    def history(self) -> list[dict]:
+        """One metrics record per completed epoch."""
+        return self.engine.history
+
     def policy_at(self, epoch: int) -> PrecisionPolicy:
         policy = self.schedule.policy_at(epoch, self.config.epochs)
         return policy.replace(on_overflow=self.config.on_overflow) if self.config.on_overflow else policy
+
+    # -- the engine's task: an epoch's steps, one step, the epoch's record ---------------------------
+    def start_round(self, epoch: int) -> None:
+        self._policy = self.policy_at(epoch)
+        self.model.train()
+        reset_peak_memory(self.device)
+        self._skipped, self._losses, self._seen = 0, [], 0
+        self._meter = SavedTensorMeter()
+        self._start = time.perf_counter()
+
+    def steps(self, epoch: int) -> Iterable[torch.Tensor]:
+        """The epoch's batches (index tensors), a function of (seed, epoch) and this process's rank."""
+        return enumerate(self.ranks.batches(len(self.train_set.y), self.config.batch_size, self.config.seed, epoch))
+
+    def step(self, item: tuple[int, torch.Tensor]) -> tuple[float | None, None]:
+        """One optimizer step on batch ``idx``; the loss, or None when the step was skipped."""
+        self._step_in_epoch, idx = item
+        args, named, y = unpack(take(self.train_set, idx), self.device)
+        meter = self._meter if self._step_in_epoch == 0 else contextlib.nullcontext()
+        loss = self._step(args, named, y, self._policy, meter)
+        if loss is not None:
+            self._losses.append(loss * len(idx))
+            self._seen += len(idx)
+        return loss, None
 
     def _step(self, args: tuple, named: dict, y, policy: PrecisionPolicy, meter) -> float | None:
         """One optimizer step on ``model(*args, **named)`` against ``y``; returns the loss, or None when skipped."""
@@ -329,63 +388,21 @@ class Trainer:
             raise PrecisionOverflowError(message + remedy)
         log.warning("%s Skipping the step (%s).%s", message, action, remedy)
 
-    # -- epochs --------------------------------------------------------------------------------
-    def fit(self, max_epochs: int | None = None) -> list[dict]:
-        """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
-        cfg, data = self.config, self.train_set
-        n = len(data.y)
-        steps_per_epoch = -(-(n // self.ranks.world_size) // cfg.batch_size)
-        last = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
-        bar = progress_bar(
-            total=(last - self.epoch) * steps_per_epoch,
-            desc="train",
-            unit="step",
-            disable=not cfg.progress or not self.ranks.is_writer,
-        )
-        self._consecutive_skips = 0
-        try:
-            while self.epoch < last:
-                record = self._epoch(bar, steps_per_epoch)
-                self.history.append(record)
-                if self.out_dir is not None and self.ranks.is_writer:
-                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
-                    write_jsonl(self.out_dir / "metrics.jsonl", self.history)
-                if self.ranks.is_writer:
-                    (bar.write if cfg.progress else log.info)(format_record(record))
-        finally:
-            bar.close()
-        return self.history
-
-    def _epoch(self, bar, steps_per_epoch: int) -> dict:
-        cfg, data = self.config, self.train_set
-        policy = self.policy_at(self.epoch)
-        self.model.train()
-        reset_peak_memory(self.device)
-        self._skipped, losses, seen = 0, [], 0
-        meter = SavedTensorMeter()
-        start = time.perf_counter()
-        bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs} [{policy.name}]")
-        batches = self.ranks.batches(len(data.y), cfg.batch_size, cfg.seed, self.epoch)
-        for self._step_in_epoch, idx in enumerate(batches):
-            args, named, y = unpack(take(data, idx), self.device)
-            loss = self._step(args, named, y, policy, meter if self._step_in_epoch == 0 else contextlib.nullcontext())
-            if loss is not None:
-                losses.append(loss * len(idx))
-                seen += len(idx)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}" if loss is not None else "skipped", refresh=False)
+    def end_round(self, epoch: int) -> dict:
+        """Step the scheduler, evaluate every test set, and return the epoch's metrics record."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - start
-        loss_sum, seen = self.ranks.sum([sum(losses), seen])
+        seconds = time.perf_counter() - self._start
+        policy, n = self._policy, len(self.train_set.y)
+        loss_sum, seen = self.ranks.sum([sum(self._losses), self._seen])
         record = {
-            "epoch": self.epoch + 1,
+            "epoch": epoch + 1,
             "policy": policy.name,
             "lr": self.optimizer.param_groups[0]["lr"],
             "train_loss": loss_sum / seen if seen else float("nan"),
             "seconds": seconds,
-            "samples_per_s": len(data.y) / seconds,
-            "activation_mib": meter.mib,
+            "samples_per_s": n / seconds,
+            "activation_mib": self._meter.mib,
             "peak_memory_mib": peak_memory_mib(self.device),
             "loss_scale": self.scaler.scale_value if policy.loss_scaling else None,
             "skipped_steps": self._skipped,
@@ -397,23 +414,44 @@ class Trainer:
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                 self.scheduler.step()
         for name, test_set in self.test_sets.items():
-            scores = self.ranks.evaluate(self.model, test_set, policy, cfg.eval_batch_size, self.device)
+            scores = self.ranks.evaluate(self.model, test_set, policy, self.config.eval_batch_size, self.device)
             record.update({f"{name}_{k}": v for k, v in scores.items()})
-        self.epoch += 1
         return record
+
+    def finish(self) -> None:
+        pass
+
+    def fit(self, max_epochs: int | None = None) -> list[dict]:
+        """Train until ``config.epochs`` (or for at most ``max_epochs`` more); returns the metrics history."""
+        self._consecutive_skips = 0
+        return self.engine.run(max_epochs)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Model, optimizer, scheduler and scaler states with the configuration (the engine adds the rest)."""
         return {
-            "epoch": self.epoch,
             "config": _label(self.config),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
-            "history": self.history,
         }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved; a checkpoint of another configuration is refused."""
+        saved, current = state["config"], _label(self.config)
+        changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
+        if changed:
+            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
+            raise ValueError(
+                f"checkpoint {state.get('_path', '')} was written with a different configuration ({diffs}); "
+                "resume with the original settings, or start a new run in another directory."
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
 
     def save(self, path: str | Path) -> None:
         """Write a checkpoint atomically (temporary file, fsync, rename).
@@ -421,11 +459,7 @@ class Trainer:
         A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
         kept checkpoints, with the manifest updated; any other path gets one file.
         """
-        path = Path(path)
-        if path.is_dir() or path.name == "checkpoint.pt":
-            save_rotating(path if path.is_dir() else path.parent, self.state_dict(), self.keep_checkpoints)
-        else:
-            save_checkpoint(path, self.state_dict())
+        self.engine.save(path)
 
     def resume(self, path: str | Path) -> Trainer:
         """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
@@ -434,26 +468,7 @@ class Trainer:
         named in a warning and the previous one is used; :class:`~lowprec.train.checkpoint.CheckpointError`
         when none is usable.
         """
-        path = Path(path)
-        if path.is_dir():
-            state, path = load_latest(path, map_location=self.device)
-        else:
-            state = load_checkpoint(path, map_location=self.device)
-        saved, current = state["config"], _label(self.config)
-        changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
-        if changed:
-            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
-            raise ValueError(
-                f"checkpoint {path} was written with a different configuration ({diffs}); "
-                "resume with the original settings, or start a new run in another directory."
-            )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        self.epoch, self.history = state["epoch"], state["history"]
+        _, path = self.engine.resume(path, map_location=self.device)
         before = previous_world_size(self.history)
         if before not in (None, self.ranks.world_size):
             # The model and optimizer states are whole on every rank, so any world size can resume; only the
