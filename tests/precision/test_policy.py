@@ -139,3 +139,11 @@ def test_emulation_is_logged_once(caplog):
     emulation.log_once("probe-key", "emulating something")
     emulation.log_once("probe-key", "emulating something")
     assert [r.getMessage() for r in caplog.records].count("emulating something") == 1
+
+
+def test_a_schedule_names_its_policies_overrides_and_reads_them_back():
+    """A checkpoint labels its run with str(schedule): overrides must be in it, or a resume could change them."""
+    with_overrides = PrecisionSchedule([(0.5, "bf16 | blocks.0=full"), (0.5, "full")])
+    assert str(with_overrides) == "bf16 | blocks.0=full:0.5,full:0.5"
+    assert PrecisionSchedule.parse(str(with_overrides)) == with_overrides
+    assert str(PrecisionSchedule.paper()) == "half:0.25,mixed:0.5,full:0.25"

@@ -77,4 +77,6 @@ class PrecisionSchedule:
         return self.phases[-1][1]
 
     def __str__(self) -> str:
-        return ",".join(f"{p.name}:{f:g}" for f, p in self.phases)
+        """``"half:0.25,mixed:0.5,full:0.25"``; a policy with per-layer overrides as its spec, which
+        :meth:`parse` reads back (``"bf16 | blocks.0=full:1"``)."""
+        return ",".join(f"{p.spec}:{f:g}" for f, p in self.phases)
