@@ -117,3 +117,11 @@ PROBLEMS: dict[str, Problem] = {
         ),
     )
 }
+
+# Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
+# `lowprec train` and `lowprec demo` find generators here; params are the problem's
+# ProblemParams fields plus, for time series, t_in / t_out / t_start / window_stride
+# (which snapshots make x and y) and the speed settings device / batch_size.
+GENERATORS = {name: problem.dataset for name, problem in PROBLEMS.items()}
+# Problem name -> function(...) -> Trajectories (N, T, *grid), for the time-series problems.
+TRAJECTORIES = {name: p.trajectories for name, p in PROBLEMS.items() if p.trajectories is not None}
