@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_package
 
 if TYPE_CHECKING:
-    from .run import BenchConfig, run_bench
+    from .run import run_bench
+    from .settings import BenchConfig
 
 lazy_package(__name__)
 

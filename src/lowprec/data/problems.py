@@ -3,7 +3,8 @@
 ``lowprec.data.GENERATORS`` (what ``lowprec train`` and configs use) and the
 ``lowprec data generate`` command are built from :data:`PROBLEMS`. A new PDE adds
 one module (parameters dataclass, solver, ``*_dataset`` and, for time series,
-``*_trajectories``) and one entry here.
+``*_trajectories``) and one entry here, then runs ``python -m lowprec._catalog`` so that
+``lowprec data generate --help`` lists it without importing torch.
 """
 
 from __future__ import annotations

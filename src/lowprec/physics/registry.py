@@ -1,4 +1,8 @@
-"""The physics problems by name: :data:`PHYSICS_PROBLEMS`, :func:`get_problem`, :func:`problem_names`."""
+"""The physics problems by name: :data:`PHYSICS_PROBLEMS`, :func:`get_problem`, :func:`problem_names`.
+
+A new problem is one entry here; ``python -m lowprec._catalog`` then copies its parameters into the
+help of ``lowprec pinn`` / ``lowprec deeponet``, which lists them without importing torch.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``lowprec quantize`` (one point) and ``lowprec pareto`` (a resumable sweep).
 
 The top-level CLI registers both through :func:`add_subcommands`. Every field of
-:class:`lowprec.quant.study.StudyConfig` is a flag (``--qat-epochs 3``). Both commands
+:class:`lowprec.quant.settings.StudyConfig` is a flag (``--qat-epochs 3``). Both commands
 keep the float model in ``OUT/float/`` (trained once; reused when the settings match).
 """
 
