@@ -70,7 +70,9 @@ print(json.dumps({"commands": [" ".join(p) for p in paths], "heavy": heavy}))
 
 
 def test_help_imports_no_torch():
-    done = subprocess.run([sys.executable, "-c", HELP_EVERYWHERE], capture_output=True, text=True, env={"PYTHONPATH": SRC})
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_EVERYWHERE], capture_output=True, text=True, env={"PYTHONPATH": SRC}
+    )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert not found["heavy"], f"--help of these commands imported heavy modules: {found['heavy']}"
