@@ -93,7 +93,10 @@ _END = "# -- end of generated data\n"
 
 
 def _write() -> None:
+    """Rewrite the generated part of this file from :func:`live`, formatted by ruff where it is installed."""
     import pprint
+    import subprocess
+    import sys
     from pathlib import Path
 
     path = Path(__file__)
@@ -105,6 +108,8 @@ def _write() -> None:
         for k, v in live().items()
     )
     path.write_text(head + _BEGIN + body + _END + tail, encoding="utf-8")
+    # The repository's style (pip install 'lowprec[dev]'), so that only what changed shows in a diff.
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(path)], check=False)
     print(f"wrote {path}")
 
 
