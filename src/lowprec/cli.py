@@ -14,7 +14,9 @@ from ._threads import add_threads_flag, configure_threads
 
 # Sub-commands: name -> (module that registers it through add_subcommands(subparsers) and runs it, help).
 # The parser lists them without importing anything: a module is imported when its command is parsed,
-# so `lowprec --help` stays fast and a command pays only for its own imports.
+# so `lowprec --help` stays fast and a command pays only for its own imports. Building a parser imports no
+# torch either (every `--help` prints at once): a module's add_subcommands reads torch-free settings
+# (train/settings.py...) and lowprec._catalog, and imports the rest in the function that runs the command.
 PLUGINS = {
     "pinn": ("lowprec.physics.cli", "train a physics-informed neural network in fp32, fp16, mixed or bf16 precision"),
     "deeponet": (

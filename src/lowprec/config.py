@@ -18,13 +18,15 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
 
 from ._hints import did_you_mean, problem_key
-from .train import TrainConfig
+from .train.settings import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -562,6 +564,8 @@ def build_model(cfg: ModelConfig, train_set, normalize: bool = True) -> torch.nn
 
 def build_run(cfg: RunConfig, progress: bool = True):
     """(model, train set, test sets) for a configuration; the model is initialised from ``train.seed``."""
+    import torch
+
     train_set, test_sets = build_datasets(cfg.data, progress)
     torch.manual_seed(cfg.train.seed)
     return build_model(cfg.model, train_set, cfg.data.normalize), train_set, test_sets

@@ -33,8 +33,6 @@ from ..models import FNO, GINO, SFNO
 from ..precision import LossScaler, PrecisionPolicy
 from ..spectral import SpectralConv, SphericalConv
 
-NEURALOP_PRECISIONS = ("full", "amp", "half", "mixed")
-
 
 @dataclass(frozen=True)
 class Shape:

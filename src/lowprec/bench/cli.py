@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._catalog import PRECISION_PRESETS
 from .._threads import add_threads_flag
-from ..precision import PRESETS
-from .cases import NEURALOP_PRECISIONS
-from .run import BenchConfig
+from .settings import NEURALOP_PRECISIONS, BenchConfig
 
 DESCRIPTION = """\
 Time one training step of an FNO (forward, backward, Adam) under each precision
@@ -39,7 +38,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def add_subcommands(subparsers) -> None:
-    defaults = BenchConfig()
+    defaults = BenchConfig  # the class's field defaults: an instance would check the policies, importing torch
     p = subparsers.add_parser(
         "bench",
         help="time a training step or a spectral layer per policy and backend",
@@ -84,7 +83,7 @@ def add_subcommands(subparsers) -> None:
         type=_names,
         default=defaults.policies,
         metavar="P,P,...",
-        help=f"precision policies (default: {','.join(defaults.policies)}; presets: {', '.join(PRESETS)})",
+        help=f"precision policies (default: {','.join(defaults.policies)}; presets: {', '.join(PRECISION_PRESETS)})",
     )
     p.add_argument(
         "--backends",

@@ -10,7 +10,7 @@
 
 Files:
     base.py                ProblemParams base, HDF5 cache (atomic writes, checked loads), devices
-    problems.py            PROBLEMS registry (GENERATORS below is built from it)
+    problems.py            PROBLEMS registry, and GENERATORS and TRAJECTORIES built from it
     darcy.py               Darcy flow 2D (FNO and PDEBench settings): FD solver, scipy
     navier_stokes.py       Navier-Stokes 2D vorticity on the torus: pseudo-spectral CN/AB2, torch
     shallow_water.py       rotating shallow water on the sphere: spectral transform method, RK4, torch
@@ -26,81 +26,87 @@ Files:
     cli.py                 ``lowprec data generate | info | plot``
 """
 
-from .._device import resolve_device
-from .base import (
-    CacheError,
-    CacheMismatchError,
-    ProblemParams,
-    default_cache_dir,
-    load_or_generate,
-    read_cache,
-    write_cache,
-)
-from .bodies import BodiesParams, bodies_dataset, load_car_cfd
-from .burgers import (
-    BurgersParams,
-    BurgersPDEBenchParams,
-    burgers_cole_hopf,
-    burgers_dataset,
-    burgers_pdebench_dataset,
-    burgers_pdebench_trajectories,
-    burgers_trajectories,
-    pdebench_initial,
-    solve_burgers_fv,
-    solve_burgers_spectral,
-)
-from .darcy import DarcyParams, DarcyPDEBenchParams, darcy_dataset, darcy_matrix, darcy_pdebench_dataset, solve_darcy
-from .dataset import PDEDataset, fourier_resample, resample
-from .dict_dataset import DictDataset
-from .diffusion_sorption import (
-    DiffusionSorptionParams,
-    diffusion_sorption_dataset,
-    diffusion_sorption_trajectories,
-    solve_diffusion_sorption,
-    solve_tridiagonal,
-)
-from .grf import (
-    cosine_basis,
-    evaluate_cosine_series,
-    grf_scales,
-    periodic_field,
-    periodic_grf_coefficients,
-    sample_grf,
-    sample_periodic_grf,
-)
-from .io import (
-    detect_layout,
-    inventory,
-    load_dataset,
-    load_trajectories,
-    save_h5,
-    save_npz,
-    save_pdebench_1d,
-    save_pdebench_darcy,
-    save_pdebench_groups,
-    save_trajectories,
-)
-from .navier_stokes import (
-    NavierStokesParams,
-    fno_forcing,
-    navier_stokes_dataset,
-    navier_stokes_trajectories,
-    solve_navier_stokes,
-    spectral_divergence,
-    velocity_from_vorticity,
-)
-from .normalize import RangeNormalizer, UnitGaussianNormalizer
-from .problems import PROBLEMS
-from .shallow_water import ShallowWaterParams, ShallowWaterSolver, shallow_water_dataset, shallow_water_trajectories
-from .timeseries import Trajectories, cut
+from typing import TYPE_CHECKING
 
-# Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
-# `lowprec train` and `lowprec demo` find generators here; params are the problem's
-# ProblemParams fields plus, for time series, t_in / t_out / t_start / window_stride
-# (which snapshots make x and y) and the speed settings device / batch_size.
-GENERATORS = {name: problem.dataset for name, problem in PROBLEMS.items()}
-# Problem name -> function(...) -> Trajectories (N, T, *grid), for the time-series problems.
-TRAJECTORIES = {name: p.trajectories for name, p in PROBLEMS.items() if p.trajectories is not None}
+from .._lazy import lazy_package
+
+if TYPE_CHECKING:
+    from .._device import resolve_device
+    from .base import (
+        CacheError,
+        CacheMismatchError,
+        ProblemParams,
+        default_cache_dir,
+        load_or_generate,
+        read_cache,
+        write_cache,
+    )
+    from .bodies import BodiesParams, bodies_dataset, load_car_cfd
+    from .burgers import (
+        BurgersParams,
+        BurgersPDEBenchParams,
+        burgers_cole_hopf,
+        burgers_dataset,
+        burgers_pdebench_dataset,
+        burgers_pdebench_trajectories,
+        burgers_trajectories,
+        pdebench_initial,
+        solve_burgers_fv,
+        solve_burgers_spectral,
+    )
+    from .darcy import (
+        DarcyParams,
+        DarcyPDEBenchParams,
+        darcy_dataset,
+        darcy_matrix,
+        darcy_pdebench_dataset,
+        solve_darcy,
+    )
+    from .dataset import PDEDataset, fourier_resample, resample
+    from .dict_dataset import DictDataset
+    from .diffusion_sorption import (
+        DiffusionSorptionParams,
+        diffusion_sorption_dataset,
+        diffusion_sorption_trajectories,
+        solve_diffusion_sorption,
+        solve_tridiagonal,
+    )
+    from .grf import (
+        cosine_basis,
+        evaluate_cosine_series,
+        grf_scales,
+        periodic_field,
+        periodic_grf_coefficients,
+        sample_grf,
+        sample_periodic_grf,
+    )
+    from .io import (
+        detect_layout,
+        inventory,
+        load_dataset,
+        load_trajectories,
+        save_h5,
+        save_npz,
+        save_pdebench_1d,
+        save_pdebench_darcy,
+        save_pdebench_groups,
+        save_trajectories,
+    )
+    from .navier_stokes import (
+        NavierStokesParams,
+        fno_forcing,
+        navier_stokes_dataset,
+        navier_stokes_trajectories,
+        solve_navier_stokes,
+        spectral_divergence,
+        velocity_from_vorticity,
+    )
+    from .normalize import RangeNormalizer, UnitGaussianNormalizer
+    from .problems import GENERATORS, PROBLEMS, TRAJECTORIES
+    from .shallow_water import ShallowWaterParams, ShallowWaterSolver, shallow_water_dataset, shallow_water_trajectories
+    from .timeseries import Trajectories, cut
+
+lazy_package(__name__)
 
 __all__ = [
     "GENERATORS",

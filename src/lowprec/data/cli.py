@@ -19,49 +19,32 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import time
-import typing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from .._catalog import DATA_PROBLEMS
 from .._threads import add_threads_flag
-from .problems import PROBLEMS, VIEW_KEYS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 COMMON = ("resolution", "n", "seed")
 
 
-def _attribute_help(cls) -> dict[str, str]:
-    """Field descriptions from the "Attributes:" section of a dataclass docstring."""
-    doc = (cls.__doc__ or "").split("Attributes:", 1)
-    if len(doc) < 2:
-        return {}
-    out: dict[str, str] = {}
-    current = None
-    for line in doc[1].splitlines():
-        m = re.match(r"^\s{8}(\w+): (.*)$", line)
-        if m:
-            current = m.group(1)
-            out[current] = m.group(2).strip()
-        elif current and line.strip():
-            out[current] += " " + line.strip()
-    return {k: v.replace("%", "%%") for k, v in out.items()}
-
-
-def _add_problem_parser(sub, problem) -> None:
-    params = problem.params
-    docs = _attribute_help(params)
-    hints = typing.get_type_hints(params)
-    hyphenated = problem.name.replace("_", "-")
+def _add_problem_parser(sub, name: str, problem: dict) -> None:
+    """``generate NAME``'s flags, from the problem's entry in :data:`lowprec._catalog.DATA_PROBLEMS`."""
+    params = problem["params"]
+    docs = {p["name"]: p["help"].replace("%", "%%") for p in params if "help" in p}
+    hyphenated = name.replace("_", "-")
     p = sub.add_parser(
-        problem.name,
-        aliases=[hyphenated] if hyphenated != problem.name else [],
-        help=problem.summary,
-        description=problem.summary + ".",
+        name,
+        aliases=[hyphenated] if hyphenated != name else [],
+        help=problem["summary"],
+        description=problem["summary"] + ".",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    defaults = {f.name: f.default for f in dataclasses.fields(params)}
+    defaults = {f["name"]: f["default"] for f in params}
     p.add_argument("--n", type=int, default=defaults["n"], help="number of samples (trajectories)")
     p.add_argument(
         "--res",
@@ -83,42 +66,42 @@ def _add_problem_parser(sub, problem) -> None:
         help="file layout: ours (read back by load_dataset with parameters and view), or "
         "PDEBench's (burgers*, diffusion_sorption, darcy*)",
     )
-    group = p.add_argument_group(f"{problem.name} parameters (cached with the data)")
-    for f in dataclasses.fields(params):
-        if f.name in COMMON:
+    group = p.add_argument_group(f"{name} parameters (cached with the data)")
+    for f in params:
+        if f["name"] in COMMON:
             continue
-        kind = hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
-        if typing.get_origin(kind) is tuple:
+        kind, key = f["type"], f["name"]
+        flag = "--" + key.replace("_", "-")
+        if kind == "tuple":
             group.add_argument(
                 flag,
-                dest=f.name,
+                dest=key,
                 type=float,
-                nargs=len(typing.get_args(kind)),
+                nargs=f["nargs"],
                 default=argparse.SUPPRESS,
                 metavar="V",
-                help=f"{docs.get(f.name, '')} (default: {' '.join(map(str, f.default))})",
+                help=f"{docs.get(key, '')} (default: {' '.join(map(str, f['default']))})",
             )
-        elif kind is bool:
+        elif kind == "bool":
             group.add_argument(
                 flag,
-                dest=f.name,
+                dest=key,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=docs.get(f.name),
+                help=docs.get(key),
             )
         else:
             group.add_argument(
                 flag,
-                dest=f.name,
-                type=kind,
+                dest=key,
+                type={"int": int, "float": float, "str": str}[kind],
                 default=argparse.SUPPRESS,
-                metavar=f.name.split("_")[-1].upper(),
-                help=f"{docs.get(f.name, '')} (default: {f.default})",
+                metavar=key.split("_")[-1].upper(),
+                help=f"{docs.get(key, '')} (default: {f['default']})",
             )
-    if problem.trajectories is not None:
+    dv = problem["view"]
+    if dv is not None:
         view = p.add_argument_group("default input/output view (stored in the file; not cached)")
-        dv = problem.default_view()
         view.add_argument("--t-in", dest="t_in", type=int, default=dv["t_in"], help="input snapshots (channels of x)")
         view.add_argument(
             "--t-out",
@@ -162,11 +145,14 @@ def _add_problem_parser(sub, problem) -> None:
     speed.add_argument("--no-cache", dest="cache", action="store_false", help="neither read nor write the cache")
     speed.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_threads_flag(speed)
-    p.set_defaults(func=_generate, problem=problem.name)
+    p.set_defaults(func=_generate, problem=name)
 
 
 def _generate(args) -> int:
+    import numpy as np
+
     from .io import save_h5, save_npz, save_pdebench_1d, save_pdebench_darcy, save_pdebench_groups, save_trajectories
+    from .problems import PROBLEMS, VIEW_KEYS
 
     problem = PROBLEMS[args.problem]
     names = {f.name for f in dataclasses.fields(problem.params)} - set(COMMON)
@@ -285,6 +271,8 @@ def _check_view(times, view: dict) -> None:
 
 
 def _info(args) -> int:
+    import numpy as np
+
     from .io import detect_layout, inventory
 
     path = Path(args.file)
@@ -334,6 +322,7 @@ def _info(args) -> int:
 def _read_all(path: Path, inv: dict, limit: int = 2**28) -> dict[str, np.ndarray]:
     """Arrays for the ranges in ``info``; arrays over ``limit`` bytes are skipped, groups sampled."""
     import h5py
+    import numpy as np
     import scipy.io
     import torch
 
@@ -366,6 +355,8 @@ LINE_SNAPSHOTS = 8
 
 
 def _plot(args) -> int:
+    import numpy as np
+
     from ..report import pyplot, save_figure
     from .io import TIME_SERIES, detect_layout, load_dataset, load_trajectories
 
@@ -447,6 +438,8 @@ def _plot(args) -> int:
 
 def _sphere_maps(plt, u: np.ndarray, t: np.ndarray, meta: dict):
     """Longitude-latitude maps of (T, variables, nlat, nlon) fields: one row per variable, up to 4 times."""
+    import numpy as np
+
     from ..spectral.sht import grid_points
 
     theta, phi = grid_points(u.shape[-2], u.shape[-1], meta["sphere_grid"])
@@ -491,7 +484,7 @@ def add_subcommands(subparsers) -> None:
         help="generate, describe and plot PDE data sets",
         description=__doc__.split("\n\n")[0].split(": ", 1)[-1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Problems: " + "; ".join(f"{p.name}: {p.summary}" for p in PROBLEMS.values()),
+        epilog="Problems: " + "; ".join(f"{name}: {p['summary']}" for name, p in DATA_PROBLEMS.items()),
     )
     sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
@@ -503,8 +496,8 @@ def add_subcommands(subparsers) -> None:
         "parameters.",
     )
     problems = gen.add_subparsers(dest="problem", required=True, metavar="PROBLEM")
-    for problem in PROBLEMS.values():
-        _add_problem_parser(problems, problem)
+    for name, problem in DATA_PROBLEMS.items():
+        _add_problem_parser(problems, name, problem)
 
     info = sub.add_parser(
         "info",

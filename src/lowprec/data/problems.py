@@ -3,7 +3,8 @@
 ``lowprec.data.GENERATORS`` (what ``lowprec train`` and configs use) and the
 ``lowprec data generate`` command are built from :data:`PROBLEMS`. A new PDE adds
 one module (parameters dataclass, solver, ``*_dataset`` and, for time series,
-``*_trajectories``) and one entry here.
+``*_trajectories``) and one entry here, then runs ``python -m lowprec._catalog`` so that
+``lowprec data generate --help`` lists it without importing torch.
 """
 
 from __future__ import annotations
@@ -117,3 +118,11 @@ PROBLEMS: dict[str, Problem] = {
         ),
     )
 }
+
+# Problem name -> function(resolution, n, seed, *, cache_dir, progress, **params) -> PDEDataset.
+# `lowprec train` and `lowprec demo` find generators here; params are the problem's
+# ProblemParams fields plus, for time series, t_in / t_out / t_start / window_stride
+# (which snapshots make x and y) and the speed settings device / batch_size.
+GENERATORS = {name: problem.dataset for name, problem in PROBLEMS.items()}
+# Problem name -> function(...) -> Trajectories (N, T, *grid), for the time-series problems.
+TRAJECTORIES = {name: p.trajectories for name, p in PROBLEMS.items() if p.trajectories is not None}

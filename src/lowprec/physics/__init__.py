@@ -11,68 +11,30 @@ training loop, per-step diagnostics and the comparison across modes::
 Command line: ``lowprec pinn burgers --compare`` / ``lowprec deeponet advection --compare``.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import dataclasses
+from .._lazy import lazy_package
 
-from .._hints import did_you_mean, problem_key
-from .advection import Advection, PODAdvection, advection_residual
-from .base import Box, Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
-from .burgers import Burgers, BurgersInverse, burgers_cole_hopf, burgers_fd, burgers_residual
-from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
-from .diffusion import Diffusion, diffusion_exact, diffusion_residual
-from .diffusion_reaction import DiffusionReaction, diffusion_reaction_fd, dr_residual
-from .kovasznay import Kovasznay, KovasznayInverse, kovasznay_exact, kovasznay_residual
-from .modes import TRAINING_MODES, TrainingMode, WeightCopies, get_mode
-from .regression import Regression
-from .train import PhysicsTrainConfig, RunResult, StepRecord, train
+if TYPE_CHECKING:
+    from .advection import Advection, PODAdvection, advection_residual
+    from .base import Box, Compute, NonFiniteLossError, PhysicsProblem, ResidualGuard
+    from .burgers import Burgers, BurgersInverse, burgers_cole_hopf, burgers_fd, burgers_residual
+    from .diagnostics import grad_norm, residual_rounding, stalled_update_share, underflow_share
+    from .diffusion import Diffusion, diffusion_exact, diffusion_residual
+    from .diffusion_reaction import DiffusionReaction, diffusion_reaction_fd, dr_residual
+    from .kovasznay import Kovasznay, KovasznayInverse, kovasznay_exact, kovasznay_residual
+    from .modes import TRAINING_MODES, TrainingMode, WeightCopies, get_mode
+    from .registry import PHYSICS_PROBLEMS, get_problem, problem_names
+    from .regression import Regression
+    from .train import PhysicsTrainConfig, RunResult, StepRecord, train
 
-PHYSICS_PROBLEMS: dict[str, type] = {
-    cls.name: cls
-    for cls in (
-        Regression,
-        Burgers,
-        BurgersInverse,
-        Kovasznay,
-        KovasznayInverse,
-        Advection,
-        PODAdvection,
-        DiffusionReaction,
-        Diffusion,
-    )
-}
-
-
-def problem_names(kind: str | None = None) -> list[str]:
-    """Names of the registered problems, optionally only those of one kind ("pinn" or "deeponet")."""
-    return [n for n, cls in PHYSICS_PROBLEMS.items() if kind is None or cls.kind == kind]
-
-
-def get_problem(name: str, kind: str | None = None, **params) -> PhysicsProblem:
-    """Build a problem by name with parameters overriding its defaults, e.g. ``get_problem("burgers", nu=0.02)``.
-
-    Hyphens read as underscores (``burgers-inverse``). Raises ValueError for an unknown name
-    (listing the problems and the closest match), a problem of the wrong kind, or an unknown parameter.
-    """
-    name = problem_key(name)
-    names = problem_names(kind)
-    if name not in names:
-        hint = did_you_mean(name, names)
-        other = "" if name not in PHYSICS_PROBLEMS else f" ({name!r} is a {PHYSICS_PROBLEMS[name].kind} problem.)"
-        what = f"{kind} problem" if kind else "problem"
-        raise ValueError(f"unknown {what} {name!r}.{other}{hint} Choose one of: {', '.join(names)}.")
-    cls = PHYSICS_PROBLEMS[name]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in params if k not in fields]
-    if unknown:
-        raise ValueError(f"{cls.title}: unknown parameter(s) {unknown}; its parameters are {', '.join(fields)}.")
-    return cls(**params)
-
+lazy_package(__name__)
 
 __all__ = [
     "PHYSICS_PROBLEMS",
     "TRAINING_MODES",
     "get_problem",
+    "problem_names",
     "get_mode",
     "TrainingMode",
     "WeightCopies",

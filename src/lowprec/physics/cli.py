@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
+from .. import _catalog
 from .._threads import add_threads_flag
 
 PRECISIONS = ("fp32", "fp16", "mixed", "bf16", "mixed_then_fp32")
@@ -23,14 +24,12 @@ _KIND_HELP = {
 
 
 def _problem_epilog(kind: str) -> str:
-    from . import PHYSICS_PROBLEMS
-
     lines = ["problems and their parameters (change with --set KEY=VALUE):"]
-    for name, cls in PHYSICS_PROBLEMS.items():
-        if cls.kind != kind:
+    for name, problem in _catalog.PHYSICS_PROBLEMS.items():
+        if problem["kind"] != kind:
             continue
-        params = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(cls))
-        lines.append(f"  {name}: {cls.title}, {cls.default_steps} steps by default\n      {params}")
+        params = ", ".join(f"{key}={value}" for key, value in problem["params"].items())
+        lines.append(f"  {name}: {problem['title']}, {problem['default_steps']} steps by default\n      {params}")
     lines += [
         "",
         "examples:",

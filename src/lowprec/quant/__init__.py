@@ -17,23 +17,30 @@ Files:
     cli.py      ``lowprec quantize`` and ``lowprec pareto``
 """
 
-from ..spectral.backend import dft_macs, fft_macs
-from .bops import CostReport, LayerCost, bops, cost_vs_resolution
-from .config import PRESETS, QuantConfig, QuantSpec, get_config
-from .fake import FakeQuantizer, NotCalibratedError, fake_quantize
-from .int8 import compare_int8, convert_int8, latency_table
-from .modules import (
-    QuantConv,
-    QuantConvTranspose,
-    QuantLinear,
-    QuantMatMul,
-    QuantSpectralConv,
-    bypass,
-    calibrate,
-    quantize_,
-    quantizers,
-    selected_layers,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_package
+
+if TYPE_CHECKING:
+    from ..spectral.backend import dft_macs, fft_macs
+    from .bops import CostReport, LayerCost, bops, cost_vs_resolution
+    from .config import PRESETS, QuantConfig, QuantSpec, get_config
+    from .fake import FakeQuantizer, NotCalibratedError, fake_quantize
+    from .int8 import compare_int8, convert_int8, latency_table
+    from .modules import (
+        QuantConv,
+        QuantConvTranspose,
+        QuantLinear,
+        QuantMatMul,
+        QuantSpectralConv,
+        bypass,
+        calibrate,
+        quantize_,
+        quantizers,
+        selected_layers,
+    )
+
+lazy_package(__name__)
 
 __all__ = [
     "quantize_",

@@ -1,7 +1,7 @@
 """``lowprec quantize`` (one point) and ``lowprec pareto`` (a resumable sweep).
 
 The top-level CLI registers both through :func:`add_subcommands`. Every field of
-:class:`lowprec.quant.study.StudyConfig` is a flag (``--qat-epochs 3``). Both commands
+:class:`lowprec.quant.settings.StudyConfig` is a flag (``--qat-epochs 3``). Both commands
 keep the float model in ``OUT/float/`` (trained once; reused when the settings match).
 """
 
@@ -41,7 +41,7 @@ _HELP = {
 
 
 def _add_study_flags(parser: argparse.ArgumentParser, swept: bool) -> None:
-    from .study import StudyConfig
+    from .settings import StudyConfig
 
     hints = typing.get_type_hints(StudyConfig)
     group = parser.add_argument_group("study settings (defaults in brackets)")
@@ -72,7 +72,7 @@ def _add_study_flags(parser: argparse.ArgumentParser, swept: bool) -> None:
 def _study_config(args):
     import yaml
 
-    from .study import StudyConfig
+    from .settings import StudyConfig
 
     names = {f.name for f in dataclasses.fields(StudyConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}

@@ -1,10 +1,18 @@
 """Training: the engine and the operator trainer, losses, metrics and atomic checkpoints."""
 
-from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, save_rotating
-from .engine import Engine, StepEvent, StopTraining
-from .losses import RelativeH1Loss, RelativeL2Loss, make_loss, relative_h1, relative_l2
-from .metrics import SavedTensorMeter
-from .trainer import TrainConfig, Trainer, evaluate, read_metrics
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_package
+
+if TYPE_CHECKING:
+    from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, save_rotating
+    from .engine import Engine, StepEvent, StopTraining
+    from .losses import RelativeH1Loss, RelativeL2Loss, make_loss, relative_h1, relative_l2
+    from .metrics import SavedTensorMeter
+    from .settings import TrainConfig
+    from .trainer import Trainer, evaluate, read_metrics
+
+lazy_package(__name__)
 
 __all__ = [
     "Engine",

@@ -27,7 +27,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,64 +40,11 @@ from .distributed import current_ranks, previous_world_size
 from .engine import Callback, Engine, OptimizerFactory
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
+from .settings import TrainConfig
 
 log = logging.getLogger("lowprec")
 
 Precision = str | PrecisionPolicy | PrecisionSchedule
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train. Every field has a default that suits a small FNO.
-
-    ``precision`` is a policy name (``"mixed"``), a policy object, a schedule
-    string (``"half:0.25,mixed:0.5,full:0.25"``, or ``"paper"`` for Tu et al.'s)
-    or a :class:`PrecisionSchedule`. ``on_overflow`` overrides the policies' own
-    choice (``"skip"`` or ``"raise"``). ``scheduler_t_max`` is the cosine schedule's length in
-    epochs (its ``T_max``; None: ``epochs``): a run shorter than the schedule stops part-way down it,
-    as the first epochs of a longer run would.
-    """
-
-    epochs: int = 20
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    adam_eps: float = 1e-8
-    scheduler: str = "cosine"
-    scheduler_t_max: int | None = None
-    step_size: int = 100
-    gamma: float = 0.5
-    loss: str = "l2"
-    precision: Precision = "full"
-    on_overflow: str | None = None
-    init_loss_scale: float = 2.0**16
-    max_skipped_steps: int = 25
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("epochs, batch_size and eval_batch_size must be positive.")
-        if not self.lr > 0 or self.weight_decay < 0 or not self.adam_eps > 0 or not self.init_loss_scale > 0:
-            raise ValueError(
-                f"lr={self.lr}, adam_eps={self.adam_eps} and init_loss_scale={self.init_loss_scale} "
-                f"must be positive, weight_decay={self.weight_decay} non-negative."
-            )
-        if self.optimizer not in ("adam", "adamw"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'adamw'.")
-        if self.scheduler not in ("cosine", "step", "none"):
-            raise ValueError(f"unknown scheduler {self.scheduler!r}; choose 'cosine', 'step' or 'none'.")
-        if self.scheduler_t_max is not None and self.scheduler_t_max < 1:
-            raise ValueError(
-                f"scheduler_t_max={self.scheduler_t_max}: the cosine schedule's length in epochs "
-                "must be >= 1 (unset: the number of epochs)."
-            )
-        if self.on_overflow not in (None, "skip", "raise"):
-            raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
-        make_loss(self.loss, 1)
 
 
 def as_schedule(precision: Precision) -> PrecisionSchedule:
