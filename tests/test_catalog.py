@@ -8,7 +8,7 @@ from lowprec import _catalog
 from lowprec.cli import build_parser
 
 
-@pytest.mark.parametrize("name", ["PRECISION_PRESETS", "DATA_PROBLEMS", "PHYSICS_PROBLEMS"])
+@pytest.mark.parametrize("name", ["PRECISION_PRESETS", "MODELS", "DATA_PROBLEMS", "PHYSICS_PROBLEMS"])
 def test_catalog_matches_the_registries(name):
     assert getattr(_catalog, name) == _catalog.live()[name], (
         f"lowprec._catalog.{name} is out of date: run `python -m lowprec._catalog` and commit the result."

@@ -2,7 +2,7 @@
 
 ``lowprec bench --help`` lists the precision presets, ``lowprec data generate PROBLEM --help`` every
 parameter of a generator, ``lowprec pinn --help`` every physics problem with its parameters. Those
-registries (:data:`lowprec.precision.PRESETS`, :data:`lowprec.data.PROBLEMS`,
+registries (:data:`lowprec.precision.PRESETS`, the model registry, :data:`lowprec.data.PROBLEMS`,
 :data:`lowprec.physics.PHYSICS_PROBLEMS`) are defined in modules that import torch, which takes
 seconds; this module holds the same names, defaults and descriptions without importing anything, so
 every ``--help`` prints at once.
@@ -58,6 +58,7 @@ def live() -> dict[str, Any]:
     import typing
 
     from .data.problems import PROBLEMS
+    from .models import available_models
     from .physics import PHYSICS_PROBLEMS
     from .precision import PRESETS
 
@@ -80,11 +81,17 @@ def live() -> dict[str, Any]:
         }
         for name, cls in classes.items()
     }
-    return {"PRECISION_PRESETS": tuple(PRESETS), "DATA_PROBLEMS": data, "PHYSICS_PROBLEMS": physics}
+    return {
+        "PRECISION_PRESETS": tuple(PRESETS),
+        "MODELS": available_models(),
+        "DATA_PROBLEMS": data,
+        "PHYSICS_PROBLEMS": physics,
+    }
 
 
 _TYPES = {
     "PRECISION_PRESETS": "tuple[str, ...]",
+    "MODELS": "tuple[str, ...]",
     "DATA_PROBLEMS": "dict[str, dict[str, Any]]",
     "PHYSICS_PROBLEMS": "dict[str, dict[str, Any]]",
 }
@@ -127,6 +134,7 @@ PRECISION_PRESETS: tuple[str, ...] = (
     "bf16",
     "fp16",
 )
+MODELS: tuple[str, ...] = ("fno", "gino", "sfno", "tfno", "transformer", "unet")
 DATA_PROBLEMS: dict[str, dict[str, Any]] = {
     "darcy": {
         "summary": "Darcy flow 2D, FNO paper: coefficient 12/3 from a "

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ._catalog import MODELS
 from ._hints import did_you_mean, problem_key
 from .train.settings import TrainConfig
 
@@ -305,7 +306,7 @@ HELP = {
     "data_seed": "seed of the generated data (test sets use data_seed + 1)",
     "normalize": "fit per-channel unit-Gaussian normalizers on the training data",
     "cache_dir": "where generated data is cached (default: $LOWPREC_CACHE or ~/.cache/lowprec)",
-    "model": "a registered model: fno, tfno, unet, transformer (lowprec.models.available_models())",
+    "model": f"a registered model: {', '.join(MODELS)} (lowprec.models.available_models())",
     "n_modes": "Fourier modes per axis (one value: the same on every axis)",
     "hidden_channels": "width of the Fourier layers",
     "n_layers": "number of Fourier layers",

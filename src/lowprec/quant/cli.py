@@ -13,11 +13,12 @@ import json
 import typing
 from pathlib import Path
 
+from .._catalog import MODELS
 from .._threads import add_threads_flag
 from .config import PRESETS
 
 _HELP = {
-    "model": "a registered model: fno, tfno, unet, transformer (lowprec.models.available_models())",
+    "model": f"a registered model: {', '.join(MODELS)} (lowprec.models.available_models())",
     "dataset": "data generator from lowprec.data.GENERATORS (darcy, burgers, ...)",
     "problem_params": "generator parameters, KEY=VALUE (e.g. viscosity=0.01)",
     "resolution": "full grid points per axis (node grids: factors must divide resolution-1, e.g. 65)",
