@@ -33,8 +33,9 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
   discretization error, crossover and verdict.
 * ``mode_sweep FILE.json``: ``lowprec analyze --mode-sweep``: error, time and saved activations per mode count.
 * ``pinn_bound FILE.json``: ``benchmarks/pinn_bound.py``'s check of the gradient-descent rounding bound.
-* ``accuracy_claims FILE.jsonl``: ``benchmarks/accuracy_claims.py``: test L2/H1 per case at 1x and 2x
-  resolution, mean over the seeds run.
+* ``accuracy_claims FILE.jsonl [table|claims]``: ``benchmarks/accuracy_claims.py``: test L2/H1 per case at 1x
+  and zero-shot 2x, mean ± std over the seeds and the L2 ratio to ``full`` (``table``); or each paper claim
+  beside the measured per-seed ratios (``claims``).
 """
 
 from __future__ import annotations
@@ -475,23 +476,167 @@ def pinn_bound(path: Path) -> str:
     return _markdown(header, body)
 
 
-def accuracy_claims(path: Path) -> str:
-    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    # "test_33/own": the test set at 33 points evaluated under the run's last policy
-    keys = sorted(
-        {k for r in runs for k in r["errors"] if k.endswith("/own")},
-        key=lambda k: int(k.split("/")[0].rsplit("_", 1)[1]),
-    )
-    groups: dict[tuple, list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["problem"], r["case"]), []).append(r)
-    header = ["problem", "case", "seeds", "epochs"] + [f"{k.split('/')[0]} {m}" for k in keys for m in ("L2", "H1")]
-    body = []
-    for (problem, case), rs in groups.items():
-        cells = [
-            f"{_mean([r['errors'][k][m] for r in rs if k in r['errors']]):.4f}" for k in keys for m in ("l2", "h1")
+def _std(xs: list[float]) -> float:
+    """Sample standard deviation (n - 1); nan for fewer than two values."""
+    if len(xs) < 2:
+        return math.nan
+    m = _mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _pm(xs: list[float]) -> str:
+    return f"{_mean(xs):.4f}" + ("" if len(xs) < 2 else f" ± {_std(xs):.4f}")
+
+
+def _claims_runs(path: Path) -> dict[str, dict[str, dict[int, dict]]]:
+    """problem -> case -> seed -> run (the last line wins where a (problem, case, seed) ran twice)."""
+    out: dict[str, dict[str, dict[int, dict]]] = {}
+    for r in _jsonl(path):
+        out.setdefault(r["problem"], {}).setdefault(r["case"], {})[r["seed"]] = r
+    return out
+
+
+def _grids(run: dict) -> tuple[str, str]:
+    """The test-set names at the training resolution and at the (first) zero-shot one."""
+    return f"test_{run['resolution']}", f"test_{run['test_resolutions'][0]}"
+
+
+def _claim_errors(runs: dict[int, dict], grid: str, metric: str = "l2") -> dict[int, float]:
+    """seed -> error on ``grid`` evaluated under the run's last policy."""
+    return {s: r["errors"][f"{grid}/own"][metric] for s, r in runs.items() if f"{grid}/own" in r["errors"]}
+
+
+def accuracy_claims(path: Path, part: str = "table") -> str:
+    """``benchmarks/accuracy_claims.py``'s runs: ``table`` (per problem and case, mean ± std over seeds of test
+    L2 and H1 at 1x and zero-shot at 2x, and the ratio of the mean L2 to ``full``'s over the seeds both ran)
+    or ``claims`` (each claim of the papers beside what the runs measured). Errors are evaluated under each
+    run's last policy: a model trained with a stabilizer is tested with it."""
+    data = _claims_runs(path)
+    if part == "claims":
+        return _claims_verdicts(data)
+    if part != "table":
+        raise SystemExit(f"accuracy_claims: unknown part {part!r}; choose table or claims")
+    out = []
+    for problem, cases in data.items():
+        first = next(iter(next(iter(cases.values())).values()))
+        one, two = _grids(first)
+        n1, n2 = one.removeprefix("test_"), two.removeprefix("test_")
+        sizes = (
+            f"**{problem}**: trained at {n1}^2, zero-shot at {n2}^2; {first['n_train']} training and "
+            f"{first['n_test']} test samples, {first['epochs']} epochs, width {first['width']}"
+        )
+        if "batch_size" in first:
+            sizes += f", batch {first['batch_size']}, lr {first['lr']:g}"
+        trivial = [
+            r["errors"][f"{one}/trivial"] for r in cases.get("full", {}).values() if f"{one}/trivial" in r["errors"]
         ]
-        body.append([problem, case, ",".join(str(r["seed"]) for r in rs), str(rs[0]["epochs"]), *cells])
+        if trivial:
+            sizes += (
+                f". Trivial predictor (the mean training target) at {n1}^2: L2 {_mean([t['l2'] for t in trivial]):.4f}, "
+                f"H1 {_mean([t['h1'] for t in trivial]):.4f}"
+            )
+        header = [
+            "case",
+            "seeds",
+            f"L2 {n1}^2",
+            "/ full",
+            f"H1 {n1}^2",
+            f"L2 {n2}^2 (zero-shot)",
+            "/ full",
+            f"H1 {n2}^2",
+        ]
+        full = cases.get("full", {})
+        body = []
+        for case, runs in cases.items():
+            cells = [case, ",".join(str(s) for s in sorted(runs))]
+            for grid in (one, two):
+                l2, h1 = _claim_errors(runs, grid), list(_claim_errors(runs, grid, "h1").values())
+                ref = _claim_errors(full, grid)
+                both = [s for s in l2 if s in ref]  # the ratio of the means over the seeds both ran
+                ratio = _mean([l2[s] for s in both]) / _mean([ref[s] for s in both]) if both else math.nan
+                cells += [_pm(list(l2.values())), _fmt(ratio, ".3f"), _pm(h1)]
+            body.append(cells)
+        out.append(sizes + ".\n\n" + _markdown(header, body))
+    return "\n".join(out)
+
+
+def _ratios(runs: dict[int, dict], ref: dict[int, dict], grid: str) -> list[float]:
+    """Per seed both ran: the case's L2 over the reference's (same data, same initial weights)."""
+    a, b = _claim_errors(runs, grid), _claim_errors(ref, grid)
+    return [a[s] / b[s] for s in sorted(a) if s in b]
+
+
+def _ratio_text(ratios: list[float]) -> str:
+    if not ratios:
+        return "-"
+    return f"x{_mean(ratios):.3f}" + (f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else "")
+
+
+# Thresholds of the verdicts: "little or no loss" is a mean L2 ratio to full of at most 1.05; "about 10 %
+# better" is at most 0.95 (half-way), and the schedule is at least "better" where every seed is below 1.
+LITTLE_LOSS, BETTER = 1.05, 0.95
+STABILIZERS = {"half": "tanh", "half_hardclip": "hardclip", "half_sigma_clip": "sigma_clip"}
+
+
+def _claims_verdicts(data: dict) -> str:
+    """One row per paper claim and problem: the measured per-seed L2 ratio (mean, seed range) and a verdict."""
+    header = ["paper claim", "problem", "compared", "seeds", "L2 ratio 1x", "L2 ratio 2x (zero-shot)", "reproduced"]
+    body = []
+    for problem, cases in data.items():
+        full = cases.get("full", {})
+        if not full:
+            continue
+        one, two = _grids(next(iter(full.values())))
+        for case in ("mixed", "mixed_tanh", "amp", "bf16"):
+            if case in cases:
+                r1, r2 = _ratios(cases[case], full, one), _ratios(cases[case], full, two)
+                verdict = "yes" if _mean(r1) <= LITTLE_LOSS else f"no: {100 * (_mean(r1) - 1):+.0f} %"
+                body.append(
+                    [
+                        "little or no loss in mixed precision",
+                        problem,
+                        f"{case} / full",
+                        str(len(r1)),
+                        _ratio_text(r1),
+                        _ratio_text(r2),
+                        verdict,
+                    ]
+                )
+        if "paper" in cases:
+            r1, r2 = _ratios(cases["paper"], full, one), _ratios(cases["paper"], full, two)
+            m = _mean(r1)
+            verdict = (
+                "yes" if m <= BETTER else "better, by less" if all(x < 1 for x in r1) else f"no: {100 * (m - 1):+.0f} %"
+            )
+            body.append(
+                [
+                    "schedule ~10 % better than full (NS)",
+                    problem,
+                    "paper / full",
+                    str(len(r1)),
+                    _ratio_text(r1),
+                    _ratio_text(r2),
+                    verdict,
+                ]
+            )
+        stab = {c: _claim_errors(cases[c], one) for c in STABILIZERS if c in cases}
+        if "half" in stab and len(stab) > 1:
+            means = {c: _mean(list(v.values())) for c, v in stab.items()}
+            rival = min((c for c in stab if c != "half"), key=means.get)
+            r1 = _ratios(cases["half"], cases[rival], one)
+            r2 = _ratios(cases["half"], cases[rival], two)
+            ranked = " < ".join(STABILIZERS[c] for c in sorted(means, key=means.get))
+            body.append(
+                [
+                    "tanh the best stabilizer (half)",
+                    problem,
+                    f"tanh / {STABILIZERS[rival]}",
+                    str(len(r1)),
+                    _ratio_text(r1),
+                    _ratio_text(r2),
+                    ("yes" if min(means, key=means.get) == "half" else "no") + f": {ranked}",
+                ]
+            )
     return _markdown(header, body)
 
 

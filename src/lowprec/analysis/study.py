@@ -25,8 +25,8 @@ from ..train.losses import relative_l2_error
 from .errors import FP8, convergence_rate, crossover, discretization_errors, layer_names, precision_errors
 
 DEFAULT_POLICIES = tuple(PRESETS) + tuple(FP8)
-# Finest 256: an FNO (width 32, 4 layers) over 16..128 under every preset plus the fp8 emulations
-# takes about a minute on one CPU core; the 256 grid only runs once, in fp64, as the reference.
+# Finest 256: an FNO (width 32, 4 layers) over 16..128 under every preset plus the fp8 emulations takes
+# about 15 s of CPU (docs/analysis.md); the 256 grid only runs once, in fp64, as the reference.
 DEFAULT_RESOLUTIONS = (16, 32, 64, 128, 256)
 
 
