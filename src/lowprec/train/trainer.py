@@ -37,9 +37,9 @@ from torch import nn
 from .._device import resolve_device
 from .._progress import progress_bar
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
-from ..precision.scaling import first_nonfinite_module, module_of
+from ..precision.scaling import module_of
 from .checkpoint import load_checkpoint, load_latest, rng_state, save_checkpoint, save_rotating, set_rng_state
-from .distributed import current_ranks, previous_world_size
+from .distributed import GRAD_COMPRESSION, PARALLEL, check_choice, current_ranks, previous_world_size
 from .losses import make_loss, relative_h1, relative_l2
 from .metrics import SavedTensorMeter, peak_memory_mib, reset_peak_memory, write_jsonl
 
@@ -57,7 +57,9 @@ class TrainConfig:
     or a :class:`PrecisionSchedule`. ``on_overflow`` overrides the policies' own
     choice (``"skip"`` or ``"raise"``). ``scheduler_t_max`` is the cosine schedule's length in
     epochs (its ``T_max``; None: ``epochs``): a run shorter than the schedule stops part-way down it,
-    as the first epochs of a longer run would.
+    as the first epochs of a longer run would. ``parallel`` (``"ddp"`` or ``"fsdp"``) and ``grad_compression``
+    (``"none"`` or ``"bf16"``) say how several processes share the model and its gradients
+    (:mod:`lowprec.train.distributed`); one process ignores them.
     """
 
     epochs: int = 20
@@ -79,6 +81,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    parallel: str = "ddp"
+    grad_compression: str = "none"
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -100,6 +104,8 @@ class TrainConfig:
         if self.on_overflow not in (None, "skip", "raise"):
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
         make_loss(self.loss, 1)
+        check_choice("parallel", self.parallel, PARALLEL)
+        check_choice("grad_compression", self.grad_compression, GRAD_COMPRESSION)
 
 
 def as_schedule(precision: Precision) -> PrecisionSchedule:
@@ -224,7 +230,7 @@ class Trainer:
         # (DDP-wrapped when there are several ranks), its batches, and who writes.
         self.ranks = current_ranks(self.device)
         self.ranks.check_dataset(len(train_set.y))
-        self.train_model = self.ranks.wrap(self.model)
+        self.train_model = self.ranks.wrap(self.model, config.parallel, config.grad_compression)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
         if config.loss == "h1" and not on_grid(train_set):
@@ -292,7 +298,7 @@ class Trainer:
             action = "every rank skips it"
         elif not math.isfinite(loss_value):
             with policy:
-                found = first_nonfinite_module(self.model, *args, **named)
+                found = self.ranks.first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
             message = f"{where}: under policy '{policy.name}' ({state}), the forward pass produced inf/NaN in {layer}."
             remedy = (
@@ -347,9 +353,11 @@ class Trainer:
             while self.epoch < last:
                 record = self._epoch(bar, steps_per_epoch)
                 self.history.append(record)
-                if self.out_dir is not None and self.ranks.is_writer:
-                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
-                    write_jsonl(self.out_dir / "metrics.jsonl", self.history)
+                if self.out_dir is not None:
+                    state = self.state_dict()  # on every rank: FSDP2 gathers the sharded weights
+                    if self.ranks.is_writer:
+                        save_rotating(self.out_dir, state, self.keep_checkpoints)
+                        write_jsonl(self.out_dir / "metrics.jsonl", self.history)
                 if self.ranks.is_writer:
                     (bar.write if cfg.progress else log.info)(format_record(record))
         finally:
@@ -407,8 +415,8 @@ class Trainer:
         return {
             "epoch": self.epoch,
             "config": _label(self.config),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": self.ranks.model_state(self.model),
+            "optimizer": self.ranks.optimizer_state(self.model, self.optimizer),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),
@@ -447,8 +455,8 @@ class Trainer:
                 f"checkpoint {path} was written with a different configuration ({diffs}); "
                 "resume with the original settings, or start a new run in another directory."
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.ranks.load_model_state(self.model, state["model"])
+        self.ranks.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
