@@ -4,7 +4,9 @@ The two-rank run is spawned once per module and plays every scenario; the tests 
 saved with each other, with independent per-rank gradients, and with one process here.
 """
 
+import json
 import logging
+import math
 import os
 import types
 
@@ -77,7 +79,9 @@ def _gradients(rank, world, out):
 def _training(rank, world, out):
     # DDP straight to 3 epochs; FSDP2 for 2 epochs, then resumed by a new FSDP2 trainer to 3.
     make(config(), os.path.join(out, "ddp")).fit()
-    make(config(parallel="fsdp"), os.path.join(out, "fsdp")).fit(max_epochs=2)
+    fsdp = make(config(parallel="fsdp"), os.path.join(out, "fsdp"))
+    fsdp.fit(max_epochs=2)
+    fsdp.save(os.path.join(out, "saved_by_every_rank.pt"))
     make(config(parallel="fsdp"), os.path.join(out, "fsdp_resumed")).resume(os.path.join(out, "fsdp")).fit()
     # bf16 gradients, under DDP and FSDP2.
     make(config(grad_compression="bf16"), os.path.join(out, "ddp_bf16")).fit()
@@ -201,6 +205,10 @@ def test_an_fsdp_run_resumes_sharded_and_in_one_process(two_ranks, tmp_path):
     single = make(config(parallel="fsdp"), tmp_path / "one").resume(two_ranks / "fsdp")
     assert single.epoch == 2
     assert_weights_close(single.model.state_dict(), load_checkpoint(two_ranks / "fsdp" / "checkpoint.pt")["model"])
+    # Trainer.save, called by both ranks, writes the same whole state once.
+    saved = weights(two_ranks, "saved_by_every_rank.pt")
+    assert saved["epoch"] == 2
+    assert_weights_close(saved["model"], single.model.state_dict(), rtol=0, atol=0)
 
 
 @pytest.mark.slow
@@ -222,3 +230,34 @@ def test_unknown_parallel_and_compression_are_refused():
         TrainConfig(parallel="zero")
     with pytest.raises(ValueError, match=r"grad_compression='fp8'; choose 'none' or 'bf16'"):
         TrainConfig(grad_compression="fp8")
+
+
+@pytest.mark.slow
+def test_lowprec_train_nproc_2_with_fsdp_and_bf16_gradients(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    out = tmp_path / "run"
+    flags = "--resolution 17 --n-train 8 --n-test 4 --batch-size 2 --epochs 2 --hidden-channels 8 --n-modes 4"
+    cmd = [sys.executable, "-m", "lowprec", "train", "--nproc", "2", *flags.split(), "--parallel", "fsdp"]
+    cmd += [
+        "--grad-compression",
+        "bf16",
+        "--out-dir",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    saved = yaml.safe_load((out / "config.yaml").read_text())["train"]
+    assert saved["parallel"] == "fsdp" and saved["grad_compression"] == "bf16"
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["world_size"] for m in metrics] == [2, 2]
+    assert all(math.isfinite(m["test_17_l2"]) for m in metrics)
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["epoch"] == 2 and all(type(t) is torch.Tensor for t in state["model"].values())

@@ -427,13 +427,16 @@ class Trainer:
         """Write a checkpoint atomically (temporary file, fsync, rename).
 
         A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
-        kept checkpoints, with the manifest updated; any other path gets one file.
+        kept checkpoints, with the manifest updated; any other path gets one file. With several processes
+        every rank calls this (FSDP2 gathers the weights from all of them) and rank 0 writes.
         """
-        path = Path(path)
+        path, state = Path(path), self.state_dict()
+        if not self.ranks.is_writer:
+            return
         if path.is_dir() or path.name == "checkpoint.pt":
-            save_rotating(path if path.is_dir() else path.parent, self.state_dict(), self.keep_checkpoints)
+            save_rotating(path if path.is_dir() else path.parent, state, self.keep_checkpoints)
         else:
-            save_checkpoint(path, self.state_dict())
+            save_checkpoint(path, state)
 
     def resume(self, path: str | Path) -> Trainer:
         """Load a checkpoint file written by :meth:`save`, or a run directory's newest good checkpoint.
