@@ -261,3 +261,15 @@ def test_lowprec_train_nproc_2_with_fsdp_and_bf16_gradients(tmp_path):
     assert all(math.isfinite(m["test_17_l2"]) for m in metrics)
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["epoch"] == 2 and all(type(t) is torch.Tensor for t in state["model"].values())
+
+
+def test_a_checkpoint_from_before_the_settings_resumes_with_their_defaults(tmp_path):
+    trainer = make(config(epochs=1))
+    trainer.fit()
+    state = trainer.state_dict()
+    for key in ("parallel", "grad_compression"):
+        del state["config"][key]
+    torch.save(state, tmp_path / "old.pt")
+    assert make(config(epochs=1)).resume(tmp_path / "old.pt").epoch == 1
+    with pytest.raises(ValueError, match=r"grad_compression: 'none' -> 'bf16'"):
+        make(config(epochs=1, grad_compression="bf16")).resume(tmp_path / "old.pt")

@@ -450,7 +450,8 @@ class Trainer:
             state, path = load_latest(path, map_location=self.device)
         else:
             state = load_checkpoint(path, map_location=self.device)
-        saved, current = state["config"], _label(self.config)
+        # A setting added since the checkpoint was written had its default then.
+        saved, current = {**_label(TrainConfig()), **state["config"]}, _label(self.config)
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
