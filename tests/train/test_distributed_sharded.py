@@ -83,6 +83,14 @@ def _training(rank, world, out):
     fsdp.fit(max_epochs=2)
     fsdp.save(os.path.join(out, "saved_by_every_rank.pt"))
     make(config(parallel="fsdp"), os.path.join(out, "fsdp_resumed")).resume(os.path.join(out, "fsdp")).fit()
+    # Under a scaled fp16 policy with recomputed blocks.
+    for parallel in ("ddp", "fsdp"):
+        model = FNO((4, 4), hidden_channels=8, n_layers=2, recompute=True)
+        model.load_state_dict(tiny_fno().state_dict())
+        cfg = config(epochs=1, precision="mixed", parallel=parallel)
+        Trainer(
+            model, toy_data(N_TRAIN), {"test": toy_data(7, seed=1)}, cfg, os.path.join(out, f"{parallel}_mixed")
+        ).fit()
     # bf16 gradients, under DDP and FSDP2.
     make(config(grad_compression="bf16"), os.path.join(out, "ddp_bf16")).fit()
     make(config(parallel="fsdp", grad_compression="bf16"), os.path.join(out, "fsdp_bf16")).fit()
@@ -193,6 +201,14 @@ def test_fsdp_training_equals_ddp_and_writes_whole_checkpoints(two_ranks):
     for a, b in zip(fsdp["history"], ddp["history"]):
         assert a["test_l2"] == pytest.approx(b["test_l2"], rel=1e-5)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_fsdp_equals_ddp_under_loss_scaled_fp16_with_recomputation(two_ranks):
+    ddp, fsdp = weights(two_ranks / "ddp_mixed"), weights(two_ranks / "fsdp_mixed")
+    assert fsdp["scaler"] == ddp["scaler"] and fsdp["scaler"]["enabled"]
+    assert_weights_close(fsdp["model"], ddp["model"])
+    assert fsdp["history"][0]["test_l2"] == pytest.approx(ddp["history"][0]["test_l2"], rel=1e-5)
 
 
 @pytest.mark.slow
