@@ -43,7 +43,11 @@ def run(compression: str, seed: int, parallel: str, work: Path, cache: Path) -> 
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     where = ["--out-dir", str(out), "--cache-dir", str(cache)]
-    done = subprocess.run([sys.executable, "-m", "lowprec", *args, *where], env=env, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "lowprec", *args, *where]
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"lowprec {' '.join(args)} did not finish in {e.timeout:.0f} s") from None
     if done.returncode != 0:
         raise RuntimeError(f"lowprec {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -64,15 +68,6 @@ def main(argv=None) -> int:
     parser.add_argument("--parallel", choices=("ddp", "fsdp"), nargs="+", default=["ddp"])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    runs = []
-    with tempfile.TemporaryDirectory(prefix="lowprec_gradcomp_") as tmp:
-        work = Path(tmp)
-        for parallel in args.parallel:
-            for seed in args.seeds:
-                for compression in ("none", "bf16"):
-                    runs.append(run(compression, seed, parallel, work, work / "cache"))
-                    last = runs[-1]["history"][-1]
-                    print(f"{parallel} seed {seed} {compression:>4}: test L2 {last['test_33_l2']:.5f}", flush=True)
     from lowprec._device import describe_device
 
     meta = {
@@ -83,7 +78,17 @@ def main(argv=None) -> int:
         "command": "python benchmarks/grad_compression_cpu.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="lowprec_gradcomp_") as tmp:
+        work = Path(tmp)
+        for parallel in args.parallel:
+            for seed in args.seeds:
+                for compression in ("none", "bf16"):
+                    runs.append(run(compression, seed, parallel, work, work / "cache"))
+                    last = runs[-1]["history"][-1]
+                    print(f"{parallel} seed {seed} {compression:>4}: test L2 {last['test_33_l2']:.5f}", flush=True)
+                    # Written after every run, so a failed run leaves the finished ones.
+                    args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

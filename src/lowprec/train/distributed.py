@@ -37,6 +37,7 @@ import datetime
 import inspect
 import logging
 import os
+import time
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -403,6 +404,12 @@ def _attempt_store(world: int, timeout: datetime.timedelta) -> dict:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # no rank tears down its connections while another still uses them
+        # gloo's worker threads free each finished collective after it completes, and a collective that
+        # holds tensors made in Python (the bf16 hook's, Ranks.sum's) needs the GIL to be freed. A rank that
+        # returns at once frees its DDP model, and with it the process group, which joins those threads
+        # while holding the GIL: both wait forever (seen about once in ten `--grad-compression bf16` runs
+        # on gloo). Sleeping releases the GIL for the threads to finish.
+        time.sleep(0.2)
         dist.destroy_process_group()
 
 
