@@ -36,6 +36,8 @@ what its data gives (CI runs it, so a table cannot drift from its numbers). Gene
 * ``accuracy_claims FILE.jsonl [table|claims]``: ``benchmarks/accuracy_claims.py``: test L2/H1 per case at 1x
   and zero-shot 2x, mean ± std over the seeds and the L2 ratio to ``full`` (``table``); or each paper claim
   beside the measured per-seed ratios (``claims``).
+* ``grad_compression FILE.json``: ``benchmarks/grad_compression_cpu.py``: final test L2/H1 per seed of
+  2-process training with fp32 and with bf16 gradient communication, and their mean.
 """
 
 from __future__ import annotations
@@ -640,6 +642,51 @@ def _claims_verdicts(data: dict) -> str:
     return _markdown(header, body)
 
 
+def grad_compression(path: Path) -> str:
+    result = json.loads(path.read_text())
+    meta, runs = result["meta"], result["runs"]
+    final = {(r["parallel"], r["seed"], r["grad_compression"]): r["history"][-1] for r in runs}
+    test = next(k.removesuffix("_l2") for k in runs[0]["history"][-1] if k.startswith("test") and k.endswith("_l2"))
+    keys = ("train_loss", f"{test}_l2", f"{test}_h1")
+    rows = []
+    for parallel in dict.fromkeys(r["parallel"] for r in runs):
+        seeds = sorted({seed for p, seed, _ in final if p == parallel})
+        rows += [[parallel, str(seed), *(final[parallel, seed, c] for c in ("none", "bf16"))] for seed in seeds]
+        mean = {c: {k: _mean([final[parallel, s, c][k] for s in seeds]) for k in keys} for c in ("none", "bf16")}
+        rows.append([parallel, f"mean of {len(seeds)}", mean["none"], mean["bf16"]])
+    body = [
+        [
+            parallel,
+            name,
+            f"{fp32[f'{test}_l2']:.5f}",
+            f"{bf16[f'{test}_l2']:.5f}",
+            f"{bf16[f'{test}_l2'] / fp32[f'{test}_l2'] - 1:+.3%}",
+            f"{fp32[f'{test}_h1']:.5f}",
+            f"{bf16[f'{test}_h1']:.5f}",
+            f"{fp32['train_loss']:.5f}",
+            f"{bf16['train_loss']:.5f}",
+        ]
+        for parallel, name, fp32, bf16 in rows
+    ]
+    header = [
+        "parallel",
+        "seed",
+        f"{test} L2, fp32 gradients",
+        "bf16 gradients",
+        "bf16 vs fp32",
+        f"{test} H1, fp32",
+        "bf16",
+        "train loss, fp32",
+        "bf16",
+    ]
+    epochs = len(runs[0]["history"])
+    intro = (
+        f"{meta['machine']}; processes: {meta['processes']}; torch {meta['torch']}, {meta['date']}; {epochs} epochs; "
+        f"`{meta['command']}`\n\n"
+    )
+    return intro + _markdown(header, body)
+
+
 GENERATORS: dict[str, Callable[..., str]] = {
     "bench": bench,
     "bench_accuracy": bench_accuracy,
@@ -659,6 +706,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "pinn_bound": pinn_bound,
     "mode_sweep": mode_sweep,
     "accuracy_claims": accuracy_claims,
+    "grad_compression": grad_compression,
 }
 MANY_FILES = {
     "pareto_vs_float",

@@ -338,6 +338,10 @@ HELP = {
     "seed": "seed of the model initialisation and batch order",
     "device": "auto, cpu or cuda[:N]",
     "progress": "show progress bars",
+    "parallel": "with several processes: ddp (whole model on every process) or fsdp (FSDP2: parameters, "
+    "gradients and Adam moments sharded over the processes)",
+    "grad_compression": "with several processes: none, or bf16 (gradients communicated in bf16: half the "
+    "bytes, about 2^-8 relative rounding)",
 }
 
 

@@ -60,8 +60,12 @@ class LossScaler:
 
     @torch.no_grad()
     def unscale_(self, model: nn.Module) -> list[str]:
-        """Divide gradients by the scale in place; return names of parameters whose grads are not finite."""
-        named = [(n, p.grad) for n, p in model.named_parameters() if p.grad is not None]
+        """Divide gradients by the scale in place; return names of parameters whose grads are not finite.
+
+        Under FSDP2 a gradient is a DTensor and this rank checks its own shard, without communication
+        (the trainer combines the ranks' answers).
+        """
+        named = [(n, _local(p.grad)) for n, p in model.named_parameters() if p.grad is not None]
         if not named:
             return []
         grads = [g for _, g in named]
@@ -96,6 +100,11 @@ class LossScaler:
         self.scale_value = float(state["scale"])
         self._clean_steps = int(state["clean_steps"])
         self.enabled = bool(state["enabled"])
+
+
+def _local(grad: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor gradient (FSDP2), sharing its storage; a plain tensor as it is."""
+    return grad.to_local() if hasattr(grad, "to_local") else grad
 
 
 def module_of(param_name: str) -> str:

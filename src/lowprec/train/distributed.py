@@ -17,8 +17,18 @@ asks of the other processes:
 * ``sum`` and ``evaluate``: sums and test-set errors over all ranks (each rank scores a
   contiguous shard of each test set; the means are exact, not means of means).
 * ``is_writer``: only rank 0 writes metrics, checkpoints and plots.
+* ``model_state``/``optimizer_state`` and their ``load_*``: whole, rank-independent checkpoint states.
 
 ``batch_size`` is per rank (PyTorch's convention); the global batch is ``batch_size * world_size``.
+
+Two settings of :class:`~lowprec.train.TrainConfig` choose how the ranks share the model:
+
+* ``parallel``: ``"ddp"`` (every rank holds the whole model; DDP all-reduces the gradients) or ``"fsdp"``
+  (FSDP2, :func:`fully_shard_model`: each rank holds ~1/W of the parameters, gradients and Adam moments,
+  and gathers a block's weights just before it runs). Checkpoints are the same whole state dicts in both.
+* ``grad_compression``: ``"none"`` or ``"bf16"``: the gradients travel in bf16 (DDP's
+  ``bf16_compress_hook``; FSDP2's ``reduce_dtype``), halving the bytes on the wire for about 2^-8
+  relative rounding of each averaged gradient. The parameters, the optimizer and the update stay fp32.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import datetime
 import inspect
 import logging
 import os
+import time
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +47,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from .settings import GRAD_COMPRESSION, PARALLEL, check_choice
+
 log = logging.getLogger("lowprec")
+
 
 # torchrun sets these in each worker's environment.
 _RENDEZVOUS_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -96,15 +110,27 @@ class Ranks:
         return list(torch.tensor(list(sampler), dtype=torch.long).split(batch_size))
 
     # -- model -------------------------------------------------------------------------------
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """The module to train: ``model`` itself for one process, else a DDP wrapper that shares its parameters.
+    def wrap(self, model: nn.Module, parallel: str = "ddp", grad_compression: str = "none") -> nn.Module:
+        """The module to train: ``model`` itself for one process, else a DDP wrapper that shares its parameters,
+        or (``parallel="fsdp"``) ``model`` sharded in place by :func:`fully_shard_model`.
 
-        Buffers (the normalizers' statistics) are not broadcast on every forward: every rank computes them
-        from the same data, and a forward pass without collectives lets one rank alone re-run the model to
-        find the layer that overflowed.
+        Under DDP, buffers (the normalizers' statistics) are not broadcast on every forward: every rank computes
+        them from the same data, and a forward pass without collectives lets one rank alone re-run the model to
+        find the layer that overflowed. ``grad_compression="bf16"`` all-reduces (DDP) or reduce-scatters (FSDP2)
+        the gradients in bf16. Build the optimizer after this call: FSDP2 replaces the parameters.
         """
+        check_choice("parallel", parallel, PARALLEL)
+        check_choice("grad_compression", grad_compression, GRAD_COMPRESSION)
         if not self.distributed:
+            if grad_compression != "none" or parallel != "ddp":
+                log.debug("one process: parallel=%s, grad_compression=%s change nothing", parallel, grad_compression)
             return model
+        if parallel == "fsdp":
+            if grad_compression == "bf16":
+                from torch.distributed.fsdp import MixedPrecisionPolicy
+
+                return fully_shard_model(model, mp_policy=MixedPrecisionPolicy(reduce_dtype=torch.bfloat16))
+            return fully_shard_model(model)
         device = next(model.parameters()).device
         ids = (
             [device.index if device.index is not None else torch.cuda.current_device()]
@@ -118,7 +144,86 @@ class Ranks:
             if "forward_sync_buffers" in inspect.signature(ddp).parameters
             else {"broadcast_buffers": False}
         )
-        return ddp(model, device_ids=ids, **quiet)
+        wrapped = ddp(model, device_ids=ids, **quiet)
+        if grad_compression == "bf16":
+            from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+            # DDP refuses torch's hook by its name unless NCCL >= 2.10 (or XCCL) carries it, but gloo sums bf16
+            # too: there the same hook goes in under another name.
+            hook = default_hooks.bf16_compress_hook if dist.get_backend() != "gloo" else _bf16_compress_gloo
+            wrapped.register_comm_hook(None, hook)
+        return wrapped
+
+    # -- checkpoint states ----------------------------------------------------------------------------
+    def model_state(self, model: nn.Module) -> dict:
+        """``model``'s whole state dict (the unwrapped model's; plain tensors under FSDP2 too).
+
+        Under FSDP2 the weights are gathered from all ranks, so every rank must call this together; rank 0
+        gets them on the CPU, the other ranks an empty dict (only rank 0 writes checkpoints).
+        """
+        if not is_sharded(model):
+            return model.state_dict()
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        return get_model_state_dict(model, options=_whole(cpu_offload=True))
+
+    def load_model_state(self, model: nn.Module, state: dict) -> None:
+        """Load a whole state dict (from :meth:`model_state`, any world size, DDP or FSDP2) into ``model``."""
+        if not is_sharded(model):
+            model.load_state_dict(state)
+            return
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict
+
+        set_model_state_dict(model, state, options=_whole())
+
+    def optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+        """``optimizer.state_dict()``, whole: under FSDP2 gathered like :meth:`model_state` (every rank calls it).
+
+        The format is the single-process one (parameters numbered in the optimizer's order), so a checkpoint
+        written under FSDP2 loads into one process or DDP and the other way round.
+        """
+        if not is_sharded(model):
+            return optimizer.state_dict()
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        state = get_optimizer_state_dict(model, optimizer, options=_whole(cpu_offload=True))
+        if not state:  # not rank 0
+            return {}
+        index = {name: i for i, name in enumerate(_optimizer_names(model, optimizer))}
+        return {
+            "state": {index[name]: s for name, s in state["state"].items()},
+            "param_groups": [{**g, "params": [index[n] for n in g["params"]]} for g in state["param_groups"]],
+        }
+
+    def load_optimizer_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        """Load a whole optimizer state (:meth:`optimizer_state`'s format) into ``optimizer`` of ``model``."""
+        if not is_sharded(model):
+            optimizer.load_state_dict(state)
+            return
+        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+        names = _optimizer_names(model, optimizer)
+        named = {
+            "state": {names[i]: s for i, s in state["state"].items()},
+            "param_groups": [{**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]],
+        }
+        set_optimizer_state_dict(model, optimizer, named, options=_whole())
+
+    def first_nonfinite_module(self, model: nn.Module, *args, **named) -> tuple[str, str] | None:
+        """:func:`lowprec.precision.scaling.first_nonfinite_module`, run by this rank alone after its overflow.
+
+        A sharded model cannot re-run one rank's forward pass (each layer would wait for the other ranks'
+        shards), so there the search is not run and the answer says how to get it.
+        """
+        if is_sharded(model):
+            return (
+                "a layer not searched",
+                "parallel 'fsdp' shards the weights, so one rank cannot re-run its forward pass; rerun with "
+                "parallel 'ddp' or one process to name the layer",
+            )
+        from ..precision.scaling import first_nonfinite_module
+
+        return first_nonfinite_module(model, *args, **named)
 
     # -- collectives ----------------------------------------------------------------------------
     def any(self, flag: bool) -> bool:
@@ -146,7 +251,9 @@ class Ranks:
         from .trainer import evaluate
 
         n = len(dataset.y)
-        if not self.distributed:
+        if not self.distributed or is_sharded(model):
+            # FSDP2 gathers each block's weights in its forward pass, a collective: the ranks must run the same
+            # batches, so each scores the whole test set (exact means, W times the compute).
             return evaluate(model, dataset, policy, batch_size, device)
         start, stop = n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
         scores = evaluate(model, shard(dataset, start, stop), policy, batch_size, device) if stop > start else {}
@@ -166,7 +273,7 @@ def fully_shard_model(model: nn.Module, **fsdp) -> nn.Module:
     Parameters become DTensors: read a whole one with ``p.full_tensor()``.
 
     Optimise the sharded model with an optimizer built after this call. The :class:`~lowprec.train.Trainer`
-    uses DDP; its checkpoints, overflow checks and evaluation assume whole parameters on every rank.
+    shards its model with this under ``parallel: fsdp`` (:meth:`Ranks.wrap`).
     """
     from torch.distributed.fsdp import fully_shard
 
@@ -175,6 +282,35 @@ def fully_shard_model(model: nn.Module, **fsdp) -> nn.Module:
             for block in module:
                 fully_shard(block, **fsdp)
     return fully_shard(model, **fsdp)
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether ``model`` was sharded by FSDP2 (``fully_shard``): its parameters are DTensors."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # torch without FSDP2
+        return False
+    return isinstance(model, FSDPModule)
+
+
+def _bf16_compress_gloo(process_group, bucket):
+    """torch's ``bf16_compress_hook``: each rank's gradient bucket divided by the world size in bf16, summed."""
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    return default_hooks.bf16_compress_hook(process_group, bucket)
+
+
+def _whole(cpu_offload: bool = False):
+    """Options for torch.distributed.checkpoint.state_dict: whole (unsharded) tensors, gathered on rank 0's CPU."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=cpu_offload)
+
+
+def _optimizer_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """The parameter names in the order ``optimizer.state_dict()`` numbers them (group by group)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
 
 
 def shard(dataset, start: int, stop: int):
@@ -263,6 +399,12 @@ def _attempt_store(world: int, timeout: datetime.timedelta) -> dict:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # no rank tears down its connections while another still uses them
+        # gloo's worker threads free each finished collective after it completes, and a collective that
+        # holds tensors made in Python (the bf16 hook's, Ranks.sum's) needs the GIL to be freed. A rank that
+        # returns at once frees its DDP model, and with it the process group, which joins those threads
+        # while holding the GIL: both wait forever (seen about once in ten `--grad-compression bf16` runs
+        # on gloo). Sleeping releases the GIL for the threads to finish.
+        time.sleep(0.2)
         dist.destroy_process_group()
 
 

@@ -174,9 +174,11 @@ class Engine:
                 record = task.end_round(self.round)
                 self.round += 1
                 self.history.append(record)
-                if self.out_dir is not None and self.is_writer:
-                    save_rotating(self.out_dir, self.state_dict(), self.keep_checkpoints)
-                    write_jsonl(self.out_dir / "metrics.jsonl", self.history)
+                if self.out_dir is not None:
+                    state = self.state_dict()  # on every rank: a sharded model gathers its weights collectively
+                    if self.is_writer:
+                        save_rotating(self.out_dir, state, self.keep_checkpoints)
+                        write_jsonl(self.out_dir / "metrics.jsonl", self.history)
                 if self.log_record is not None and self.is_writer:
                     (bar.write if self.progress else log.info)(self.log_record(record))
         except StopTraining:
@@ -198,11 +200,16 @@ class Engine:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write a checkpoint atomically: a directory (or its ``checkpoint.pt``) rotates, any other path is one file."""
-        path = Path(path)
+        """Write a checkpoint atomically: a directory (or its ``checkpoint.pt``) rotates, any other path is one file.
+
+        Every process calls it (the state may be gathered from all of them); only the writer writes.
+        """
+        path, state = Path(path), self.state_dict()
+        if not self.is_writer:
+            return path
         if path.is_dir() or path.name == "checkpoint.pt":
-            return save_rotating(path if path.is_dir() else path.parent, self.state_dict(), self.keep_checkpoints)
-        save_checkpoint(path, self.state_dict())
+            return save_rotating(path if path.is_dir() else path.parent, state, self.keep_checkpoints)
+        save_checkpoint(path, state)
         return path
 
     def resume(self, path: str | Path, map_location=None) -> tuple[dict, Path]:

@@ -15,6 +15,15 @@ else:
     Precision = str
 
 LOSSES = ("l2", "h1")
+#: How several processes share the model (lowprec.train.distributed): DDP replicas or FSDP2 shards.
+PARALLEL = ("ddp", "fsdp")
+#: The dtype gradients travel in between processes.
+GRAD_COMPRESSION = ("none", "bf16")
+
+
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}={value!r}; choose {' or '.join(repr(c) for c in choices)}.")
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,9 @@ class TrainConfig:
     or a :class:`PrecisionSchedule`. ``on_overflow`` overrides the policies' own
     choice (``"skip"`` or ``"raise"``). ``scheduler_t_max`` is the cosine schedule's length in
     epochs (its ``T_max``; None: ``epochs``): a run shorter than the schedule stops part-way down it,
-    as the first epochs of a longer run would.
+    as the first epochs of a longer run would. ``parallel`` (``"ddp"`` or ``"fsdp"``) and ``grad_compression``
+    (``"none"`` or ``"bf16"``) say how several processes share the model and its gradients
+    (:mod:`lowprec.train.distributed`); one process ignores them.
     """
 
     epochs: int = 20
@@ -48,6 +59,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    parallel: str = "ddp"
+    grad_compression: str = "none"
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -70,3 +83,5 @@ class TrainConfig:
             raise ValueError(f"on_overflow={self.on_overflow!r}; choose 'skip' or 'raise'.")
         if self.loss not in LOSSES:  # the names lowprec.train.make_loss builds
             raise ValueError(f"unknown loss {self.loss!r}; choose 'l2' (relative L2) or 'h1' (relative H1).")
+        check_choice("parallel", self.parallel, PARALLEL)
+        check_choice("grad_compression", self.grad_compression, GRAD_COMPRESSION)

@@ -35,7 +35,7 @@ from torch import nn
 
 from .._device import resolve_device
 from ..precision import LossScaler, PrecisionOverflowError, PrecisionPolicy, PrecisionSchedule, get_policy
-from ..precision.scaling import first_nonfinite_module, module_of
+from ..precision.scaling import module_of
 from .distributed import current_ranks, previous_world_size
 from .engine import Callback, Engine, OptimizerFactory
 from .losses import make_loss, relative_h1, relative_l2
@@ -188,7 +188,7 @@ class Trainer:
         # (DDP-wrapped when there are several ranks), its batches, and who writes.
         self.ranks = current_ranks(self.device)
         self.ranks.check_dataset(len(train_set.y))
-        self.train_model = self.ranks.wrap(self.model)
+        self.train_model = self.ranks.wrap(self.model, config.parallel, config.grad_compression)
         self.train_set, self.test_sets = train_set, dict(test_sets or {})
         self.schedule = as_schedule(config.precision)
         if config.loss == "h1" and not on_grid(train_set):
@@ -297,7 +297,7 @@ class Trainer:
             action = "every rank skips it"
         elif not math.isfinite(loss_value):
             with policy:
-                found = first_nonfinite_module(self.model, *args, **named)
+                found = self.ranks.first_nonfinite_module(self.model, *args, **named)
             layer = f"{found[0]} ({found[1]})" if found else "the loss"
             message = f"{where}: under policy '{policy.name}' ({state}), the forward pass produced inf/NaN in {layer}."
             remedy = (
@@ -377,15 +377,16 @@ class Trainer:
         """Model, optimizer, scheduler and scaler states with the configuration (the engine adds the rest)."""
         return {
             "config": _label(self.config),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": self.ranks.model_state(self.model),
+            "optimizer": self.ranks.optimizer_state(self.model, self.optimizer),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved; a checkpoint of another configuration is refused."""
-        saved, current = state["config"], _label(self.config)
+        # A setting added since the checkpoint was written had its default then.
+        saved, current = {**_label(TrainConfig()), **state["config"]}, _label(self.config)
         changed = {k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]}
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(changed))
@@ -393,8 +394,8 @@ class Trainer:
                 f"checkpoint {state.get('_path', '')} was written with a different configuration ({diffs}); "
                 "resume with the original settings, or start a new run in another directory."
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.ranks.load_model_state(self.model, state["model"])
+        self.ranks.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -403,7 +404,8 @@ class Trainer:
         """Write a checkpoint atomically (temporary file, fsync, rename).
 
         A run directory, or its ``checkpoint.pt``, gets what :meth:`fit` writes: the newest of the
-        kept checkpoints, with the manifest updated; any other path gets one file.
+        kept checkpoints, with the manifest updated; any other path gets one file. With several processes
+        every rank calls this (FSDP2 gathers the weights from all of them) and rank 0 writes.
         """
         self.engine.save(path)
 
