@@ -522,7 +522,7 @@ class PhysicsTask:
     def state_dict(self) -> dict:
         result = self.result
         return {
-            "config": _plain(self._label()),
+            "config": self._label(),
             "master": self.weights.master.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -530,9 +530,6 @@ class PhysicsTask:
             "generator": self.gen.get_state(),
             "result": {
                 "history": [dataclasses.astuple(r) for r in result.history],
-                "evals": result.evals,
-                "skipped_steps": result.skipped_steps,
-                "steps_done": result.steps_done,
                 "state_before_switch": self.state_before_switch,
                 "peak_step_bytes": self.peak_step_bytes,
                 "rounding_warned": self.rounding_warned,
@@ -540,7 +537,7 @@ class PhysicsTask:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        saved, current = state["config"], _plain(self._label())
+        saved, current = state["config"], self._label()
         changed = sorted(k for k in current if saved.get(k) != current[k])
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
@@ -549,17 +546,18 @@ class PhysicsTask:
                 "original problem, mode and settings, or start a new run in another directory."
             )
         saved_result, result = state["result"], self.result
+        # One record per step run; the evaluations after step 0 are the engine's history, one per round.
+        result.history = [StepRecord(*r) for r in saved_result["history"]]
+        result.evals = result.evals[:1] + list(state["history"])
+        result.steps_done, result.skipped_steps = len(result.history), sum(r.skipped for r in result.history)
         self.weights.master.load_state_dict(state["master"])
-        if self.switch is not None and saved_result["steps_done"] > self.switch:
+        if self.switch is not None and result.steps_done > self.switch:
             self._finish_in_fp32()
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.guard.scales = dict(state["guard"]["scales"])
         self.guard.backoffs, self.guard._clean = int(state["guard"]["backoffs"]), int(state["guard"]["clean"])
         self.gen.set_state(state["generator"])
-        result.history = [StepRecord(*r) for r in saved_result["history"]]
-        result.evals = list(saved_result["evals"])
-        result.skipped_steps, result.steps_done = saved_result["skipped_steps"], saved_result["steps_done"]
         self.state_before_switch = saved_result["state_before_switch"]
         self.peak_step_bytes = saved_result["peak_step_bytes"]
         self.rounding_warned = saved_result["rounding_warned"]
@@ -567,15 +565,6 @@ class PhysicsTask:
 
 # Settings a resumed run may change without changing the result.
 _RESUMABLE_CHANGES = ("measure_memory", "log_every", "progress")
-
-
-def _plain(value):
-    """Tuples as lists (a checkpoint holds lists), so that a saved label compares equal to a fresh one."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def default_optimizer(groups: list[dict], lr: float, eps: float) -> torch.optim.Optimizer:

@@ -243,7 +243,7 @@ class Trainer:
         self._meter = SavedTensorMeter()
         self._start = time.perf_counter()
 
-    def steps(self, epoch: int) -> Iterable[torch.Tensor]:
+    def steps(self, epoch: int) -> Iterable[tuple[int, torch.Tensor]]:
         """The epoch's batches (index tensors), a function of (seed, epoch) and this process's rank."""
         return enumerate(self.ranks.batches(len(self.train_set.y), self.config.batch_size, self.config.seed, epoch))
 
